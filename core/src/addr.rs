@@ -1,0 +1,267 @@
+//! Addresses, page sizes, and pages and frames that carry their size in their type.
+//!
+//! [`VirtAddr`] and [`PhysAddr`] are plain 64-bit numbers: whether a virtual address is
+//! canonical, or a physical address within reach, depends on the page-table format, so
+//! the format checks it ([`PageTableFormat`](crate::PageTableFormat)), not the type.
+
+use core::fmt;
+use core::ops::{Add, Sub};
+
+use crate::error::AddrError;
+
+macro_rules! address_type {
+    ($(#[$doc:meta])* $name:ident, $prefix:literal) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+        #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+        #[repr(transparent)]
+        pub struct $name(u64);
+
+        impl $name {
+            /// The address zero.
+            pub const ZERO: Self = Self(0);
+
+            /// Wraps a raw address.
+            #[must_use]
+            pub const fn new(raw: u64) -> Self {
+                Self(raw)
+            }
+
+            /// Returns the raw address.
+            #[must_use]
+            pub const fn as_u64(self) -> u64 {
+                self.0
+            }
+
+            /// Returns whether the address is a multiple of `align` (a power of two).
+            #[must_use]
+            pub const fn is_aligned(self, align: u64) -> bool {
+                self.0 & align.wrapping_sub(1) == 0
+            }
+
+            /// Rounds down to a multiple of `align` (a power of two).
+            #[must_use]
+            pub const fn align_down(self, align: u64) -> Self {
+                Self(self.0 & !align.wrapping_sub(1))
+            }
+
+            /// Rounds up to a multiple of `align` (a power of two), or `None` on overflow.
+            #[must_use]
+            pub const fn checked_align_up(self, align: u64) -> Option<Self> {
+                match self.0.checked_add(align.wrapping_sub(1)) {
+                    Some(raw) => Some(Self(raw & !align.wrapping_sub(1))),
+                    None => None,
+                }
+            }
+
+            /// Adds `offset`, or returns `None` on overflow.
+            #[must_use]
+            pub const fn checked_add(self, offset: u64) -> Option<Self> {
+                match self.0.checked_add(offset) {
+                    Some(raw) => Some(Self(raw)),
+                    None => None,
+                }
+            }
+
+            /// The offset of the address within a block of `align` bytes (a power of two).
+            #[must_use]
+            pub const fn offset_in(self, align: u64) -> u64 {
+                self.0 & align.wrapping_sub(1)
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, concat!($prefix, "({:#x})"), self.0)
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{:#x}", self.0)
+            }
+        }
+
+        impl fmt::LowerHex for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt::LowerHex::fmt(&self.0, f)
+            }
+        }
+
+        impl Add<u64> for $name {
+            type Output = Self;
+            /// Wrapping addition: address arithmetic in the engine is range-checked first.
+            fn add(self, rhs: u64) -> Self {
+                Self(self.0.wrapping_add(rhs))
+            }
+        }
+
+        impl Sub<$name> for $name {
+            type Output = u64;
+            fn sub(self, rhs: $name) -> u64 {
+                self.0.wrapping_sub(rhs.0)
+            }
+        }
+    };
+}
+
+address_type!(
+    /// A virtual (linear) address.
+    VirtAddr,
+    "VirtAddr"
+);
+address_type!(
+    /// A physical address.
+    PhysAddr,
+    "PhysAddr"
+);
+
+/// A page size known at compile time.
+///
+/// Which sizes a page table can map depends on its format: x86-64 maps 4 KiB, 2 MiB and
+/// 1 GiB pages, legacy 32-bit x86 4 KiB and 4 MiB pages. The engine refuses a size its
+/// format cannot hold with [`TableError::UnsupportedPageSize`](crate::TableError).
+pub trait PageSize: Copy + Eq + Ord + core::hash::Hash + fmt::Debug + 'static {
+    /// The size in bytes, a power of two.
+    const SIZE: u64;
+    /// A short name for messages, such as `"4KiB"`.
+    const NAME: &'static str;
+}
+
+macro_rules! page_size {
+    ($(#[$doc:meta])* $name:ident, $size:expr, $text:literal) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+        #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+        pub enum $name {}
+
+        impl PageSize for $name {
+            const SIZE: u64 = $size;
+            const NAME: &'static str = $text;
+        }
+    };
+}
+
+page_size!(
+    /// A 4 KiB page, the base page of every format.
+    Size4KiB,
+    1 << 12,
+    "4KiB"
+);
+page_size!(
+    /// A 2 MiB page (x86-64 and PAE directory leaves).
+    Size2MiB,
+    1 << 21,
+    "2MiB"
+);
+page_size!(
+    /// A 4 MiB page (legacy 32-bit directory leaves with PSE).
+    Size4MiB,
+    1 << 22,
+    "4MiB"
+);
+page_size!(
+    /// A 1 GiB page (x86-64 third-level leaves).
+    Size1GiB,
+    1 << 30,
+    "1GiB"
+);
+
+macro_rules! sized_block {
+    ($(#[$doc:meta])* $name:ident, $addr:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+        pub struct $name<S: PageSize = Size4KiB> {
+            start: $addr,
+            size: core::marker::PhantomData<S>,
+        }
+
+        impl<S: PageSize> $name<S> {
+            /// The size of this kind of block in bytes.
+            pub const SIZE: u64 = S::SIZE;
+
+            /// Returns the block that starts at `start`.
+            ///
+            /// # Errors
+            ///
+            /// Returns [`AddrError::Unaligned`] if `start` is not a multiple of the size.
+            pub const fn from_start(start: $addr) -> Result<Self, AddrError> {
+                if start.is_aligned(S::SIZE) {
+                    Ok(Self { start, size: core::marker::PhantomData })
+                } else {
+                    Err(AddrError::Unaligned { addr: start.as_u64(), align: S::SIZE })
+                }
+            }
+
+            /// Returns the block that contains `addr`.
+            #[must_use]
+            pub const fn containing(addr: $addr) -> Self {
+                Self { start: addr.align_down(S::SIZE), size: core::marker::PhantomData }
+            }
+
+            /// The first address of the block.
+            #[must_use]
+            pub const fn start(self) -> $addr {
+                self.start
+            }
+
+            /// The block `count` blocks further on, or `None` on overflow.
+            #[must_use]
+            pub const fn checked_add(self, count: u64) -> Option<Self> {
+                match count.checked_mul(S::SIZE) {
+                    Some(bytes) => match self.start.checked_add(bytes) {
+                        Some(start) => Some(Self { start, size: core::marker::PhantomData }),
+                        None => None,
+                    },
+                    None => None,
+                }
+            }
+        }
+
+        impl<S: PageSize> fmt::Debug for $name<S> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, concat!(stringify!($name), "<{}>({:#x})"), S::NAME, self.start.as_u64())
+            }
+        }
+    };
+}
+
+sized_block!(
+    /// A virtual page of size `S`, aligned to its size.
+    Page,
+    VirtAddr
+);
+sized_block!(
+    /// A physical frame of size `S`, aligned to its size.
+    Frame,
+    PhysAddr
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn alignment_helpers() {
+        let a = VirtAddr::new(0x1234);
+        assert_eq!(a.align_down(0x1000), VirtAddr::new(0x1000));
+        assert_eq!(a.checked_align_up(0x1000), Some(VirtAddr::new(0x2000)));
+        assert_eq!(VirtAddr::new(u64::MAX).checked_align_up(0x1000), None);
+        assert_eq!(a.offset_in(0x1000), 0x234);
+        assert!(VirtAddr::new(0x20_0000).is_aligned(Size2MiB::SIZE));
+    }
+
+    #[test]
+    fn pages_carry_their_size() {
+        let p = Page::<Size2MiB>::containing(VirtAddr::new(0x40_1234));
+        assert_eq!(p.start(), VirtAddr::new(0x40_0000));
+        assert_eq!(
+            Page::<Size4KiB>::from_start(VirtAddr::new(0x1001)),
+            Err(AddrError::Unaligned { addr: 0x1001, align: 0x1000 })
+        );
+        assert_eq!(format!("{p:?}"), "Page<2MiB>(0x400000)");
+        assert_eq!(Frame::<Size1GiB>::SIZE, 1 << 30);
+        assert_eq!(p.checked_add(1).map(Page::start), Some(VirtAddr::new(0x60_0000)));
+    }
+}

@@ -1,0 +1,263 @@
+//! Typed errors. Each implements `Display` and `core::error::Error`.
+
+use core::fmt;
+
+use crate::addr::{PhysAddr, VirtAddr};
+use crate::flags::PageFlags;
+use crate::format::InvalidEntry;
+
+/// An address that does not fit what was asked of it.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum AddrError {
+    /// `addr` is not a multiple of `align`.
+    Unaligned {
+        /// The raw address.
+        addr: u64,
+        /// The required alignment.
+        align: u64,
+    },
+}
+
+impl fmt::Display for AddrError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Self::Unaligned { addr, align } => {
+                write!(f, "address {addr:#x} is not aligned to {align:#x}")
+            }
+        }
+    }
+}
+
+impl core::error::Error for AddrError {}
+
+/// What an entry already holds, reported when it is in the way.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Occupant {
+    /// A page of `size` bytes mapping `frame` with `flags`.
+    Page {
+        /// The page's first physical address.
+        frame: PhysAddr,
+        /// The page's size.
+        size: u64,
+        /// The page's flags.
+        flags: PageFlags,
+    },
+    /// A non-present entry carrying a software payload.
+    Payload(u64),
+}
+
+/// Which kind of address an error is about.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum AddrKind {
+    /// A virtual address or length.
+    Virtual,
+    /// A physical address.
+    Physical,
+}
+
+impl fmt::Display for AddrKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Virtual => "virtual",
+            Self::Physical => "physical",
+        })
+    }
+}
+
+/// Why a page-table operation was refused. A refused operation changed nothing.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum TableError {
+    /// An address or length is not a multiple of the page size it must be.
+    Unaligned {
+        /// Virtual or physical.
+        kind: AddrKind,
+        /// The offending value.
+        value: u64,
+        /// The required alignment.
+        align: u64,
+    },
+    /// A range of length zero.
+    EmptyRange,
+    /// A virtual address outside the format's canonical form.
+    NonCanonical {
+        /// The address.
+        addr: VirtAddr,
+    },
+    /// A range that leaves the canonical half it starts in, or a physical range beyond
+    /// the format's physical-address width.
+    OutOfRange {
+        /// Virtual or physical.
+        kind: AddrKind,
+        /// The first address of the range.
+        start: u64,
+        /// Its length in bytes.
+        len: u64,
+    },
+    /// The page size is not one the format can map.
+    UnsupportedPageSize {
+        /// The size asked for.
+        size: u64,
+    },
+    /// Flags the format cannot express.
+    UnsupportedFlags {
+        /// The flags that cannot be expressed.
+        flags: PageFlags,
+    },
+    /// A page in the range is already mapped, or holds a payload.
+    AlreadyMapped {
+        /// The first address of what is there.
+        addr: VirtAddr,
+        /// What is there.
+        occupant: Occupant,
+    },
+    /// A page in the range is not mapped.
+    NotMapped {
+        /// The first unmapped address.
+        addr: VirtAddr,
+    },
+    /// A larger page covers part of the range at a level the operation cannot split.
+    HugePageInTheWay {
+        /// The first address of the huge page.
+        addr: VirtAddr,
+        /// Its level.
+        level: u8,
+        /// Its size in bytes.
+        size: u64,
+    },
+    /// A lower-level table occupies the entry that a page of this size needs.
+    TableInTheWay {
+        /// The first address the entry covers.
+        addr: VirtAddr,
+        /// The level of the entry.
+        level: u8,
+    },
+    /// The frame allocator ran dry.
+    OutOfFrames {
+        /// How many frames the operation needed.
+        needed: usize,
+    },
+    /// The frame allocator handed out a frame that table memory cannot reach.
+    FrameOutsideMemory {
+        /// The frame.
+        frame: PhysAddr,
+    },
+    /// A walked entry is malformed, or points outside table memory.
+    CorruptEntry {
+        /// An address whose walk reaches the entry.
+        addr: VirtAddr,
+        /// The level of the entry.
+        level: u8,
+        /// The raw entry.
+        raw: u64,
+        /// What is wrong, if the format could tell (`None`: the table is outside memory).
+        reason: Option<InvalidEntry>,
+    },
+}
+
+impl fmt::Display for TableError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Self::Unaligned { kind, value, align } => {
+                write!(f, "{kind} value {value:#x} is not aligned to {align:#x}")
+            }
+            Self::EmptyRange => f.write_str("the range is empty"),
+            Self::NonCanonical { addr } => {
+                write!(f, "address {:#x} is not canonical", addr.as_u64())
+            }
+            Self::OutOfRange { kind, start, len } => write!(
+                f,
+                "{kind} range {start:#x}+{len:#x} leaves the space the format can address"
+            ),
+            Self::UnsupportedPageSize { size } => {
+                write!(f, "the format has no page size of {size:#x} bytes")
+            }
+            Self::UnsupportedFlags { flags } => {
+                write!(f, "the format cannot express the flags {flags:?}")
+            }
+            Self::AlreadyMapped { addr, occupant } => match occupant {
+                Occupant::Page { frame, size, flags } => write!(
+                    f,
+                    "{:#x} is already mapped: a {size:#x}-byte page at {:#x} ({flags:?})",
+                    addr.as_u64(),
+                    frame.as_u64()
+                ),
+                Occupant::Payload(payload) => {
+                    write!(f, "{:#x} holds a software payload {payload:#x}", addr.as_u64())
+                }
+            },
+            Self::NotMapped { addr } => write!(f, "{:#x} is not mapped", addr.as_u64()),
+            Self::HugePageInTheWay { addr, level, size } => write!(
+                f,
+                "a {size:#x}-byte page at {:#x} (level {level}) is in the way",
+                addr.as_u64()
+            ),
+            Self::TableInTheWay { addr, level } => write!(
+                f,
+                "a table of smaller pages occupies the level-{level} entry at {:#x}",
+                addr.as_u64()
+            ),
+            Self::FrameOutsideMemory { frame } => write!(
+                f,
+                "the allocator handed out frame {:#x}, which table memory cannot reach",
+                frame.as_u64()
+            ),
+            Self::OutOfFrames { needed } => {
+                write!(f, "out of frames: the operation needed {needed} more")
+            }
+            Self::CorruptEntry { addr, level, raw, reason } => {
+                write!(
+                    f,
+                    "corrupt level-{level} entry {raw:#x} on the walk of {:#x}: ",
+                    addr.as_u64()
+                )?;
+                match reason {
+                    Some(reason) => write!(f, "{reason}"),
+                    None => f.write_str("it points outside table memory"),
+                }
+            }
+        }
+    }
+}
+
+impl core::error::Error for TableError {}
+
+/// Why a frame allocator refused.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum FrameError {
+    /// No free frame, or no free run of the size and alignment asked for.
+    Exhausted,
+    /// A count of zero, or an alignment that is not a power of two of at least 4 KiB.
+    InvalidRequest,
+    /// A freed frame that is not in use, not aligned, or not managed by this allocator.
+    NotAllocated {
+        /// The frame's address.
+        frame: PhysAddr,
+    },
+    /// The caller's storage is too small for the memory map.
+    StorageTooSmall {
+        /// The number of entries (bits or records) the storage needs.
+        needed: usize,
+    },
+}
+
+impl fmt::Display for FrameError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Self::Exhausted => f.write_str("no free frames"),
+            Self::InvalidRequest => f.write_str("invalid frame request"),
+            Self::NotAllocated { frame } => {
+                write!(f, "frame {:#x} is not allocated by this allocator", frame.as_u64())
+            }
+            Self::StorageTooSmall { needed } => {
+                write!(f, "allocator storage too small: needs {needed} entries")
+            }
+        }
+    }
+}
+
+impl core::error::Error for FrameError {}

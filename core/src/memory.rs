@@ -1,0 +1,177 @@
+//! The one seam between the engine and RAM, simulated or real.
+
+use crate::addr::PhysAddr;
+use crate::format::EntrySize;
+
+/// Reads and writes page-table entries held in physical frames.
+///
+/// The simulator implements it over simulated RAM, `paging-x86` over a direct map of
+/// physical memory, and [`ArenaMemory`] over a slice of host memory. Implementations must
+/// not panic: a read outside the memory returns zero and a write outside it is dropped
+/// (the engine asks [`contains`](Self::contains) before it follows an entry, and reports a
+/// table outside the memory as a corrupt entry).
+pub trait TableMemory {
+    /// Reads the entry of `size` bytes at `at` (aligned to `size`).
+    fn read_entry(&self, at: PhysAddr, size: EntrySize) -> u64;
+
+    /// Writes the entry of `size` bytes at `at` (aligned to `size`).
+    fn write_entry(&mut self, at: PhysAddr, size: EntrySize, value: u64);
+
+    /// Fills the 4 KiB frame at `frame` with zeros.
+    fn zero_frame(&mut self, frame: PhysAddr);
+
+    /// Returns whether the 4 KiB frame at `frame` is memory this implementation can reach.
+    fn contains(&self, frame: PhysAddr) -> bool;
+}
+
+impl<T: TableMemory + ?Sized> TableMemory for &mut T {
+    #[inline]
+    fn read_entry(&self, at: PhysAddr, size: EntrySize) -> u64 {
+        (**self).read_entry(at, size)
+    }
+    #[inline]
+    fn write_entry(&mut self, at: PhysAddr, size: EntrySize, value: u64) {
+        (**self).write_entry(at, size, value);
+    }
+    #[inline]
+    fn zero_frame(&mut self, frame: PhysAddr) {
+        (**self).zero_frame(frame);
+    }
+    #[inline]
+    fn contains(&self, frame: PhysAddr) -> bool {
+        (**self).contains(frame)
+    }
+}
+
+/// One 4 KiB frame of host memory, aligned as a page table must be.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[repr(C, align(4096))]
+pub struct FrameBuf(pub [u64; 512]);
+
+impl FrameBuf {
+    /// A frame of zeros.
+    pub const ZERO: Self = Self([0; 512]);
+}
+
+impl Default for FrameBuf {
+    fn default() -> Self {
+        Self::ZERO
+    }
+}
+
+/// Table memory over a slice of host frames: physical address `base + i * 4096` is
+/// `frames[i]`.
+///
+/// For tests, benchmarks and examples on a host, and for early boot code that keeps its
+/// tables in a static array.
+///
+/// ```
+/// use paging::{ArenaMemory, EntrySize, FrameBuf, PhysAddr, TableMemory};
+///
+/// let mut frames = [FrameBuf::ZERO; 2];
+/// let mut memory = ArenaMemory::new(&mut frames, PhysAddr::new(0x10_0000));
+/// memory.write_entry(PhysAddr::new(0x10_1008), EntrySize::Eight, 0xABCD);
+/// assert_eq!(memory.read_entry(PhysAddr::new(0x10_1008), EntrySize::Eight), 0xABCD);
+/// assert_eq!(memory.read_entry(PhysAddr::new(0x10_1008), EntrySize::Four), 0xABCD);
+/// assert!(!memory.contains(PhysAddr::new(0x10_2000)));
+/// ```
+#[derive(Debug)]
+pub struct ArenaMemory<'a> {
+    frames: &'a mut [FrameBuf],
+    base: PhysAddr,
+}
+
+impl<'a> ArenaMemory<'a> {
+    /// Creates table memory whose first frame is at physical address `base` (rounded down
+    /// to 4 KiB).
+    #[must_use]
+    pub fn new(frames: &'a mut [FrameBuf], base: PhysAddr) -> Self {
+        Self { frames, base: base.align_down(4096) }
+    }
+
+    /// The physical address of the first frame.
+    #[must_use]
+    pub fn base(&self) -> PhysAddr {
+        self.base
+    }
+
+    /// The frames, for inspection.
+    #[must_use]
+    pub fn frames(&self) -> &[FrameBuf] {
+        self.frames
+    }
+
+    /// Returns the frame index and the 64-bit word index of `at`, if inside.
+    #[inline]
+    fn locate(&self, at: PhysAddr) -> Option<(usize, usize)> {
+        let offset = at.as_u64().checked_sub(self.base.as_u64())?;
+        let frame = usize::try_from(offset >> 12).ok()?;
+        if frame < self.frames.len() {
+            Some((frame, ((offset & 0xFFF) >> 3) as usize))
+        } else {
+            None
+        }
+    }
+}
+
+impl TableMemory for ArenaMemory<'_> {
+    #[inline]
+    fn read_entry(&self, at: PhysAddr, size: EntrySize) -> u64 {
+        let Some((frame, word)) = self.locate(at) else { return 0 };
+        let value = self.frames[frame].0[word];
+        match size {
+            EntrySize::Eight => value,
+            EntrySize::Four => (value >> ((at.as_u64() & 4) * 8)) & 0xFFFF_FFFF,
+        }
+    }
+
+    #[inline]
+    fn write_entry(&mut self, at: PhysAddr, size: EntrySize, value: u64) {
+        let Some((frame, word)) = self.locate(at) else { return };
+        let slot = &mut self.frames[frame].0[word];
+        match size {
+            EntrySize::Eight => *slot = value,
+            EntrySize::Four => {
+                let shift = (at.as_u64() & 4) * 8;
+                *slot = (*slot & !(0xFFFF_FFFF << shift)) | ((value & 0xFFFF_FFFF) << shift);
+            }
+        }
+    }
+
+    fn zero_frame(&mut self, frame: PhysAddr) {
+        if let Some((index, _)) = self.locate(frame) {
+            self.frames[index] = FrameBuf::ZERO;
+        }
+    }
+
+    #[inline]
+    fn contains(&self, frame: PhysAddr) -> bool {
+        self.locate(frame).is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn four_byte_entries_share_a_word() {
+        let mut frames = [FrameBuf::ZERO; 1];
+        let mut memory = ArenaMemory::new(&mut frames, PhysAddr::ZERO);
+        memory.write_entry(PhysAddr::new(0), EntrySize::Four, 0x1111_1111);
+        memory.write_entry(PhysAddr::new(4), EntrySize::Four, 0x2222_2222);
+        assert_eq!(memory.read_entry(PhysAddr::new(0), EntrySize::Eight), 0x2222_2222_1111_1111);
+        assert_eq!(memory.read_entry(PhysAddr::new(4), EntrySize::Four), 0x2222_2222);
+    }
+
+    #[test]
+    fn outside_reads_zero_and_drops_writes() {
+        let mut frames = [FrameBuf::ZERO; 1];
+        let mut memory = ArenaMemory::new(&mut frames, PhysAddr::new(0x1000));
+        memory.write_entry(PhysAddr::new(0x2000), EntrySize::Eight, 7);
+        memory.zero_frame(PhysAddr::new(0));
+        assert_eq!(memory.read_entry(PhysAddr::new(0x0), EntrySize::Eight), 0);
+        assert_eq!(memory.read_entry(PhysAddr::new(u64::MAX - 7), EntrySize::Eight), 0);
+        assert!(memory.contains(PhysAddr::new(0x1000)));
+    }
+}

@@ -1,0 +1,69 @@
+//! Argument checks shared by every engine operation: run before anything is read or written.
+
+use crate::addr::{PhysAddr, VirtAddr};
+use crate::error::{AddrKind, TableError};
+use crate::flags::PageFlags;
+use crate::format::PageTableFormat;
+
+/// An inclusive virtual range `[first, last]` that lies inside one canonical half.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Span {
+    pub first: u64,
+    pub last: u64,
+}
+
+/// Checks a virtual range: nonempty, aligned to `align`, canonical, inside one half.
+pub(crate) fn virt_range<F: PageTableFormat>(
+    start: VirtAddr,
+    len: u64,
+    align: u64,
+) -> Result<Span, TableError> {
+    if len == 0 {
+        return Err(TableError::EmptyRange);
+    }
+    for value in [start.as_u64(), len] {
+        if value & (align - 1) != 0 {
+            return Err(TableError::Unaligned { kind: AddrKind::Virtual, value, align });
+        }
+    }
+    let Some((_, top)) = F::canonical_half(start) else {
+        return Err(TableError::NonCanonical { addr: start });
+    };
+    let out_of_range =
+        TableError::OutOfRange { kind: AddrKind::Virtual, start: start.as_u64(), len };
+    let last = start.as_u64().checked_add(len - 1).ok_or(out_of_range)?;
+    if last > top.as_u64() {
+        return Err(out_of_range);
+    }
+    Ok(Span { first: start.as_u64(), last })
+}
+
+/// Checks a physical range: aligned to `align` and within the format's address width.
+pub(crate) fn phys_range<F: PageTableFormat>(
+    start: PhysAddr,
+    len: u64,
+    align: u64,
+) -> Result<(), TableError> {
+    if !start.is_aligned(align) {
+        return Err(TableError::Unaligned {
+            kind: AddrKind::Physical,
+            value: start.as_u64(),
+            align,
+        });
+    }
+    let out_of_range =
+        TableError::OutOfRange { kind: AddrKind::Physical, start: start.as_u64(), len };
+    let last = start.as_u64().checked_add(len.saturating_sub(1)).ok_or(out_of_range)?;
+    if F::phys_in_range(PhysAddr::new(last)) { Ok(()) } else { Err(out_of_range) }
+}
+
+/// Checks that the format can express `flags`.
+pub(crate) fn flags<F: PageTableFormat>(flags: PageFlags) -> Result<(), TableError> {
+    let extra = flags.difference(F::SUPPORTED);
+    if extra.is_empty() { Ok(()) } else { Err(TableError::UnsupportedFlags { flags: extra }) }
+}
+
+/// Returns the level whose leaves are `size` bytes.
+pub(crate) fn level_for<F: PageTableFormat>(size: u64) -> Result<u8, TableError> {
+    F::level_for_size(size).ok_or(TableError::UnsupportedPageSize { size })
+}

@@ -1,0 +1,182 @@
+//! The range operations, each a set of decisions for the driver in `range.rs`.
+
+use core::marker::PhantomData;
+
+use crate::addr::{PhysAddr, VirtAddr};
+use crate::error::{Occupant, TableError};
+use crate::flags::PageFlags;
+use crate::format::{Entry, PageTableFormat};
+
+use super::range::{Action, Edit, Slot};
+
+/// What an unmap took out of the tables, handed to the caller who owns the memory.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Unmapped {
+    /// A page that was mapped.
+    Page {
+        /// Its first virtual address.
+        virt: VirtAddr,
+        /// Its first physical address.
+        frame: PhysAddr,
+        /// Its size in bytes.
+        size: u64,
+        /// Its flags, accessed and dirty bits included.
+        flags: PageFlags,
+    },
+    /// A non-present entry that carried a payload.
+    Payload {
+        /// The first virtual address the entry covered.
+        virt: VirtAddr,
+        /// The entry's size in bytes.
+        size: u64,
+        /// The payload.
+        payload: u64,
+    },
+}
+
+/// What a range unmap does with pages in the range that are not mapped.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Hash, Default)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Holes {
+    /// Refuse the whole call with [`TableError::NotMapped`] (the default).
+    #[default]
+    Refuse,
+    /// Unmap what is mapped and pass over the rest, as `munmap` does.
+    Skip,
+}
+
+/// Returns the error for an occupied entry: the occupant if it has the size the caller
+/// wanted, the huge page in the way if it is larger.
+fn occupied<F: PageTableFormat>(slot: &Slot, wanted_here: bool) -> TableError {
+    let addr = VirtAddr::new(slot.va);
+    let size = F::leaf_size(slot.level);
+    match slot.entry {
+        Entry::Leaf { frame, flags } if wanted_here => {
+            TableError::AlreadyMapped { addr, occupant: Occupant::Page { frame, size, flags } }
+        }
+        Entry::Payload(payload) if wanted_here => {
+            TableError::AlreadyMapped { addr, occupant: Occupant::Payload(payload) }
+        }
+        _ => TableError::HugePageInTheWay { addr, level: slot.level, size },
+    }
+}
+
+/// Maps `[virt, virt + len)` to physical memory at a constant offset, with the largest
+/// leaves that alignment allows up to `top_level`.
+pub(crate) struct MapEdit<F> {
+    /// The physical address minus the virtual address (wrapping).
+    pub delta: u64,
+    pub flags: PageFlags,
+    /// The highest level a leaf may take.
+    pub top_level: u8,
+    /// Whether a table already in the way of a leaf at `top_level` is an error (single-page
+    /// maps) rather than a place to map smaller pages (range maps).
+    pub exact: bool,
+    pub format: PhantomData<F>,
+}
+
+impl<F: PageTableFormat> MapEdit<F> {
+    /// Whether a covered entry at `level` gets a leaf (the same for every entry of a level,
+    /// because the offset between virtual and physical addresses is constant).
+    fn leaf_here(&self, level: u8) -> bool {
+        level <= self.top_level
+            && F::leaf_allowed(level)
+            && self.delta & (F::leaf_size(level) - 1) == 0
+    }
+}
+
+impl<F: PageTableFormat> Edit<F> for MapEdit<F> {
+    #[inline]
+    fn decide(&mut self, slot: &Slot) -> Action {
+        let leaf = slot.covered && self.leaf_here(slot.level);
+        match slot.entry {
+            Entry::Empty if leaf => {
+                let frame = PhysAddr::new(slot.va.wrapping_add(self.delta));
+                Action::Write(F::encode_leaf(frame, self.flags, slot.level))
+            }
+            Entry::Empty => Action::Create,
+            Entry::Table { .. } if leaf && self.exact => Action::Fail(TableError::TableInTheWay {
+                addr: VirtAddr::new(slot.va),
+                level: slot.level,
+            }),
+            Entry::Table { .. } => Action::Descend,
+            Entry::Leaf { .. } | Entry::Payload(_) | Entry::Invalid(_) => {
+                Action::Fail(occupied::<F>(slot, leaf))
+            }
+        }
+    }
+
+    #[inline]
+    fn fresh_leaf(&self, level: u8, va: u64) -> Option<u64> {
+        let frame = PhysAddr::new(va.wrapping_add(self.delta));
+        self.leaf_here(level).then(|| F::encode_leaf(frame, self.flags, level))
+    }
+}
+
+/// Unmaps every page in the range, splitting huge pages the range covers in part.
+pub(crate) struct UnmapEdit<F, C> {
+    pub holes: Holes,
+    pub reclaim: bool,
+    pub on_unmapped: C,
+    pub format: PhantomData<F>,
+}
+
+impl<F: PageTableFormat, C: FnMut(Unmapped)> Edit<F> for UnmapEdit<F, C> {
+    fn decide(&mut self, slot: &Slot) -> Action {
+        match slot.entry {
+            Entry::Empty if self.holes == Holes::Skip => Action::Keep,
+            Entry::Empty => Action::Fail(TableError::NotMapped { addr: VirtAddr::new(slot.first) }),
+            Entry::Table { .. } => Action::Descend,
+            Entry::Leaf { .. } | Entry::Payload(_) if slot.covered => Action::Write(0),
+            Entry::Leaf { .. } if F::leaf_allowed(slot.level - 1) => Action::Split,
+            _ => Action::Fail(occupied::<F>(slot, false)),
+        }
+    }
+
+    fn removed(&mut self, slot: &Slot) {
+        let virt = VirtAddr::new(slot.va);
+        let size = F::leaf_size(slot.level);
+        match slot.entry {
+            Entry::Leaf { frame, flags } => {
+                (self.on_unmapped)(Unmapped::Page { virt, frame, size, flags });
+            }
+            Entry::Payload(payload) => {
+                (self.on_unmapped)(Unmapped::Payload { virt, size, payload })
+            }
+            _ => {}
+        }
+    }
+
+    fn reclaims(&self) -> bool {
+        self.reclaim
+    }
+}
+
+/// Gives every page in the range new flags, keeping the accessed and dirty bits the MMU
+/// recorded, and splitting huge pages the range covers in part.
+pub(crate) struct ProtectEdit<F> {
+    pub flags: PageFlags,
+    pub format: PhantomData<F>,
+}
+
+impl<F: PageTableFormat> Edit<F> for ProtectEdit<F> {
+    fn decide(&mut self, slot: &Slot) -> Action {
+        match slot.entry {
+            Entry::Table { .. } => Action::Descend,
+            Entry::Leaf { frame, flags } if slot.covered => {
+                let new = self.flags | (flags & PageFlags::MMU_STATE) | F::IMPLIED;
+                if new == flags {
+                    Action::Keep
+                } else {
+                    Action::Write(F::encode_leaf(frame, new, slot.level))
+                }
+            }
+            Entry::Leaf { .. } if F::leaf_allowed(slot.level - 1) => Action::Split,
+            Entry::Empty | Entry::Payload(_) => {
+                Action::Fail(TableError::NotMapped { addr: VirtAddr::new(slot.first) })
+            }
+            _ => Action::Fail(occupied::<F>(slot, false)),
+        }
+    }
+}

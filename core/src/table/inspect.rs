@@ -1,0 +1,255 @@
+//! Reading the tables: software translation, the walk of one address, and a visit of the
+//! whole tree.
+
+use crate::addr::{PhysAddr, VirtAddr};
+use crate::error::TableError;
+use crate::flags::PageFlags;
+use crate::format::{Entry, PageTableFormat};
+use crate::frame::FrameAllocator;
+use crate::memory::TableMemory;
+
+use super::PageTable;
+
+/// A successful translation of one address.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Translation {
+    /// The first virtual address of the page.
+    pub page: VirtAddr,
+    /// The physical address the translated address maps to.
+    pub phys: PhysAddr,
+    /// The first physical address of the page.
+    pub frame: PhysAddr,
+    /// The page size in bytes.
+    pub size: u64,
+    /// The level of the leaf.
+    pub level: u8,
+    /// The leaf's flags, less the permissions an intermediate entry withholds.
+    pub flags: PageFlags,
+}
+
+/// What the tables say about one address.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Lookup {
+    /// Mapped.
+    Mapped(Translation),
+    /// Not present, with a software payload in the entry at `level`.
+    Payload {
+        /// The payload.
+        payload: u64,
+        /// The level of the entry.
+        level: u8,
+    },
+    /// Not mapped.
+    Unmapped,
+}
+
+/// One step of a walk: the entry read at one level.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct WalkStep {
+    /// The level of the entry.
+    pub level: u8,
+    /// The table holding it.
+    pub table: PhysAddr,
+    /// Its index in the table.
+    pub index: usize,
+    /// Its raw value.
+    pub raw: u64,
+    /// What it means.
+    pub entry: Entry,
+}
+
+/// One thing found by [`PageTable::visit`].
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Visit {
+    /// A table (the root first) whose entries are at `level`, covering from `virt`.
+    Table {
+        /// The level of its entries.
+        level: u8,
+        /// Its physical address.
+        frame: PhysAddr,
+        /// The first virtual address it covers.
+        virt: VirtAddr,
+    },
+    /// A mapped page.
+    Page {
+        /// Its first virtual address.
+        virt: VirtAddr,
+        /// Its first physical address.
+        frame: PhysAddr,
+        /// Its size.
+        size: u64,
+        /// Its flags.
+        flags: PageFlags,
+    },
+    /// A non-present entry carrying a payload.
+    Payload {
+        /// The first virtual address it covers.
+        virt: VirtAddr,
+        /// The entry's level.
+        level: u8,
+        /// The payload.
+        payload: u64,
+    },
+    /// An entry that is malformed or points outside table memory.
+    Corrupt {
+        /// The first virtual address it covers.
+        virt: VirtAddr,
+        /// The entry's level.
+        level: u8,
+        /// The raw entry.
+        raw: u64,
+    },
+}
+
+/// The permissions an intermediate entry can withhold from everything below it.
+const WALK_PERMISSIONS: PageFlags =
+    PageFlags::WRITABLE.union(PageFlags::USER).union(PageFlags::EXECUTABLE);
+
+impl<F: PageTableFormat, M: TableMemory> PageTable<F, M> {
+    /// Returns what the tables say about `addr`, as the MMU would find it.
+    ///
+    /// # Errors
+    ///
+    /// Returns [`TableError::NonCanonical`] and [`TableError::CorruptEntry`].
+    pub fn lookup(&self, addr: VirtAddr) -> Result<Lookup, TableError> {
+        if !F::is_canonical(addr) {
+            return Err(TableError::NonCanonical { addr });
+        }
+        let mut table = self.root;
+        let mut granted = WALK_PERMISSIONS;
+        for level in (1..=F::LEVELS).rev() {
+            let raw = self.read(table, F::index(addr, level));
+            match F::decode(raw, level) {
+                Entry::Empty => return Ok(Lookup::Unmapped),
+                Entry::Payload(payload) => return Ok(Lookup::Payload { payload, level }),
+                Entry::Table { frame, flags } => {
+                    self.follow(frame, addr, level, raw)?;
+                    granted &= flags | !WALK_PERMISSIONS;
+                    table = frame;
+                }
+                Entry::Leaf { frame, flags } => {
+                    let size = F::leaf_size(level);
+                    let offset = addr.offset_in(size);
+                    return Ok(Lookup::Mapped(Translation {
+                        page: VirtAddr::new(addr.as_u64() - offset),
+                        phys: frame + offset,
+                        frame,
+                        size,
+                        level,
+                        flags: flags & (granted | !WALK_PERMISSIONS),
+                    }));
+                }
+                Entry::Invalid(reason) => {
+                    return Err(TableError::CorruptEntry {
+                        addr,
+                        level,
+                        raw,
+                        reason: Some(reason),
+                    });
+                }
+            }
+        }
+        Ok(Lookup::Unmapped)
+    }
+
+    /// Translates `addr` to the physical address it maps to.
+    ///
+    /// # Errors
+    ///
+    /// Returns [`TableError::NotMapped`] when no present page maps `addr`, as well as the
+    /// errors of [`lookup`](Self::lookup).
+    pub fn translate(&self, addr: VirtAddr) -> Result<Translation, TableError> {
+        match self.lookup(addr)? {
+            Lookup::Mapped(translation) => Ok(translation),
+            _ => Err(TableError::NotMapped { addr }),
+        }
+    }
+
+    /// Returns every entry the walk of `addr` reads, from the root down, for teaching and
+    /// debugging. A non-canonical address gives an empty walk.
+    pub fn walk(&self, addr: VirtAddr) -> heapless::Vec<WalkStep, 5> {
+        let mut steps = heapless::Vec::new();
+        if !F::is_canonical(addr) {
+            return steps;
+        }
+        let mut table = self.root;
+        for level in (1..=F::LEVELS).rev() {
+            let index = F::index(addr, level);
+            let raw = self.read(table, index);
+            let entry = F::decode(raw, level);
+            if steps.push(WalkStep { level, table, index, raw, entry }).is_err() {
+                break;
+            }
+            match entry {
+                Entry::Table { frame, .. } if self.follow(frame, addr, level, raw).is_ok() => {
+                    table = frame;
+                }
+                _ => break,
+            }
+        }
+        steps
+    }
+
+    /// Calls `visitor` for every table (parents before children), page and payload of the
+    /// tree, in address order.
+    pub fn visit(&self, mut visitor: impl FnMut(Visit)) {
+        let top = F::LEVELS;
+        visitor(Visit::Table { level: top, frame: self.root, virt: VirtAddr::ZERO });
+        self.visit_table(self.root, top, 0, &mut visitor);
+    }
+
+    fn visit_table(&self, table: PhysAddr, level: u8, base: u64, visitor: &mut impl FnMut(Visit)) {
+        let size = F::leaf_size(level);
+        for index in 0..F::entries(level) {
+            let virt = canonical::<F>(base.wrapping_add(index as u64 * size));
+            let raw = self.read(table, index);
+            match F::decode(raw, level) {
+                Entry::Empty => {}
+                Entry::Table { frame, .. } if level > 1 && self.memory.contains(frame) => {
+                    visitor(Visit::Table { level: level - 1, frame, virt });
+                    self.visit_table(frame, level - 1, virt.as_u64(), visitor);
+                }
+                Entry::Leaf { frame, flags } => visitor(Visit::Page { virt, frame, size, flags }),
+                Entry::Payload(payload) => visitor(Visit::Payload { virt, level, payload }),
+                Entry::Table { .. } | Entry::Invalid(_) => {
+                    visitor(Visit::Corrupt { virt, level, raw });
+                }
+            }
+        }
+    }
+
+    /// Counts the tables of the tree, the root included.
+    pub fn table_count(&self) -> usize {
+        let mut count = 0;
+        self.visit(|visit| count += usize::from(matches!(visit, Visit::Table { .. })));
+        count
+    }
+
+    /// Gives every table of the tree, the root included, back to `alloc`, and returns the
+    /// memory. The pages the tables mapped are the caller's: [`visit`](Self::visit) them
+    /// first if they must be freed too.
+    pub fn destroy<A: FrameAllocator + ?Sized>(self, alloc: &mut A) -> M {
+        self.visit(|visit| {
+            if let Visit::Table { frame, .. } = visit {
+                // Each table was handed out by the allocator that built the tree.
+                let _ = alloc.deallocate(frame);
+            }
+        });
+        self.memory
+    }
+}
+
+/// Sign-extends `addr` for formats whose upper half mirrors the lower.
+fn canonical<F: PageTableFormat>(addr: u64) -> VirtAddr {
+    let bits = F::VIRT_BITS;
+    if F::SIGN_EXTENDED && bits < 64 {
+        let unused = 64 - bits;
+        VirtAddr::new((((addr << unused) as i64) >> unused) as u64)
+    } else {
+        VirtAddr::new(addr)
+    }
+}

@@ -1,0 +1,432 @@
+//! The engine: one page table over any format and any table memory.
+//!
+//! Single pages of every size the format allows, and ranges, which take the largest pages
+//! that alignment allows and split huge pages they cover in part. Every call checks before
+//! it changes anything; a refused call leaves every entry and every frame as it was, even
+//! when the frame allocator runs dry in the middle of a range.
+//!
+//! # Intermediate entries
+//!
+//! Entries that point to tables grant everything the format can grant (present, writable,
+//! user, executable): the leaf alone decides what a page allows. Tables written by someone
+//! else may restrict more; [`PageTable::lookup`] then reports the most restrictive
+//! permissions along the walk, as the MMU applies them.
+//!
+//! # Empty tables
+//!
+//! Unmapping gives back tables that become empty, unless
+//! [`keep_empty_tables`](PageTable::keep_empty_tables) says otherwise. The root stays.
+
+use core::marker::PhantomData;
+
+use crate::addr::{Frame, Page, PageSize, PhysAddr, VirtAddr};
+use crate::error::{Occupant, TableError};
+use crate::flags::PageFlags;
+use crate::format::{Entry, PageTableFormat};
+use crate::frame::FrameAllocator;
+use crate::memory::TableMemory;
+use crate::tlb::Flush;
+
+mod check;
+mod edits;
+mod inspect;
+mod range;
+mod reserve;
+
+pub use edits::{Holes, Unmapped};
+pub use inspect::{Lookup, Translation, Visit, WalkStep};
+
+use edits::{MapEdit, ProtectEdit, UnmapEdit};
+
+/// A page table: a root frame, the memory its tables live in, and the format that gives
+/// the entries their meaning.
+///
+/// The table borrows nothing but its memory, which may itself be a `&mut` borrow; frame
+/// allocators are passed to each call that may take or give back frames.
+#[derive(Debug)]
+pub struct PageTable<F: PageTableFormat, M: TableMemory> {
+    root: PhysAddr,
+    memory: M,
+    reclaim: bool,
+    format: PhantomData<F>,
+}
+
+impl<F: PageTableFormat, M: TableMemory> PageTable<F, M> {
+    /// Creates an empty page table with a root frame from `alloc`.
+    ///
+    /// # Errors
+    ///
+    /// Returns [`TableError::OutOfFrames`] if the allocator is empty, and
+    /// [`TableError::FrameOutsideMemory`] if it hands out a frame `memory` cannot reach
+    /// (the frame is given back).
+    pub fn new<A: FrameAllocator + ?Sized>(
+        mut memory: M,
+        alloc: &mut A,
+    ) -> Result<Self, TableError> {
+        let root = alloc.allocate().map_err(|_| TableError::OutOfFrames { needed: 1 })?;
+        if !memory.contains(root) || !root.is_aligned(4096) {
+            let _ = alloc.deallocate(root);
+            return Err(TableError::FrameOutsideMemory { frame: root });
+        }
+        memory.zero_frame(root);
+        Ok(Self::from_root(root, memory))
+    }
+
+    /// Takes over the table whose root is at `root` (for example the tables a bootloader
+    /// built). Malformed entries are reported as [`TableError::CorruptEntry`] when a call
+    /// walks through them.
+    pub fn from_root(root: PhysAddr, memory: M) -> Self {
+        Self { root, memory, reclaim: true, format: PhantomData }
+    }
+
+    /// The physical address of the root table (what x86 loads into CR3).
+    pub fn root(&self) -> PhysAddr {
+        self.root
+    }
+
+    /// The table memory.
+    pub fn memory(&self) -> &M {
+        &self.memory
+    }
+
+    /// The table memory, mutably.
+    pub fn memory_mut(&mut self) -> &mut M {
+        &mut self.memory
+    }
+
+    /// Gives up the table, returning its root and memory. The tables stay as they are.
+    pub fn into_parts(self) -> (PhysAddr, M) {
+        (self.root, self.memory)
+    }
+
+    /// Says whether unmapping keeps tables that become empty (by default it gives them back).
+    pub fn keep_empty_tables(&mut self, keep: bool) {
+        self.reclaim = !keep;
+    }
+
+    /// Maps `page` to `frame` with `flags`, creating the tables on the way.
+    ///
+    /// The new entry replaces a non-present one, which no TLB caches: the returned flush
+    /// is empty, and exists so that every change hands back the same kind of value.
+    ///
+    /// # Errors
+    ///
+    /// Returns [`TableError::UnsupportedPageSize`] if the format has no pages of size `S`,
+    /// [`TableError::NonCanonical`], [`TableError::OutOfRange`] for a frame beyond the
+    /// physical-address width, [`TableError::UnsupportedFlags`],
+    /// [`TableError::AlreadyMapped`] (with what is there), [`TableError::HugePageInTheWay`]
+    /// when a larger page covers `page`, [`TableError::TableInTheWay`] when smaller pages'
+    /// table occupies the entry, [`TableError::OutOfFrames`], and
+    /// [`TableError::CorruptEntry`]. Nothing changes on error.
+    pub fn map<S: PageSize, A: FrameAllocator + ?Sized>(
+        &mut self,
+        page: Page<S>,
+        frame: Frame<S>,
+        flags: PageFlags,
+        alloc: &mut A,
+    ) -> Result<Flush, TableError> {
+        let target = check::level_for::<F>(S::SIZE)?;
+        let va = page.start();
+        check::virt_range::<F>(va, S::SIZE, S::SIZE)?;
+        check::phys_range::<F>(frame.start(), S::SIZE, S::SIZE)?;
+        check::flags::<F>(flags)?;
+
+        let mut table = self.root;
+        let mut level = F::LEVELS;
+        loop {
+            let raw = self.read(table, F::index(va, level));
+            let entry = if raw == 0 { Entry::Empty } else { F::decode(raw, level) };
+            let here = VirtAddr::new(va.as_u64() & !(F::leaf_size(level) - 1));
+            match entry {
+                Entry::Empty => break,
+                Entry::Table { frame: next, .. } if level > target => {
+                    self.follow(next, va, level, raw)?;
+                    table = next;
+                    level -= 1;
+                }
+                Entry::Table { .. } => return Err(TableError::TableInTheWay { addr: here, level }),
+                Entry::Leaf { frame: there, flags } if level == target => {
+                    let occupant = Occupant::Page { frame: there, size: S::SIZE, flags };
+                    return Err(TableError::AlreadyMapped { addr: here, occupant });
+                }
+                Entry::Payload(payload) if level == target => {
+                    let occupant = Occupant::Payload(payload);
+                    return Err(TableError::AlreadyMapped { addr: here, occupant });
+                }
+                Entry::Leaf { .. } | Entry::Payload(_) => {
+                    let size = F::leaf_size(level);
+                    return Err(TableError::HugePageInTheWay { addr: here, level, size });
+                }
+                Entry::Invalid(reason) => {
+                    return Err(TableError::CorruptEntry {
+                        addr: va,
+                        level,
+                        raw,
+                        reason: Some(reason),
+                    });
+                }
+            }
+        }
+
+        // `level` holds the empty entry; tables are needed for every level below it down
+        // to the target. Take them all first, then build the chain bottom-up so that the
+        // entry in the live table is written last.
+        let needed = usize::from(level - target);
+        let mut fresh = [PhysAddr::ZERO; 5];
+        for taken in 0..needed {
+            match alloc.allocate() {
+                Ok(new) if self.memory.contains(new) && new.is_aligned(4096) => fresh[taken] = new,
+                outcome => {
+                    for &frame in fresh[..taken].iter().chain(outcome.as_ref().ok()) {
+                        let _ = alloc.deallocate(frame);
+                    }
+                    return Err(match outcome {
+                        Ok(frame) => TableError::FrameOutsideMemory { frame },
+                        Err(_) => TableError::OutOfFrames { needed },
+                    });
+                }
+            }
+        }
+        let mut entry = F::encode_leaf(frame.start(), flags, target);
+        for (depth, &new) in fresh[..needed].iter().enumerate().rev() {
+            let new_level = level - 1 - depth as u8;
+            self.memory.zero_frame(new);
+            self.write(new, F::index(va, new_level), entry);
+            entry = F::encode_table(new, new_level + 1);
+        }
+        self.write(table, F::index(va, level), entry);
+        Ok(Flush::new())
+    }
+
+    /// Unmaps `page`, returning the frame and flags it had, and gives back tables that
+    /// become empty.
+    ///
+    /// # Errors
+    ///
+    /// Returns [`TableError::UnsupportedPageSize`], [`TableError::NonCanonical`],
+    /// [`TableError::NotMapped`], [`TableError::HugePageInTheWay`] when a larger page
+    /// covers `page`, [`TableError::TableInTheWay`] when smaller pages do, and
+    /// [`TableError::CorruptEntry`]. Nothing changes on error.
+    pub fn unmap<S: PageSize, A: FrameAllocator + ?Sized>(
+        &mut self,
+        page: Page<S>,
+        alloc: &mut A,
+    ) -> Result<(Frame<S>, PageFlags, Flush), TableError> {
+        let (path, frame, flags) = self.find_leaf::<S>(page)?;
+        let target = check::level_for::<F>(S::SIZE)?;
+        let va = page.start();
+        self.write(path[usize::from(target)], F::index(va, target), 0);
+        let mut flush = Flush::new();
+        flush.add(va, flags.contains(PageFlags::GLOBAL));
+        if self.reclaim {
+            for level in target..F::LEVELS {
+                let table = path[usize::from(level)];
+                if !self.is_empty_table(table, level, F::index(va, level)) {
+                    break;
+                }
+                self.write(path[usize::from(level) + 1], F::index(va, level + 1), 0);
+                let _ = alloc.deallocate(table);
+            }
+        }
+        Ok((Frame::containing(frame), flags, flush))
+    }
+
+    /// Gives `page` new flags, keeping the accessed and dirty bits the MMU recorded.
+    ///
+    /// # Errors
+    ///
+    /// As [`unmap`](Self::unmap), plus [`TableError::UnsupportedFlags`]. Nothing changes
+    /// on error.
+    pub fn protect<S: PageSize>(
+        &mut self,
+        page: Page<S>,
+        flags: PageFlags,
+    ) -> Result<Flush, TableError> {
+        check::flags::<F>(flags)?;
+        let (path, frame, old) = self.find_leaf::<S>(page)?;
+        let target = check::level_for::<F>(S::SIZE)?;
+        let new = flags | (old & PageFlags::MMU_STATE) | F::IMPLIED;
+        let mut flush = Flush::new();
+        if new != old {
+            let raw = F::encode_leaf(frame, new, target);
+            self.write(path[usize::from(target)], F::index(page.start(), target), raw);
+            flush.add(page.start(), (old | new).contains(PageFlags::GLOBAL));
+        }
+        Ok(flush)
+    }
+
+    /// Maps `[virt, virt + len)` to `[phys, phys + len)` with `flags`, using the largest
+    /// pages that the alignment of both addresses allows.
+    ///
+    /// An existing table where a huge page could go is used for smaller pages. See
+    /// [`map_range_limited`](Self::map_range_limited) to cap the page size.
+    ///
+    /// # Errors
+    ///
+    /// Returns [`TableError::EmptyRange`], [`TableError::Unaligned`] (addresses and length
+    /// must be multiples of the base page size), [`TableError::NonCanonical`],
+    /// [`TableError::OutOfRange`], [`TableError::UnsupportedFlags`],
+    /// [`TableError::AlreadyMapped`] or [`TableError::HugePageInTheWay`] for the first
+    /// occupied page, [`TableError::OutOfFrames`] and [`TableError::CorruptEntry`].
+    /// Nothing changes on error.
+    pub fn map_range<A: FrameAllocator + ?Sized>(
+        &mut self,
+        virt: VirtAddr,
+        phys: PhysAddr,
+        len: u64,
+        flags: PageFlags,
+        alloc: &mut A,
+    ) -> Result<Flush, TableError> {
+        self.map_range_limited(virt, phys, len, flags, u64::MAX, alloc)
+    }
+
+    /// As [`map_range`](Self::map_range), with pages of at most `max_page_size` bytes.
+    ///
+    /// # Errors
+    ///
+    /// As [`map_range`](Self::map_range).
+    pub fn map_range_limited<A: FrameAllocator + ?Sized>(
+        &mut self,
+        virt: VirtAddr,
+        phys: PhysAddr,
+        len: u64,
+        flags: PageFlags,
+        max_page_size: u64,
+        alloc: &mut A,
+    ) -> Result<Flush, TableError> {
+        let base = F::leaf_size(1);
+        let span = check::virt_range::<F>(virt, len, base)?;
+        check::phys_range::<F>(phys, len, base)?;
+        check::flags::<F>(flags)?;
+        let top_level =
+            (1..=F::LEVELS).rev().find(|&level| F::leaf_size(level) <= max_page_size).unwrap_or(1);
+        let mut edit = MapEdit {
+            delta: phys.as_u64().wrapping_sub(virt.as_u64()),
+            flags,
+            top_level,
+            exact: false,
+            format: PhantomData,
+        };
+        self.run_edit(&mut edit, span, alloc)
+    }
+
+    /// Unmaps every page in `[virt, virt + len)`, splitting huge pages the range covers in
+    /// part, and hands each removed page or payload to `on_unmapped` (the caller owns the
+    /// memory behind them). Gives back tables that become empty.
+    ///
+    /// # Errors
+    ///
+    /// Returns [`TableError::EmptyRange`], [`TableError::Unaligned`],
+    /// [`TableError::NonCanonical`], [`TableError::OutOfRange`], [`TableError::NotMapped`]
+    /// for the first hole when `holes` is [`Holes::Refuse`], [`TableError::OutOfFrames`]
+    /// when splitting needs tables, and [`TableError::CorruptEntry`]. Nothing changes and
+    /// `on_unmapped` is not called on error.
+    pub fn unmap_range<A: FrameAllocator + ?Sized>(
+        &mut self,
+        virt: VirtAddr,
+        len: u64,
+        holes: Holes,
+        alloc: &mut A,
+        on_unmapped: impl FnMut(Unmapped),
+    ) -> Result<Flush, TableError> {
+        let span = check::virt_range::<F>(virt, len, F::leaf_size(1))?;
+        let mut edit = UnmapEdit { holes, reclaim: self.reclaim, on_unmapped, format: PhantomData };
+        self.run_edit(&mut edit, span, alloc)
+    }
+
+    /// Gives every page in `[virt, virt + len)` new flags, keeping the accessed and dirty
+    /// bits, and splitting huge pages the range covers in part.
+    ///
+    /// # Errors
+    ///
+    /// Returns [`TableError::EmptyRange`], [`TableError::Unaligned`],
+    /// [`TableError::NonCanonical`], [`TableError::OutOfRange`],
+    /// [`TableError::UnsupportedFlags`], [`TableError::NotMapped`] for the first hole,
+    /// [`TableError::OutOfFrames`] when splitting needs tables, and
+    /// [`TableError::CorruptEntry`]. Nothing changes on error.
+    pub fn protect_range<A: FrameAllocator + ?Sized>(
+        &mut self,
+        virt: VirtAddr,
+        len: u64,
+        flags: PageFlags,
+        alloc: &mut A,
+    ) -> Result<Flush, TableError> {
+        let span = check::virt_range::<F>(virt, len, F::leaf_size(1))?;
+        check::flags::<F>(flags)?;
+        let mut edit = ProtectEdit { flags, format: PhantomData };
+        self.run_edit(&mut edit, span, alloc)
+    }
+
+    /// Walks to the leaf of size `S` mapping `page`: returns the table at each level (by
+    /// level number) and the leaf's frame and flags.
+    fn find_leaf<S: PageSize>(
+        &self,
+        page: Page<S>,
+    ) -> Result<([PhysAddr; 6], PhysAddr, PageFlags), TableError> {
+        let target = check::level_for::<F>(S::SIZE)?;
+        let va = page.start();
+        if !F::is_canonical(va) {
+            return Err(TableError::NonCanonical { addr: va });
+        }
+        let mut path = [PhysAddr::ZERO; 6];
+        let mut table = self.root;
+        let mut level = F::LEVELS;
+        loop {
+            path[usize::from(level)] = table;
+            let raw = self.read(table, F::index(va, level));
+            let here = VirtAddr::new(va.as_u64() & !(F::leaf_size(level) - 1));
+            match F::decode(raw, level) {
+                Entry::Leaf { frame, flags } if level == target => return Ok((path, frame, flags)),
+                Entry::Table { .. } if level == target => {
+                    return Err(TableError::TableInTheWay { addr: here, level });
+                }
+                Entry::Table { frame, .. } => {
+                    self.follow(frame, va, level, raw)?;
+                    table = frame;
+                    level -= 1;
+                }
+                Entry::Leaf { .. } => {
+                    let size = F::leaf_size(level);
+                    return Err(TableError::HugePageInTheWay { addr: here, level, size });
+                }
+                Entry::Empty | Entry::Payload(_) => return Err(TableError::NotMapped { addr: va }),
+                Entry::Invalid(reason) => {
+                    return Err(TableError::CorruptEntry {
+                        addr: va,
+                        level,
+                        raw,
+                        reason: Some(reason),
+                    });
+                }
+            }
+        }
+    }
+
+    /// Checks that a table entry at `level` (holding `raw`) leads somewhere walkable.
+    fn follow(&self, next: PhysAddr, va: VirtAddr, level: u8, raw: u64) -> Result<(), TableError> {
+        if level > 1 && self.memory.contains(next) {
+            Ok(())
+        } else {
+            Err(TableError::CorruptEntry { addr: va, level, raw, reason: None })
+        }
+    }
+
+    /// Returns whether the table at `table` (at `level`) is all zero, looking first at the
+    /// entries after `cleared` (the one just cleared): tables emptied in order stop at once.
+    fn is_empty_table(&self, table: PhysAddr, level: u8, cleared: usize) -> bool {
+        let after = cleared + 1..F::entries(level);
+        after.chain(0..cleared).all(|index| self.read(table, index) == 0)
+    }
+
+    /// Reads entry `index` of the table at `table`.
+    #[inline]
+    fn read(&self, table: PhysAddr, index: usize) -> u64 {
+        self.memory.read_entry(table + index as u64 * F::ENTRY_SIZE.bytes(), F::ENTRY_SIZE)
+    }
+
+    /// Writes entry `index` of the table at `table`.
+    #[inline]
+    fn write(&mut self, table: PhysAddr, index: usize, raw: u64) {
+        self.memory.write_entry(table + index as u64 * F::ENTRY_SIZE.bytes(), F::ENTRY_SIZE, raw);
+    }
+}

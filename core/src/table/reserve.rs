@@ -1,0 +1,81 @@
+//! Frames taken before an operation changes anything, so that running dry can only happen
+//! while nothing has been written yet.
+//!
+//! The reserve needs no storage of its own: each reserved frame holds the address of the
+//! next one in its first word, a list threaded through memory the engine already owns.
+
+use crate::addr::PhysAddr;
+use crate::error::TableError;
+use crate::format::EntrySize;
+use crate::frame::FrameAllocator;
+use crate::memory::TableMemory;
+
+/// The link value that ends the list (frame addresses are 4 KiB aligned, so never 1).
+const END: u64 = 1;
+
+/// A list of frames taken from the allocator for one operation.
+#[derive(Debug)]
+pub(crate) struct Reserve {
+    head: u64,
+    count: usize,
+}
+
+impl Reserve {
+    /// An empty reserve.
+    pub const fn empty() -> Self {
+        Self { head: END, count: 0 }
+    }
+
+    /// Takes `needed` frames, or none at all.
+    pub fn fill<M: TableMemory, A: FrameAllocator + ?Sized>(
+        memory: &mut M,
+        alloc: &mut A,
+        needed: usize,
+    ) -> Result<Self, TableError> {
+        let mut reserve = Self::empty();
+        while reserve.count < needed {
+            let failure = match alloc.allocate() {
+                Ok(frame) if memory.contains(frame) && frame.is_aligned(4096) => {
+                    memory.write_entry(frame, EntrySize::Eight, reserve.head);
+                    reserve.head = frame.as_u64();
+                    reserve.count += 1;
+                    continue;
+                }
+                Ok(frame) => {
+                    // The allocator handed out a frame the tables cannot live in.
+                    let _ = alloc.deallocate(frame);
+                    TableError::FrameOutsideMemory { frame }
+                }
+                Err(_) => TableError::OutOfFrames { needed },
+            };
+            reserve.release(memory, alloc);
+            return Err(failure);
+        }
+        Ok(reserve)
+    }
+
+    /// Takes one frame from the reserve (its contents are garbage: zero it before use).
+    pub fn pop<M: TableMemory>(&mut self, memory: &M) -> Option<PhysAddr> {
+        if self.head == END {
+            return None;
+        }
+        let frame = PhysAddr::new(self.head);
+        self.head = memory.read_entry(frame, EntrySize::Eight);
+        self.count -= 1;
+        Some(frame)
+    }
+
+    /// Gives every frame left back to the allocator, with its link word zeroed: frames
+    /// the engine frees are empty tables, so a refused call leaves free memory as it was.
+    pub fn release<M: TableMemory, A: FrameAllocator + ?Sized>(
+        &mut self,
+        memory: &mut M,
+        alloc: &mut A,
+    ) {
+        while let Some(frame) = self.pop(memory) {
+            memory.write_entry(frame, EntrySize::Eight, 0);
+            // The frame came from this allocator moments ago; it cannot refuse it back.
+            let _ = alloc.deallocate(frame);
+        }
+    }
+}

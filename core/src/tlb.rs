@@ -1,0 +1,173 @@
+//! TLB maintenance: the trait a machine implements, and the flushes the engine returns.
+
+use crate::addr::{PhysAddr, VirtAddr};
+
+/// An address-space identifier (x86 PCID, Arm ASID): tags TLB entries so that switching
+/// spaces need not flush them.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Default)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Asid(pub u16);
+
+/// TLB maintenance operations of a machine.
+pub trait Tlb {
+    /// Drops any cached translation of the page containing `addr` in the active address
+    /// space, a global one included.
+    fn invalidate_page(&mut self, addr: VirtAddr);
+    /// Drops every non-global cached translation of the active address space.
+    fn invalidate_current(&mut self);
+    /// Drops every non-global cached translation tagged `asid`.
+    fn invalidate_space(&mut self, asid: Asid);
+    /// Drops every cached translation of every address space, global ones included.
+    fn invalidate_all(&mut self);
+    /// Makes the table at `root` the active one, tagged `asid`, keeping cached entries of
+    /// other tags.
+    fn activate(&mut self, root: PhysAddr, asid: Asid);
+}
+
+/// How many pages a [`Flush`] names one by one before it becomes a flush of the whole
+/// address space (Linux's x86 ceiling is 33 pages; past a few dozen, reloading is cheaper).
+pub const FLUSH_BATCH: usize = 32;
+
+/// The TLB invalidations that a change of the tables requires.
+///
+/// The engine returns one from every call that changes present entries. Apply it with
+/// [`apply`](Self::apply), or say that it is not needed with [`ignore`](Self::ignore)
+/// (for tables that are not active yet, or when switching spaces flushes anyway).
+#[must_use = "the TLB may still hold the old translations: apply the flush or ignore it"]
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Flush {
+    pages: [VirtAddr; FLUSH_BATCH],
+    len: u8,
+    whole_space: bool,
+    global: bool,
+}
+
+impl Default for Flush {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Flush {
+    /// A flush with nothing to invalidate.
+    pub const fn new() -> Self {
+        Self { pages: [VirtAddr::ZERO; FLUSH_BATCH], len: 0, whole_space: false, global: false }
+    }
+
+    /// Adds the page containing `addr`; `global` says whether its entry was global.
+    #[inline]
+    pub fn add(&mut self, addr: VirtAddr, global: bool) {
+        self.global |= global;
+        let len = usize::from(self.len);
+        if self.whole_space || (len > 0 && self.pages[len - 1] == addr) {
+            return;
+        }
+        if len < FLUSH_BATCH {
+            self.pages[len] = addr;
+            self.len += 1;
+        } else {
+            self.whole_space = true;
+        }
+    }
+
+    /// Adds everything `other` invalidates.
+    pub fn merge(&mut self, other: Self) {
+        self.global |= other.global;
+        if other.whole_space {
+            self.whole_space = true;
+        }
+        for &page in other.pages() {
+            self.add(page, false);
+        }
+    }
+
+    /// The pages named one by one (empty once the flush covers the whole space).
+    #[must_use]
+    pub fn pages(&self) -> &[VirtAddr] {
+        if self.whole_space { &[] } else { &self.pages[..usize::from(self.len)] }
+    }
+
+    /// Returns whether the flush covers the whole address space.
+    #[must_use]
+    pub const fn is_whole_space(&self) -> bool {
+        self.whole_space
+    }
+
+    /// Returns whether a global entry changed.
+    #[must_use]
+    pub const fn touches_global(&self) -> bool {
+        self.global
+    }
+
+    /// Returns whether there is nothing to invalidate.
+    #[must_use]
+    pub const fn is_empty(&self) -> bool {
+        self.len == 0 && !self.whole_space
+    }
+
+    /// Performs the invalidations on `tlb`.
+    pub fn apply<T: Tlb + ?Sized>(self, tlb: &mut T) {
+        if self.whole_space {
+            if self.global { tlb.invalidate_all() } else { tlb.invalidate_current() }
+        } else {
+            for &page in self.pages() {
+                tlb.invalidate_page(page);
+            }
+        }
+    }
+
+    /// Drops the flush on purpose.
+    pub fn ignore(self) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    extern crate std;
+    use std::vec::Vec;
+
+    #[derive(Default)]
+    struct Log(Vec<&'static str>, usize);
+    impl Tlb for Log {
+        fn invalidate_page(&mut self, _: VirtAddr) {
+            self.1 += 1;
+        }
+        fn invalidate_current(&mut self) {
+            self.0.push("current");
+        }
+        fn invalidate_space(&mut self, _: Asid) {
+            self.0.push("space");
+        }
+        fn invalidate_all(&mut self) {
+            self.0.push("all");
+        }
+        fn activate(&mut self, _: PhysAddr, _: Asid) {}
+    }
+
+    #[test]
+    fn batches_then_widens() {
+        let mut flush = Flush::new();
+        assert!(flush.is_empty());
+        for i in 0..FLUSH_BATCH as u64 {
+            flush.add(VirtAddr::new(i << 12), false);
+        }
+        assert_eq!(flush.pages().len(), FLUSH_BATCH);
+        let mut log = Log::default();
+        flush.clone().apply(&mut log);
+        assert_eq!(log.1, FLUSH_BATCH);
+        flush.add(VirtAddr::new(1 << 40), true);
+        assert!(flush.is_whole_space() && flush.touches_global());
+        flush.apply(&mut log);
+        assert_eq!(log.0, ["all"]);
+    }
+
+    #[test]
+    fn merge_keeps_both() {
+        let mut a = Flush::new();
+        a.add(VirtAddr::new(0x1000), false);
+        let mut b = Flush::new();
+        b.add(VirtAddr::new(0x2000), false);
+        a.merge(b);
+        assert_eq!(a.pages(), [VirtAddr::new(0x1000), VirtAddr::new(0x2000)]);
+    }
+}

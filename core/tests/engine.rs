@@ -1,0 +1,442 @@
+//! Exact outcomes of the engine on x86-64 4-level tables: errors, huge pages, splitting,
+//! reclaiming, flushes, and all-or-nothing failure.
+
+use paging::frame::{BitmapAllocator, FrameAllocator, LimitedAllocator, MemoryRegion};
+use paging::table::{Holes, Lookup, Unmapped};
+use paging::{
+    AddrKind, ArenaMemory, Entry, EntrySize, Frame, FrameBuf, Occupant, Page, PageFlags, PageTable,
+    PhysAddr, Size1GiB, Size2MiB, Size4KiB, Size4MiB, TableError, TableMemory, VirtAddr,
+};
+use paging_x86::{Legacy32, X86_64};
+
+const RW: PageFlags = PageFlags::READABLE.union(PageFlags::WRITABLE);
+const FRAMES: usize = 64;
+
+/// Host RAM, an allocator that can be told to run dry, and nothing mapped.
+struct Rig {
+    ram: Vec<FrameBuf>,
+    bitmap: [u64; 1],
+}
+
+impl Rig {
+    fn new() -> Self {
+        Self { ram: vec![FrameBuf::ZERO; FRAMES], bitmap: [0] }
+    }
+
+    fn parts(&mut self) -> (ArenaMemory<'_>, LimitedAllocator<BitmapAllocator<'_>>) {
+        let map = [MemoryRegion::usable(0, FRAMES as u64 * 4096)];
+        let bits = BitmapAllocator::new(&mut self.bitmap, &map).unwrap();
+        (ArenaMemory::new(&mut self.ram, PhysAddr::ZERO), LimitedAllocator::new(bits, usize::MAX))
+    }
+}
+
+fn va(raw: u64) -> VirtAddr {
+    VirtAddr::new(raw)
+}
+fn pa(raw: u64) -> PhysAddr {
+    PhysAddr::new(raw)
+}
+fn page<S: paging::PageSize>(raw: u64) -> Page<S> {
+    Page::from_start(va(raw)).unwrap()
+}
+fn frame<S: paging::PageSize>(raw: u64) -> Frame<S> {
+    Frame::from_start(pa(raw)).unwrap()
+}
+
+#[test]
+fn map_translate_unmap_one_page_and_reclaim() {
+    let mut rig = Rig::new();
+    let (memory, mut alloc) = rig.parts();
+    let mut table = PageTable::<X86_64, _>::new(memory, &mut alloc).unwrap();
+    let flush = table
+        .map(page::<Size4KiB>(0x7fff_f000), frame(0x5000), RW | PageFlags::USER, &mut alloc)
+        .unwrap();
+    assert!(flush.is_empty(), "a new mapping replaces a non-present entry: nothing to flush");
+    assert_eq!(alloc.frames_in_use(), 4, "root, PDPT, PD, PT");
+
+    let hit = table.translate(va(0x7fff_f123)).unwrap();
+    assert_eq!((hit.phys, hit.size, hit.level), (pa(0x5123), 4096, 1));
+    assert_eq!(hit.flags, RW | PageFlags::USER);
+
+    let (frame, flags, flush) = table.unmap(page::<Size4KiB>(0x7fff_f000), &mut alloc).unwrap();
+    assert_eq!((frame.start(), flags), (pa(0x5000), RW | PageFlags::USER));
+    assert_eq!(flush.pages(), [va(0x7fff_f000)]);
+    assert_eq!(alloc.frames_in_use(), 1, "empty tables went back; the root stays");
+    assert_eq!(
+        table.translate(va(0x7fff_f000)),
+        Err(TableError::NotMapped { addr: va(0x7fff_f000) })
+    );
+}
+
+#[test]
+fn keeping_empty_tables() {
+    let mut rig = Rig::new();
+    let (memory, mut alloc) = rig.parts();
+    let mut table = PageTable::<X86_64, _>::new(memory, &mut alloc).unwrap();
+    table.keep_empty_tables(true);
+    table.map(page::<Size4KiB>(0x1000), frame(0x1000), RW, &mut alloc).unwrap().ignore();
+    table.unmap(page::<Size4KiB>(0x1000), &mut alloc).unwrap().2.ignore();
+    assert_eq!((alloc.frames_in_use(), table.table_count()), (4, 4));
+    table.map_range(va(0x2000), pa(0x2000), 0x2000, RW, &mut alloc).unwrap().ignore();
+    table.unmap_range(va(0x2000), 0x2000, Holes::Refuse, &mut alloc, |_| {}).unwrap().ignore();
+    assert_eq!(alloc.frames_in_use(), 4);
+}
+
+#[test]
+fn a_failed_small_map_never_touches_the_huge_page_in_the_way() {
+    // The x86_64 crate's map_to adds flags to an existing 2 MiB entry before it fails.
+    let mut rig = Rig::new();
+    let (memory, mut alloc) = rig.parts();
+    let mut table = PageTable::<X86_64, _>::new(memory, &mut alloc).unwrap();
+    table
+        .map(page::<Size2MiB>(0x20_0000), frame(0x4000_0000), PageFlags::READABLE, &mut alloc)
+        .unwrap()
+        .ignore();
+    let before = table.memory().frames().to_vec();
+    let err = table
+        .map(page::<Size4KiB>(0x20_1000), frame(0x1000), RW | PageFlags::USER, &mut alloc)
+        .unwrap_err();
+    assert_eq!(
+        err,
+        TableError::HugePageInTheWay { addr: va(0x20_0000), level: 2, size: 0x20_0000 }
+    );
+    assert!(table.memory().frames() == &before[..], "memory changed");
+    assert_eq!(table.translate(va(0x20_1000)).unwrap().flags, PageFlags::READABLE);
+}
+
+#[test]
+fn already_mapped_names_the_occupant() {
+    let mut rig = Rig::new();
+    let (memory, mut alloc) = rig.parts();
+    let mut table = PageTable::<X86_64, _>::new(memory, &mut alloc).unwrap();
+    table.map(page::<Size4KiB>(0x5000), frame(0x9000), RW, &mut alloc).unwrap().ignore();
+    let err = table.map(page::<Size4KiB>(0x5000), frame(0xa000), RW, &mut alloc).unwrap_err();
+    let occupant = Occupant::Page { frame: pa(0x9000), size: 4096, flags: RW };
+    assert_eq!(err, TableError::AlreadyMapped { addr: va(0x5000), occupant });
+    assert_eq!(
+        err.to_string(),
+        "0x5000 is already mapped: a 0x1000-byte page at 0x9000 (PageFlags(READABLE | WRITABLE))"
+    );
+    // A huge page where smaller pages' table stands.
+    let err = table.map(page::<Size2MiB>(0), frame(0), RW, &mut alloc).unwrap_err();
+    assert_eq!(err, TableError::TableInTheWay { addr: va(0), level: 2 });
+    // A range over it stops at the first occupied page, changing nothing.
+    let err = table.map_range(va(0x3000), pa(0x3000), 0x3000, RW, &mut alloc).unwrap_err();
+    assert_eq!(err, TableError::AlreadyMapped { addr: va(0x5000), occupant });
+    assert_eq!(table.translate(va(0x3000)), Err(TableError::NotMapped { addr: va(0x3000) }));
+}
+
+#[test]
+fn ranges_take_the_largest_pages_alignment_allows() {
+    let mut rig = Rig::new();
+    let (memory, mut alloc) = rig.parts();
+    let mut table = PageTable::<X86_64, _>::new(memory, &mut alloc).unwrap();
+    // 4 KiB up to a 2 MiB boundary, 2 MiB pages up to 1 GiB, one 1 GiB page, one 2 MiB page
+    // and one 4 KiB page.
+    let start = 0x4000_0000 - 0x20_0000 - 0x1000;
+    let len = 0x1000 + 0x20_0000 + 0x4000_0000 + 0x20_0000 + 0x1000;
+    table.map_range(va(start), pa(start + 0x1_0000_0000), len, RW, &mut alloc).unwrap().ignore();
+    let sizes: Vec<u64> = [start, start + 0x1000, 0x4000_0000, 0x8000_0000, 0x8020_0000]
+        .iter()
+        .map(|&a| table.translate(va(a)).unwrap().size)
+        .collect();
+    assert_eq!(sizes, [0x1000, 0x20_0000, 0x4000_0000, 0x20_0000, 0x1000]);
+    // A cap keeps them small.
+    table
+        .map_range_limited(va(0x100_0000_0000), pa(0), 0x40_0000, RW, 0x1000, &mut alloc)
+        .unwrap()
+        .ignore();
+    assert_eq!(table.translate(va(0x100_0020_0000)).unwrap().size, 0x1000);
+}
+
+#[test]
+fn running_dry_halfway_changes_nothing() {
+    let mut rig = Rig::new();
+    let (memory, mut alloc) = rig.parts();
+    let mut table = PageTable::<X86_64, _>::new(memory, &mut alloc).unwrap();
+    table.map(page::<Size4KiB>(0x1000), frame(0x1000), RW, &mut alloc).unwrap().ignore();
+    let before = table.memory().frames().to_vec();
+    let in_use = alloc.frames_in_use();
+    // 6 MiB of 4 KiB pages from 2 MiB needs three page tables; allow two.
+    alloc.set_budget(2);
+    let err =
+        table.map_range_limited(va(0x20_0000), pa(0x20_0000), 0x60_0000, RW, 0x1000, &mut alloc);
+    assert_eq!(err.unwrap_err(), TableError::OutOfFrames { needed: 3 });
+    assert!(table.memory().frames() == &before[..], "memory changed");
+    assert_eq!(alloc.frames_in_use(), in_use);
+    // A single page needing three tables, with two to be had.
+    alloc.set_budget(2);
+    let err = table.map(page::<Size4KiB>(0x7f00_0000_0000), frame(0), RW, &mut alloc);
+    assert_eq!(err.unwrap_err(), TableError::OutOfFrames { needed: 3 });
+    assert!(table.memory().frames() == &before[..], "memory changed");
+    assert_eq!(alloc.frames_in_use(), in_use);
+    // Splitting a huge page needs a table too.
+    alloc.set_budget(usize::MAX);
+    table.map(page::<Size2MiB>(0x4000_0000), frame(0x20_0000), RW, &mut alloc).unwrap().ignore();
+    let before = table.memory().frames().to_vec();
+    alloc.set_budget(0);
+    let err = table.protect_range(va(0x4000_0000), 0x1000, PageFlags::READABLE, &mut alloc);
+    assert_eq!(err.unwrap_err(), TableError::OutOfFrames { needed: 1 });
+    assert!(table.memory().frames() == &before[..], "memory changed");
+}
+
+#[test]
+fn unmapping_part_of_a_huge_page_splits_it() {
+    let mut rig = Rig::new();
+    let (memory, mut alloc) = rig.parts();
+    let mut table = PageTable::<X86_64, _>::new(memory, &mut alloc).unwrap();
+    let flags = RW | PageFlags::GLOBAL;
+    table
+        .map(page::<Size1GiB>(0x4000_0000), frame(0x8000_0000), flags, &mut alloc)
+        .unwrap()
+        .ignore();
+    let mut gone = Vec::new();
+    let flush = table
+        .unmap_range(va(0x4020_1000), 0x2000, Holes::Refuse, &mut alloc, |u| gone.push(u))
+        .unwrap();
+    assert!(flush.touches_global());
+    assert_eq!(
+        gone,
+        [0x4020_1000, 0x4020_2000].map(|v| Unmapped::Page {
+            virt: va(v),
+            frame: pa(v + 0x4000_0000),
+            size: 0x1000,
+            flags
+        })
+    );
+    assert_eq!(table.translate(va(0x4000_0000)).unwrap().size, 0x20_0000, "1 GiB split into 2 MiB");
+    assert_eq!(
+        table.translate(va(0x4020_0000)).unwrap().size,
+        0x1000,
+        "that 2 MiB split into 4 KiB"
+    );
+    assert_eq!(table.translate(va(0x4020_3000)).unwrap().phys, pa(0x8020_3000));
+    assert!(table.translate(va(0x4020_1000)).is_err());
+    assert_eq!(table.translate(va(0x7fff_f000)).unwrap().flags, flags);
+}
+
+#[test]
+fn protect_keeps_what_the_mmu_recorded_and_splits() {
+    let mut rig = Rig::new();
+    let (memory, mut alloc) = rig.parts();
+    let mut table = PageTable::<X86_64, _>::new(memory, &mut alloc).unwrap();
+    table.map(page::<Size2MiB>(0x20_0000), frame(0x20_0000), RW, &mut alloc).unwrap().ignore();
+    // The MMU marks the page accessed and dirty.
+    let step = *table.walk(va(0x20_0000)).last().unwrap();
+    let at = step.table + step.index as u64 * 8;
+    let raw = table.memory().read_entry(at, EntrySize::Eight);
+    table.memory_mut().write_entry(at, EntrySize::Eight, raw | 0x60);
+
+    let flush =
+        table.protect_range(va(0x20_0000), 0x1000, PageFlags::READABLE, &mut alloc).unwrap();
+    assert_eq!(flush.pages(), [va(0x20_0000)], "the split replaced one present entry");
+    let low = table.translate(va(0x20_0000)).unwrap();
+    let high = table.translate(va(0x20_1000)).unwrap();
+    assert_eq!(low.flags, PageFlags::READABLE | PageFlags::MMU_STATE);
+    assert_eq!(high.flags, RW | PageFlags::MMU_STATE);
+    assert_eq!((low.size, high.phys), (0x1000, pa(0x20_1000)));
+    // Protecting with the same flags changes nothing and flushes nothing.
+    let same = table.protect(page::<Size4KiB>(0x20_1000), RW).unwrap();
+    assert!(same.is_empty());
+}
+
+#[test]
+fn refused_arguments() {
+    let mut rig = Rig::new();
+    let (memory, mut alloc) = rig.parts();
+    let mut table = PageTable::<X86_64, _>::new(memory, &mut alloc).unwrap();
+    let before = table.memory().frames().to_vec();
+    let cases = [
+        (
+            table.map_range(va(0x1001), pa(0), 0x1000, RW, &mut alloc),
+            TableError::Unaligned { kind: AddrKind::Virtual, value: 0x1001, align: 0x1000 },
+        ),
+        (
+            table.map_range(va(0x1000), pa(0x10), 0x1000, RW, &mut alloc),
+            TableError::Unaligned { kind: AddrKind::Physical, value: 0x10, align: 0x1000 },
+        ),
+        (
+            table.map_range(va(0x1000), pa(0), 0x10, RW, &mut alloc),
+            TableError::Unaligned { kind: AddrKind::Virtual, value: 0x10, align: 0x1000 },
+        ),
+        (table.map_range(va(0x1000), pa(0), 0, RW, &mut alloc), TableError::EmptyRange),
+        (
+            table.map_range(va(0x8000_0000_0000), pa(0), 0x1000, RW, &mut alloc),
+            TableError::NonCanonical { addr: va(0x8000_0000_0000) },
+        ),
+        (
+            table.map_range(va(0x7fff_ffff_f000), pa(0), 0x2000, RW, &mut alloc),
+            TableError::OutOfRange {
+                kind: AddrKind::Virtual,
+                start: 0x7fff_ffff_f000,
+                len: 0x2000,
+            },
+        ),
+        (
+            table.map_range(va(0xffff_ffff_ffff_f000), pa(0), 0x2000, RW, &mut alloc),
+            TableError::OutOfRange {
+                kind: AddrKind::Virtual,
+                start: 0xffff_ffff_ffff_f000,
+                len: 0x2000,
+            },
+        ),
+        (
+            table.map_range(va(0), pa(1 << 52), 0x1000, RW, &mut alloc),
+            TableError::OutOfRange { kind: AddrKind::Physical, start: 1 << 52, len: 0x1000 },
+        ),
+        (
+            table
+                .map(page::<Size4MiB>(0), frame(0), RW, &mut alloc)
+                .map(drop)
+                .map(|()| Default::default()),
+            TableError::UnsupportedPageSize { size: 0x40_0000 },
+        ),
+        (
+            table.unmap_range(va(0x1000), 0x1000, Holes::Refuse, &mut alloc, |_| {}),
+            TableError::NotMapped { addr: va(0x1000) },
+        ),
+        (
+            table.protect_range(va(0x1000), 0x1000, RW, &mut alloc),
+            TableError::NotMapped { addr: va(0x1000) },
+        ),
+    ];
+    for (got, want) in cases {
+        assert_eq!(got.unwrap_err(), want);
+        assert!(!want.to_string().is_empty());
+    }
+    assert_eq!(
+        table.unmap(page::<Size4KiB>(0x1000), &mut alloc).unwrap_err(),
+        TableError::NotMapped { addr: va(0x1000) }
+    );
+    assert!(
+        table.unmap_range(va(0x1000), 0x1000, Holes::Skip, &mut alloc, |_| {}).unwrap().is_empty()
+    );
+    assert!(table.memory().frames() == &before[..], "memory changed");
+    assert_eq!(alloc.frames_in_use(), 1);
+}
+
+#[test]
+fn flags_a_format_cannot_express_are_refused() {
+    let mut rig = Rig::new();
+    let (memory, mut alloc) = rig.parts();
+    let mut table = PageTable::<Legacy32, _>::new(memory, &mut alloc).unwrap();
+    let err = table.map(page::<Size4KiB>(0), frame(0), RW.with_protection_key(3), &mut alloc);
+    assert_eq!(
+        err.unwrap_err(),
+        TableError::UnsupportedFlags { flags: PageFlags::empty().with_protection_key(3) }
+    );
+    table.map(page::<Size4MiB>(0x40_0000), frame(0x80_0000), RW, &mut alloc).unwrap().ignore();
+    let hit = table.translate(va(0x41_2345)).unwrap();
+    assert_eq!((hit.phys, hit.size), (pa(0x81_2345), 0x40_0000));
+    assert!(
+        hit.flags.contains(PageFlags::EXECUTABLE),
+        "no NX on legacy 32-bit: every page executes"
+    );
+}
+
+#[test]
+fn corrupt_entries_are_reported_not_followed() {
+    let mut rig = Rig::new();
+    let (memory, mut alloc) = rig.parts();
+    let mut table = PageTable::<X86_64, _>::new(memory, &mut alloc).unwrap();
+    let root = table.root();
+    // Root entry 0: PS set where no leaf may be. Root entry 1: a table outside memory.
+    table.memory_mut().write_entry(root, EntrySize::Eight, 0x1000 | 1 << 7 | 0x3);
+    table.memory_mut().write_entry(root + 8, EntrySize::Eight, 0x7_0000_0000 | 0x3);
+    let before = table.memory().frames().to_vec();
+    let err = table.map(page::<Size4KiB>(0x1000), frame(0), RW, &mut alloc).unwrap_err();
+    assert!(matches!(err, TableError::CorruptEntry { level: 4, reason: Some(_), .. }), "{err:?}");
+    let err = table.map_range(va(0x80_0000_0000), pa(0), 0x1000, RW, &mut alloc).unwrap_err();
+    assert!(matches!(err, TableError::CorruptEntry { level: 4, reason: None, .. }), "{err:?}");
+    assert!(table.lookup(va(0x80_0000_0000)).is_err());
+    assert!(table.unmap_range(va(0), 0x100_0000_0000, Holes::Skip, &mut alloc, |_| {}).is_err());
+    assert!(table.memory().frames() == &before[..], "memory changed");
+    assert_eq!(alloc.frames_in_use(), 1);
+}
+
+#[test]
+fn payload_entries_are_kept_apart_from_mappings() {
+    let mut rig = Rig::new();
+    let (memory, mut alloc) = rig.parts();
+    let mut table = PageTable::<X86_64, _>::new(memory, &mut alloc).unwrap();
+    table.map(page::<Size4KiB>(0x1000), frame(0x1000), RW, &mut alloc).unwrap().ignore();
+    let step = *table.walk(va(0x1000)).last().unwrap();
+    // Swap the page out by hand: a payload in its entry.
+    table.memory_mut().write_entry(step.table + 8, EntrySize::Eight, 0x2A << 1);
+    assert_eq!(table.lookup(va(0x1000)).unwrap(), Lookup::Payload { payload: 0x2A, level: 1 });
+    assert_eq!(table.walk(va(0x1000)).last().unwrap().entry, Entry::Payload(0x2A));
+    let err = table.map(page::<Size4KiB>(0x1000), frame(0x1000), RW, &mut alloc).unwrap_err();
+    assert_eq!(
+        err,
+        TableError::AlreadyMapped { addr: va(0x1000), occupant: Occupant::Payload(0x2A) }
+    );
+    let mut gone = Vec::new();
+    table
+        .unmap_range(va(0x1000), 0x1000, Holes::Refuse, &mut alloc, |u| gone.push(u))
+        .unwrap()
+        .ignore();
+    assert_eq!(gone, [Unmapped::Payload { virt: va(0x1000), size: 0x1000, payload: 0x2A }]);
+    assert_eq!(alloc.frames_in_use(), 1);
+}
+
+#[test]
+fn flushes_batch_then_cover_the_space() {
+    let mut rig = Rig::new();
+    let (memory, mut alloc) = rig.parts();
+    let mut table = PageTable::<X86_64, _>::new(memory, &mut alloc).unwrap();
+    table.map_range(va(0x10_0000), pa(0), 0x40_000, RW, &mut alloc).unwrap().ignore();
+    let few = table.unmap_range(va(0x10_0000), 0x3000, Holes::Refuse, &mut alloc, |_| {}).unwrap();
+    assert_eq!(few.pages(), [va(0x10_0000), va(0x10_1000), va(0x10_2000)]);
+    assert!(!few.touches_global());
+    let many =
+        table.unmap_range(va(0x10_3000), 0x3d_000, Holes::Refuse, &mut alloc, |_| {}).unwrap();
+    assert!(many.is_whole_space());
+    assert_eq!(alloc.frames_in_use(), 1);
+}
+
+#[test]
+fn a_frame_outside_table_memory_is_refused_and_returned() {
+    let mut ram = vec![FrameBuf::ZERO; 4];
+    let mut bitmap = [0u64; 1];
+    // The allocator manages 8 frames; the memory reaches only the first 4.
+    let map = [MemoryRegion::usable(0, 8 * 4096)];
+    let mut alloc = BitmapAllocator::new(&mut bitmap, &map).unwrap();
+    let memory = ArenaMemory::new(&mut ram, PhysAddr::ZERO);
+    let mut table = PageTable::<X86_64, _>::new(memory, &mut alloc).unwrap();
+    table.map(page::<Size4KiB>(0), frame(0), RW, &mut alloc).unwrap().ignore(); // frames 1..=3
+    let in_use = alloc.frames_in_use();
+    let err = table.map(page::<Size4KiB>(0x80_0000_0000), frame(0), RW, &mut alloc).unwrap_err();
+    assert!(matches!(err, TableError::FrameOutsideMemory { .. }), "{err:?}");
+    assert_eq!(alloc.frames_in_use(), in_use);
+    let err = table.map_range(va(0x80_0000_0000), pa(0), 0x1000, RW, &mut alloc).unwrap_err();
+    assert!(matches!(err, TableError::FrameOutsideMemory { .. }), "{err:?}");
+    assert_eq!(alloc.frames_in_use(), in_use);
+}
+
+#[test]
+fn visit_and_destroy_account_for_every_table() {
+    let mut rig = Rig::new();
+    let (memory, mut alloc) = rig.parts();
+    let mut table = PageTable::<X86_64, _>::new(memory, &mut alloc).unwrap();
+    table.map_range(va(0xffff_8000_0000_0000), pa(0), 0x40_2000, RW, &mut alloc).unwrap().ignore();
+    table.map(page::<Size4KiB>(0x1000), frame(0), RW, &mut alloc).unwrap().ignore();
+    let mut pages = Vec::new();
+    table.visit(|v| {
+        if let paging::table::Visit::Page { virt, size, .. } = v {
+            pages.push((virt, size));
+        }
+    });
+    assert_eq!(
+        pages,
+        [
+            (va(0x1000), 0x1000),
+            (va(0xffff_8000_0000_0000), 0x20_0000),
+            (va(0xffff_8000_0020_0000), 0x20_0000),
+            (va(0xffff_8000_0040_0000), 0x1000),
+            (va(0xffff_8000_0040_1000), 0x1000),
+        ]
+    );
+    assert_eq!(table.table_count(), alloc.frames_in_use());
+    table.destroy(&mut alloc);
+    assert_eq!(alloc.frames_in_use(), 0);
+}
