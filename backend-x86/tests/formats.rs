@@ -514,3 +514,24 @@ proptest! {
         decode_total::<Legacy32>(raw, level)?;
     }
 }
+
+#[test]
+fn the_mmu_marks_accessed_on_the_walk_and_dirty_on_written_leaves() {
+    const A: u64 = 1 << 5;
+    const D: u64 = 1 << 6;
+    let rw = PageFlags::READABLE | PageFlags::WRITABLE;
+    let table = X86_64::encode_table(PhysAddr::new(0x1000), 4);
+    assert_eq!(X86_64::mark_walked(table, 4, true), table | A, "no D on a table entry");
+    let leaf = X86_64::encode_leaf(PhysAddr::new(0x2000), rw, 1);
+    assert_eq!(X86_64::mark_walked(leaf, 1, false), leaf | A);
+    assert_eq!(X86_64::mark_walked(leaf, 1, true), leaf | A | D);
+    let huge = X86_64::encode_leaf(PhysAddr::new(0x20_0000), rw, 2);
+    assert_eq!(X86_64::mark_walked(huge, 2, true), huge | A | D);
+    assert_eq!(X86_64::mark_walked(0x2A << 1, 1, true), 0x2A << 1, "not present: untouched");
+    let pdpte = Pae::encode_table(PhysAddr::new(0x3000), 3);
+    assert_eq!(Pae::mark_walked(pdpte, 3, true), pdpte, "a PAE PDPTE has no A bit");
+    let big = Legacy32::encode_leaf(PhysAddr::new(0x40_0000), rw, 2);
+    assert_eq!(Legacy32::mark_walked(big, 2, true), big | A | D);
+    let round = X86_64::decode(X86_64::mark_walked(leaf, 1, true), 1);
+    assert_eq!(round, Entry::Leaf { frame: PhysAddr::new(0x2000), flags: rw | PageFlags::MMU_STATE });
+}

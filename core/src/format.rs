@@ -147,6 +147,13 @@ pub trait PageTableFormat: 'static {
     /// user, executable): the leaf alone decides a page's permissions.
     fn encode_table(table: PhysAddr, level: u8) -> u64;
 
+    /// Returns `raw`, a present entry at `level` that the MMU walked through, with the bits
+    /// the MMU sets on the way: accessed on every entry that has such a bit, and dirty on a
+    /// leaf when `dirty` (the access was a write). A non-present entry comes back as it was.
+    ///
+    /// Simulated MMUs call it; the engine never does.
+    fn mark_walked(raw: u64, level: u8, dirty: bool) -> u64;
+
     /// Encodes a non-present entry carrying `payload`, or `None` if the payload is zero or
     /// wider than [`PAYLOAD_BITS`](Self::PAYLOAD_BITS).
     fn encode_payload(payload: u64) -> Option<u64> {

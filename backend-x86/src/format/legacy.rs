@@ -52,6 +52,11 @@ impl PageTableFormat for Legacy32 {
     }
 
     #[inline(always)]
+    fn mark_walked(raw: u64, level: u8, dirty: bool) -> u64 {
+        CODEC.mark_walked::<Self>(raw, level, dirty)
+    }
+
+    #[inline(always)]
     fn encode_table(table: PhysAddr, _level: u8) -> u64 {
         CODEC.table(table)
     }

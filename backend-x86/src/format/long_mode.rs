@@ -44,6 +44,11 @@ macro_rules! long_mode {
             }
 
             #[inline(always)]
+            fn mark_walked(raw: u64, level: u8, dirty: bool) -> u64 {
+                CODEC.mark_walked::<Self>(raw, level, dirty)
+            }
+
+            #[inline(always)]
             fn encode_table(table: PhysAddr, _level: u8) -> u64 {
                 CODEC.table(table)
             }

@@ -202,6 +202,17 @@ impl Codec {
         }
     }
 
+    /// Sets A on a present entry, and D too on a leaf when `dirty`: every level of every
+    /// format but the PAE PDPT, whose bit 5 is reserved.
+    #[inline]
+    fn mark_walked<F: PageTableFormat>(self, raw: u64, level: u8, dirty: bool) -> u64 {
+        if raw & P == 0 {
+            return raw;
+        }
+        let leaf = clamp_level::<F>(level) == 1 || raw & PS != 0;
+        raw | A | if leaf && dirty { D } else { 0 }
+    }
+
     /// Encodes a leaf at `level` of format `F`: PS and a huge PAT above level 1.
     #[inline(always)]
     fn encode_leaf<F: PageTableFormat>(self, frame: PhysAddr, flags: PageFlags, level: u8) -> u64 {

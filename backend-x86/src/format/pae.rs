@@ -65,6 +65,11 @@ impl PageTableFormat for Pae {
     }
 
     #[inline(always)]
+    fn mark_walked(raw: u64, level: u8, dirty: bool) -> u64 {
+        if clamp_level::<Self>(level) == PDPT { raw } else { CODEC.mark_walked::<Self>(raw, level, dirty) }
+    }
+
+    #[inline(always)]
     fn encode_table(table: PhysAddr, level: u8) -> u64 {
         if clamp_level::<Self>(level) == PDPT {
             P | (table.as_u64() & CODEC.addr(12))
