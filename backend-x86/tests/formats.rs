@@ -533,5 +533,8 @@ fn the_mmu_marks_accessed_on_the_walk_and_dirty_on_written_leaves() {
     let big = Legacy32::encode_leaf(PhysAddr::new(0x40_0000), rw, 2);
     assert_eq!(Legacy32::mark_walked(big, 2, true), big | A | D);
     let round = X86_64::decode(X86_64::mark_walked(leaf, 1, true), 1);
-    assert_eq!(round, Entry::Leaf { frame: PhysAddr::new(0x2000), flags: rw | PageFlags::MMU_STATE });
+    assert_eq!(
+        round,
+        Entry::Leaf { frame: PhysAddr::new(0x2000), flags: rw | PageFlags::MMU_STATE }
+    );
 }

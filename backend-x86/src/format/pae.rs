@@ -66,7 +66,11 @@ impl PageTableFormat for Pae {
 
     #[inline(always)]
     fn mark_walked(raw: u64, level: u8, dirty: bool) -> u64 {
-        if clamp_level::<Self>(level) == PDPT { raw } else { CODEC.mark_walked::<Self>(raw, level, dirty) }
+        if clamp_level::<Self>(level) == PDPT {
+            raw
+        } else {
+            CODEC.mark_walked::<Self>(raw, level, dirty)
+        }
     }
 
     #[inline(always)]

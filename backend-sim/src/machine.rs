@@ -1,0 +1,707 @@
+//! The simulated computer: RAM, one CPU with its MMU and TLB, and processes.
+//!
+//! Every load, store and instruction fetch goes through the TLB; a miss walks the tables
+//! in RAM ([`crate::mmu::walk`]). A page fault goes to the kernel's
+//! [`FaultPolicy`], which gets the whole machine to act on, and the access is retried once
+//! the policy says the cause is gone.
+
+use core::fmt;
+use core::marker::PhantomData;
+
+use paging::{
+    Access, Asid, Exception, Fault, FaultCause, FaultPolicy, PageFlags, PageTable, PageTableFormat,
+    PhysAddr, Privilege, Resolution, Tlb, VirtAddr,
+};
+
+use crate::counters::{CostModel, Counters};
+use crate::mmu::{self, Control, WalkError, Walked};
+use crate::ram::Ram;
+use crate::tlb::{SimTlb, TlbConfig, TlbEntry};
+
+/// How many times one access may fault and be retried before the machine gives up.
+pub const RETRY_LIMIT: u32 = 8;
+
+/// How to build a machine.
+#[derive(Clone, Copy, Debug)]
+pub struct MachineConfig {
+    /// Physical RAM in 4 KiB frames (materialised only when touched).
+    pub ram_frames: u64,
+    /// The TLB's geometry.
+    pub tlb: TlbConfig,
+    /// The MMU's control bits.
+    pub control: Control,
+    /// Report a TLB hit that no longer matches the tables as an error (see
+    /// [`MachineError::StaleTlb`]) instead of using it as hardware would.
+    pub strict_tlb: bool,
+    /// What each event costs, in cycles.
+    pub costs: CostModel,
+}
+
+impl Default for MachineConfig {
+    /// 64 MiB of RAM, a 16 x 4 TLB, every protection on, strict TLB checking.
+    fn default() -> Self {
+        Self {
+            ram_frames: 16 * 1024,
+            tlb: TlbConfig::default(),
+            control: Control::default(),
+            strict_tlb: true,
+            costs: CostModel::default(),
+        }
+    }
+}
+
+/// A process: an address space (a root table) and its address-space id.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Process {
+    /// A name for messages.
+    pub name: String,
+    /// The root table (what CR3 holds while the process runs).
+    pub root: PhysAddr,
+    /// The TLB tag of its translations.
+    pub asid: Asid,
+}
+
+/// A process's number on its machine.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub struct ProcessId(pub usize);
+
+/// A page fault as the CPU reports it: the fault and the x86 error code.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct RaisedFault {
+    /// What happened.
+    pub fault: Fault,
+    /// The x86 #PF error code (bit 0 P, 1 W/R, 2 U/S, 3 RSVD, 4 I/D).
+    pub error_code: u32,
+}
+
+/// A TLB hit that disagrees with the tables in memory: a missing invalidation.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct StaleUse {
+    /// The address accessed.
+    pub addr: VirtAddr,
+    /// The translation the TLB still holds.
+    pub cached: TlbEntry,
+    /// The raw entry now at the cached leaf's place in memory.
+    pub entry_now: u64,
+    /// What a walk of the tables gives now.
+    pub walk_now: Result<Walked, WalkError>,
+}
+
+/// Why an access did not complete.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum MachineError {
+    /// No address space is active.
+    NoActiveSpace,
+    /// A non-canonical address (on x86 a general-protection fault, not a page fault).
+    NonCanonical {
+        /// The address.
+        addr: VirtAddr,
+    },
+    /// The tables lead outside RAM.
+    TableOutsideRam {
+        /// The address whose walk got there.
+        addr: VirtAddr,
+        /// The level of the entry that points outside.
+        level: u8,
+        /// That entry.
+        raw: u64,
+    },
+    /// A page maps physical memory beyond RAM.
+    PhysicalOutsideRam {
+        /// The virtual address.
+        addr: VirtAddr,
+        /// The physical address it maps to.
+        phys: PhysAddr,
+    },
+    /// A page fault that no policy resolved: the process would end with an access
+    /// violation.
+    Unhandled(RaisedFault),
+    /// The fault policy raised an exception to the process.
+    Exception {
+        /// The exception.
+        exception: Exception,
+        /// The fault that led to it.
+        fault: RaisedFault,
+    },
+    /// The policy kept saying "retry" but the access kept faulting.
+    RetryLimit(RaisedFault),
+    /// Strict mode: a TLB hit disagrees with the tables (boxed: it is large).
+    StaleTlb(Box<StaleUse>),
+}
+
+impl fmt::Display for MachineError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NoActiveSpace => f.write_str("no address space is active"),
+            Self::NonCanonical { addr } => {
+                write!(f, "general protection: {:#x} is not canonical", addr.as_u64())
+            }
+            Self::TableOutsideRam { addr, level, raw } => write!(
+                f,
+                "the walk of {:#x} leads outside RAM: level-{level} entry {raw:#x}",
+                addr.as_u64()
+            ),
+            Self::PhysicalOutsideRam { addr, phys } => {
+                write!(f, "{:#x} maps to {:#x}, outside RAM", addr.as_u64(), phys.as_u64())
+            }
+            Self::Unhandled(raised) => write!(
+                f,
+                "unhandled page fault: {} (error code {:#x})",
+                raised.fault, raised.error_code
+            ),
+            Self::Exception { exception, fault } => {
+                write!(f, "{exception} (from {})", fault.fault)
+            }
+            Self::RetryLimit(raised) => {
+                write!(
+                    f,
+                    "the fault kept coming back after {RETRY_LIMIT} retries: {}",
+                    raised.fault
+                )
+            }
+            Self::StaleTlb(stale) => {
+                write!(
+                    f,
+                    "stale TLB entry for the page {:#x}: cached {:#x} -> {:#x} ({:?}), entry now {:#x}",
+                    stale.addr.as_u64(),
+                    stale.cached.page.as_u64(),
+                    stale.cached.frame.as_u64(),
+                    stale.cached.flags,
+                    stale.entry_now
+                )
+            }
+        }
+    }
+}
+
+impl core::error::Error for MachineError {}
+
+/// What stops one translation: a page fault to resolve, or an error.
+enum Stop {
+    Fault(RaisedFault),
+    Error(MachineError),
+}
+
+/// The CPU state that paging reads: the active root and its tag, and the privilege.
+#[derive(Clone, Copy, Debug)]
+struct Cpu {
+    root: Option<PhysAddr>,
+    asid: Asid,
+    mode: Privilege,
+}
+
+/// A fault policy that resolves nothing: every fault ends the access.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoResolver;
+
+impl<C: ?Sized> FaultPolicy<C> for NoResolver {
+    fn resolve(&mut self, _ctx: &mut C, _fault: &Fault) -> Resolution {
+        Resolution::Pass
+    }
+}
+
+/// A simulated computer whose page tables use format `F`.
+pub struct Machine<F: PageTableFormat> {
+    ram: Ram,
+    tlb: SimTlb,
+    config: MachineConfig,
+    cpu: Cpu,
+    processes: Vec<Process>,
+    current: Option<ProcessId>,
+    counters: Counters,
+    last_fault: Option<RaisedFault>,
+    format: PhantomData<F>,
+}
+
+impl<F: PageTableFormat> fmt::Debug for Machine<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Machine")
+            .field("format", &F::NAME)
+            .field("ram", &self.ram)
+            .field("processes", &self.processes)
+            .field("current", &self.current)
+            .field("counters", &self.counters)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<F: PageTableFormat> Machine<F> {
+    /// Builds a machine with no process and no active address space, in supervisor mode.
+    #[must_use]
+    pub fn new(config: MachineConfig) -> Self {
+        Self {
+            ram: Ram::new(config.ram_frames),
+            tlb: SimTlb::new(config.tlb),
+            config,
+            cpu: Cpu { root: None, asid: Asid(0), mode: Privilege::Supervisor },
+            processes: Vec::new(),
+            current: None,
+            counters: Counters::default(),
+            last_fault: None,
+            format: PhantomData,
+        }
+    }
+
+    /// The physical memory.
+    pub fn ram(&self) -> &Ram {
+        &self.ram
+    }
+
+    /// The physical memory, mutably: page tables live here (see
+    /// [`page_table`](Self::page_table)).
+    pub fn ram_mut(&mut self) -> &mut Ram {
+        &mut self.ram
+    }
+
+    /// The TLB.
+    pub fn tlb(&self) -> &SimTlb {
+        &self.tlb
+    }
+
+    /// What has happened so far.
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    /// Zeroes the counters.
+    pub fn reset_counters(&mut self) {
+        self.counters = Counters::default();
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &MachineConfig {
+        &self.config
+    }
+
+    /// Changes the MMU's control bits (as writing CR0 and CR4 would; cached translations
+    /// stay).
+    pub fn set_control(&mut self, control: Control) {
+        self.config.control = control;
+    }
+
+    /// Turns strict TLB checking on or off.
+    pub fn set_strict_tlb(&mut self, strict: bool) {
+        self.config.strict_tlb = strict;
+    }
+
+    /// The privilege the CPU runs at.
+    pub fn mode(&self) -> Privilege {
+        self.cpu.mode
+    }
+
+    /// Switches between user and supervisor mode.
+    pub fn set_mode(&mut self, mode: Privilege) {
+        self.cpu.mode = mode;
+    }
+
+    /// The active root table, if any.
+    pub fn active_root(&self) -> Option<PhysAddr> {
+        self.cpu.root
+    }
+
+    /// The active address-space id.
+    pub fn active_asid(&self) -> Asid {
+        self.cpu.asid
+    }
+
+    /// The last page fault the CPU raised.
+    pub fn last_fault(&self) -> Option<RaisedFault> {
+        self.last_fault
+    }
+
+    /// Adds a process whose tables are at `root`, tagged `asid`.
+    pub fn add_process(&mut self, name: &str, root: PhysAddr, asid: Asid) -> ProcessId {
+        self.processes.push(Process { name: name.to_owned(), root, asid });
+        ProcessId(self.processes.len() - 1)
+    }
+
+    /// A process, if `id` names one.
+    pub fn process(&self, id: ProcessId) -> Option<&Process> {
+        self.processes.get(id.0)
+    }
+
+    /// The running process, if any.
+    pub fn current(&self) -> Option<ProcessId> {
+        self.current
+    }
+
+    /// Runs process `id`: activates its root and tag, as a context switch writes CR3 with
+    /// a PCID (the other processes' cached translations stay), and enters user mode.
+    /// Returns `false` (and changes nothing) if there is no such process.
+    pub fn switch_to(&mut self, id: ProcessId) -> bool {
+        let Some(process) = self.processes.get(id.0) else { return false };
+        let (root, asid) = (process.root, process.asid);
+        self.activate(root, asid);
+        self.current = Some(id);
+        self.cpu.mode = Privilege::User;
+        true
+    }
+
+    /// The page table of the active address space, over this machine's RAM.
+    pub fn page_table(&mut self) -> Option<PageTable<F, &mut Ram>> {
+        let root = self.cpu.root?;
+        Some(PageTable::from_root(root, &mut self.ram))
+    }
+
+    /// The page table whose root is `root`, over this machine's RAM.
+    pub fn page_table_at(&mut self, root: PhysAddr) -> PageTable<F, &mut Ram> {
+        PageTable::from_root(root, &mut self.ram)
+    }
+
+    /// Reads `buf.len()` bytes at `addr`.
+    ///
+    /// # Errors
+    ///
+    /// See [`MachineError`]; nothing is read on error.
+    pub fn load<P: FaultPolicy<Self>>(
+        &mut self,
+        addr: VirtAddr,
+        buf: &mut [u8],
+        policy: &mut P,
+    ) -> Result<(), MachineError> {
+        self.counters.loads += 1;
+        self.access(addr, Data::Read(buf), Access::Read, policy)
+    }
+
+    /// Fetches `buf.len()` bytes of instructions at `addr`.
+    ///
+    /// # Errors
+    ///
+    /// See [`MachineError`]; nothing is read on error.
+    pub fn fetch<P: FaultPolicy<Self>>(
+        &mut self,
+        addr: VirtAddr,
+        buf: &mut [u8],
+        policy: &mut P,
+    ) -> Result<(), MachineError> {
+        self.counters.fetches += 1;
+        self.access(addr, Data::Read(buf), Access::Execute, policy)
+    }
+
+    /// Writes `data` at `addr`. An access that crosses pages translates all of them before
+    /// it writes any byte.
+    ///
+    /// # Errors
+    ///
+    /// See [`MachineError`]; nothing is written on error.
+    pub fn store<P: FaultPolicy<Self>>(
+        &mut self,
+        addr: VirtAddr,
+        data: &[u8],
+        policy: &mut P,
+    ) -> Result<(), MachineError> {
+        self.counters.stores += 1;
+        self.access(addr, Data::Write(data), Access::Write, policy)
+    }
+
+    /// Translates every page `data` touches (resolving faults), then moves the bytes.
+    fn access<P: FaultPolicy<Self>>(
+        &mut self,
+        addr: VirtAddr,
+        data: Data<'_>,
+        access: Access,
+        policy: &mut P,
+    ) -> Result<(), MachineError> {
+        let len = data.len() as u64;
+        let in_page = 4096 - addr.offset_in(4096);
+        // The common case, one page, needs no list of pieces.
+        let pieces = if len <= in_page {
+            let phys = if len == 0 {
+                PhysAddr::ZERO
+            } else {
+                self.translate_resolving(addr, access, policy)?
+            };
+            Pieces::One(phys, len)
+        } else {
+            let mut pieces = Pieces::Many(Vec::new());
+            let (mut at, mut left) = (addr.as_u64(), len);
+            while left > 0 {
+                let piece = left.min(4096 - (at & 0xFFF));
+                let phys = self.translate_resolving(VirtAddr::new(at), access, policy)?;
+                pieces.push(phys, piece);
+                at = at.wrapping_add(piece);
+                left -= piece;
+            }
+            pieces
+        };
+        let mut done = 0;
+        let mut data = data;
+        for (phys, piece) in pieces.iter() {
+            let range = done..done + piece as usize;
+            let moved = match &mut data {
+                Data::Read(buf) => self.ram.read(phys, &mut buf[range]),
+                Data::Write(bytes) => self.ram.write(phys, &bytes[range]),
+            };
+            moved.map_err(|_| outside(addr, phys))?;
+            done += piece as usize;
+        }
+        Ok(())
+    }
+
+    /// Loads a little-endian value of 1, 2, 4 or 8 bytes.
+    ///
+    /// # Errors
+    ///
+    /// As [`load`](Self::load).
+    pub fn load_value<V: Value, P: FaultPolicy<Self>>(
+        &mut self,
+        addr: VirtAddr,
+        policy: &mut P,
+    ) -> Result<V, MachineError> {
+        let mut bytes = [0u8; 8];
+        self.load(addr, &mut bytes[..V::SIZE], policy)?;
+        Ok(V::from_le(u64::from_le_bytes(bytes)))
+    }
+
+    /// Stores a little-endian value of 1, 2, 4 or 8 bytes.
+    ///
+    /// # Errors
+    ///
+    /// As [`store`](Self::store).
+    pub fn store_value<V: Value, P: FaultPolicy<Self>>(
+        &mut self,
+        addr: VirtAddr,
+        value: V,
+        policy: &mut P,
+    ) -> Result<(), MachineError> {
+        let bytes = value.to_le().to_le_bytes();
+        self.store(addr, &bytes[..V::SIZE], policy)
+    }
+
+    /// Translates `addr` for `access` at the current privilege as the CPU would, through
+    /// the TLB and the tables, without calling any fault policy.
+    ///
+    /// # Errors
+    ///
+    /// Returns [`MachineError::Unhandled`] for a page fault, and the other errors of an
+    /// access.
+    pub fn probe(&mut self, addr: VirtAddr, access: Access) -> Result<PhysAddr, MachineError> {
+        match self.translate(addr, access) {
+            Ok(phys) => Ok(phys),
+            Err(Stop::Fault(raised)) => Err(MachineError::Unhandled(raised)),
+            Err(Stop::Error(error)) => Err(error),
+        }
+    }
+
+    /// Translates one address, asking `policy` to resolve faults and retrying.
+    fn translate_resolving<P: FaultPolicy<Self>>(
+        &mut self,
+        addr: VirtAddr,
+        access: Access,
+        policy: &mut P,
+    ) -> Result<PhysAddr, MachineError> {
+        let mut attempts = 0;
+        loop {
+            let raised = match self.translate(addr, access) {
+                Ok(phys) => return Ok(phys),
+                Err(Stop::Error(error)) => return Err(error),
+                Err(Stop::Fault(raised)) => raised,
+            };
+            attempts += 1;
+            if attempts > RETRY_LIMIT {
+                return Err(MachineError::RetryLimit(raised));
+            }
+            match policy.resolve(self, &raised.fault) {
+                Resolution::Retry => {}
+                Resolution::Pass => return Err(MachineError::Unhandled(raised)),
+                Resolution::Raise(exception) | Resolution::Notify(exception) => {
+                    return Err(MachineError::Exception { exception, fault: raised });
+                }
+            }
+        }
+    }
+
+    /// One translation through the TLB, walking on a miss.
+    fn translate(&mut self, addr: VirtAddr, access: Access) -> Result<PhysAddr, Stop> {
+        self.counters.translations += 1;
+        if !F::is_canonical(addr) {
+            return Err(Stop::Error(MachineError::NonCanonical { addr }));
+        }
+        let root = self.cpu.root.ok_or(Stop::Error(MachineError::NoActiveSpace))?;
+        let (asid, mode, control) = (self.cpu.asid, self.cpu.mode, self.config.control);
+        if let Some(hit) = self.tlb.lookup(asid, addr) {
+            if self.config.strict_tlb {
+                self.check_fresh(root, addr, hit)?;
+            }
+            if let Some(cause) = mmu::refuse(hit.flags, access, mode, control) {
+                self.counters.tlb_hits += 1;
+                return Err(self.fault(addr, access, cause));
+            }
+            // A write through an entry not yet dirty makes the CPU walk to set D.
+            if access != Access::Write || hit.flags.contains(PageFlags::DIRTY) {
+                self.counters.tlb_hits += 1;
+                self.counters.cycles += self.config.costs.tlb_hit;
+                return self.in_ram(addr, hit.translate(addr));
+            }
+        }
+        self.counters.tlb_misses += 1;
+        self.counters.walks += 1;
+        let walked = mmu::walk::<F, Ram>(&self.ram, root, addr);
+        let reads = match walked {
+            Ok(walked) => walked.reads,
+            Err(WalkError::Fault { reads, .. }) => reads,
+            Err(WalkError::TableOutsideRam { .. }) => 0,
+        };
+        self.counters.walk_reads += u64::from(reads);
+        self.counters.cycles += self.config.costs.walk_read * u64::from(reads);
+        let mut walked = match walked {
+            Ok(walked) => walked,
+            Err(WalkError::Fault { cause, .. }) => return Err(self.fault(addr, access, cause)),
+            Err(WalkError::TableOutsideRam { level, raw }) => {
+                return Err(Stop::Error(MachineError::TableOutsideRam { addr, level, raw }));
+            }
+        };
+        if let Some(cause) = mmu::refuse(walked.flags, access, mode, control) {
+            return Err(self.fault(addr, access, cause));
+        }
+        mmu::mark::<F, Ram>(&mut self.ram, &mut walked, access == Access::Write);
+        self.tlb.insert(TlbEntry {
+            asid,
+            page: walked.page,
+            size: walked.size,
+            frame: walked.frame,
+            flags: walked.flags,
+            global: walked.flags.contains(PageFlags::GLOBAL),
+            leaf_at: walked.leaf_at(),
+            leaf_raw: walked.leaf_raw,
+        });
+        self.in_ram(addr, walked.frame + addr.offset_in(walked.size))
+    }
+
+    /// Checks that `phys` lies in RAM.
+    fn in_ram(&self, addr: VirtAddr, phys: PhysAddr) -> Result<PhysAddr, Stop> {
+        if phys.as_u64() < self.ram.size_bytes() {
+            Ok(phys)
+        } else {
+            Err(Stop::Error(outside(addr, phys)))
+        }
+    }
+
+    /// Raises a page fault: counts it, drops the TLB's entry for the address (as x86
+    /// does on a #PF) and records it.
+    fn fault(&mut self, addr: VirtAddr, access: Access, cause: FaultCause) -> Stop {
+        let mode = self.cpu.mode;
+        self.tlb.invalidate_page(self.cpu.asid, addr);
+        self.counters.count_fault(cause);
+        self.counters.cycles += self.config.costs.fault;
+        let fault = Fault { addr, access, privilege: mode, cause };
+        let has_nx = !F::IMPLIED.contains(PageFlags::EXECUTABLE);
+        let error_code = mmu::error_code(cause, access, mode, self.config.control, has_nx);
+        let raised = RaisedFault { fault, error_code };
+        self.last_fault = Some(raised);
+        Stop::Fault(raised)
+    }
+
+    /// Strict mode: a TLB hit must give the translation a walk gives now.
+    fn check_fresh(&self, root: PhysAddr, addr: VirtAddr, cached: TlbEntry) -> Result<(), Stop> {
+        let walk_now = mmu::walk::<F, Ram>(&self.ram, root, addr);
+        let permissions = |flags: PageFlags| flags.difference(PageFlags::MMU_STATE);
+        let agrees = walk_now.as_ref().is_ok_and(|now| {
+            (now.page, now.size, now.frame) == (cached.page, cached.size, cached.frame)
+                && permissions(now.flags) == permissions(cached.flags)
+        });
+        if agrees {
+            return Ok(());
+        }
+        let entry_now = paging::TableMemory::read_entry(&self.ram, cached.leaf_at, F::ENTRY_SIZE);
+        let stale = StaleUse { addr, cached, entry_now, walk_now };
+        Err(Stop::Error(MachineError::StaleTlb(Box::new(stale))))
+    }
+}
+
+/// The bytes an access moves.
+enum Data<'a> {
+    Read(&'a mut [u8]),
+    Write(&'a [u8]),
+}
+
+impl Data<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Self::Read(buf) => buf.len(),
+            Self::Write(bytes) => bytes.len(),
+        }
+    }
+}
+
+/// The physical pieces of an access: one for an access inside a page.
+enum Pieces {
+    One(PhysAddr, u64),
+    Many(Vec<(PhysAddr, u64)>),
+}
+
+impl Pieces {
+    fn push(&mut self, phys: PhysAddr, len: u64) {
+        if let Self::Many(list) = self {
+            list.push((phys, len));
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (PhysAddr, u64)> + '_ {
+        let (one, many) = match self {
+            Self::One(phys, len) => (Some((*phys, *len)), &[][..]),
+            Self::Many(list) => (None, &list[..]),
+        };
+        one.into_iter().chain(many.iter().copied())
+    }
+}
+
+/// The error for a physical address beyond RAM.
+fn outside(addr: VirtAddr, phys: PhysAddr) -> MachineError {
+    MachineError::PhysicalOutsideRam { addr, phys }
+}
+
+/// The TLB operations of the CPU, for the engine's flushes.
+impl<F: PageTableFormat> Tlb for Machine<F> {
+    fn invalidate_page(&mut self, addr: VirtAddr) {
+        self.counters.invalidations += 1;
+        self.tlb.invalidate_page(self.cpu.asid, addr);
+    }
+
+    fn invalidate_current(&mut self) {
+        self.counters.invalidations += 1;
+        self.tlb.invalidate_asid(self.cpu.asid);
+    }
+
+    fn invalidate_space(&mut self, asid: Asid) {
+        self.counters.invalidations += 1;
+        self.tlb.invalidate_asid(asid);
+    }
+
+    fn invalidate_all(&mut self) {
+        self.counters.invalidations += 1;
+        self.tlb.invalidate_all();
+    }
+
+    fn activate(&mut self, root: PhysAddr, asid: Asid) {
+        self.cpu.root = Some(root);
+        self.cpu.asid = asid;
+    }
+}
+
+/// A value that loads and stores move: 1, 2, 4 or 8 bytes, little-endian.
+pub trait Value: Copy {
+    /// Its size in bytes.
+    const SIZE: usize;
+    /// Builds it from the low bytes of `raw`.
+    fn from_le(raw: u64) -> Self;
+    /// Widens it to 64 bits.
+    fn to_le(self) -> u64;
+}
+
+macro_rules! value {
+    ($($t:ty),*) => {$(
+        impl Value for $t {
+            const SIZE: usize = core::mem::size_of::<$t>();
+            #[allow(clippy::cast_possible_truncation, reason = "the low bytes are the value")]
+            fn from_le(raw: u64) -> Self {
+                raw as $t
+            }
+            fn to_le(self) -> u64 {
+                u64::from(self)
+            }
+        }
+    )*};
+}
+
+value!(u8, u16, u32, u64);

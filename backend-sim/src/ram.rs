@@ -1,0 +1,428 @@
+//! Simulated physical RAM, materialised lazily one 4 KiB frame at a time.
+
+use core::fmt;
+use std::collections::HashMap;
+
+use paging::{EntrySize, PhysAddr, TableMemory};
+
+/// The size of one frame in bytes.
+const FRAME_SIZE: u64 = 4096;
+/// The number of bits of an address that select a byte within its frame.
+const FRAME_SHIFT: u32 = 12;
+/// The most frames a RAM can have: its last byte must have a 64-bit address.
+const MAX_FRAMES: u64 = u64::MAX >> FRAME_SHIFT;
+
+/// One frame of host memory backing a simulated frame.
+type FrameData = Box<[u8; FRAME_SIZE as usize]>;
+
+/// An access to simulated RAM that failed.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum RamError {
+    /// Some byte of the range `addr .. addr + len` lies outside RAM, or the end of the
+    /// range does not fit in 64 bits. Nothing was read or written.
+    OutOfRange {
+        /// The first address of the range.
+        addr: PhysAddr,
+        /// The length of the range in bytes.
+        len: usize,
+    },
+}
+
+impl fmt::Display for RamError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Self::OutOfRange { addr, len } => {
+                write!(f, "physical range of {len} bytes at {addr} lies outside RAM")
+            }
+        }
+    }
+}
+
+impl core::error::Error for RamError {}
+
+/// Simulated physical RAM of a fixed number of 4 KiB frames, at physical addresses
+/// `0 .. frames * 4096`.
+///
+/// A frame costs host memory only once a non-zero byte is written to it; until then it
+/// reads as zeros. So a machine can have terabytes of physical memory and pay only for
+/// the frames its page tables and data touch. [`zero_frame`](TableMemory::zero_frame)
+/// drops a frame's backing, making it lazily zero again.
+///
+/// Frames are kept in a [`HashMap`] keyed by frame number: accesses hit random frames and
+/// need no ordering, so constant-time lookup beats a `BTreeMap`'s ordered walk.
+///
+/// ```
+/// use paging::{EntrySize, PhysAddr, TableMemory};
+/// use paging_sim::Ram;
+///
+/// let mut ram = Ram::new(1 << 28); // 1 TiB
+/// assert_eq!(ram.size_bytes(), 1 << 40);
+/// assert_eq!(ram.materialised_frames(), 0);
+///
+/// ram.write_u64(PhysAddr::new(0x1000), 0xDEAD_BEEF)?;
+/// assert_eq!(ram.read_u64(PhysAddr::new(0x1000))?, 0xDEAD_BEEF);
+/// assert_eq!(ram.read_entry(PhysAddr::new(0x1000), EntrySize::Eight), 0xDEAD_BEEF);
+/// assert_eq!(ram.materialised_frames(), 1);
+///
+/// assert!(ram.read_u64(PhysAddr::new(1 << 40)).is_err());
+/// # Ok::<(), paging_sim::RamError>(())
+/// ```
+#[derive(Clone)]
+pub struct Ram {
+    frames: u64,
+    data: HashMap<u64, FrameData>,
+}
+
+impl Ram {
+    /// Creates RAM of `frames` 4 KiB frames, all zero and none materialised.
+    ///
+    /// A count above `u64::MAX >> 12` (RAM whose end would not fit in a 64-bit address)
+    /// is clamped to it.
+    #[must_use]
+    pub fn new(frames: u64) -> Self {
+        Self { frames: frames.min(MAX_FRAMES), data: HashMap::new() }
+    }
+
+    /// The size of RAM in bytes.
+    #[must_use]
+    pub fn size_bytes(&self) -> u64 {
+        // Cannot overflow: `frames <= u64::MAX >> 12`.
+        self.frames << FRAME_SHIFT
+    }
+
+    /// The number of 4 KiB frames.
+    #[must_use]
+    pub fn frames(&self) -> u64 {
+        self.frames
+    }
+
+    /// How many frames are backed by host memory.
+    #[must_use]
+    pub fn materialised_frames(&self) -> usize {
+        self.data.len()
+    }
+
+    /// Checks that every byte of `addr .. addr + len` lies inside RAM.
+    fn check(&self, addr: PhysAddr, len: usize) -> Result<(), RamError> {
+        let error = RamError::OutOfRange { addr, len };
+        let len64 = u64::try_from(len).map_err(|_| error)?;
+        let end = addr.as_u64().checked_add(len64).ok_or(error)?;
+        if len == 0 || end <= self.size_bytes() { Ok(()) } else { Err(error) }
+    }
+
+    /// Splits `addr .. addr + len` (already checked) into per-frame pieces and calls
+    /// `f(frame number, offset in frame, offset in the caller's buffer, piece length)`.
+    fn for_each_piece(addr: PhysAddr, len: usize, mut f: impl FnMut(u64, usize, usize, usize)) {
+        let mut done = 0;
+        let mut at = addr.as_u64();
+        while done < len {
+            // In-frame offsets are below 4096, so these casts are lossless.
+            let offset = (at & (FRAME_SIZE - 1)) as usize;
+            let piece = (FRAME_SIZE as usize - offset).min(len - done);
+            f(at >> FRAME_SHIFT, offset, done, piece);
+            done += piece;
+            // The range was checked to end at or below `size_bytes()` (< 2^64), so this
+            // cannot wrap; `wrapping_add` just keeps the no-panic promise obvious.
+            at = at.wrapping_add(piece as u64);
+        }
+    }
+
+    /// Reads `buf.len()` bytes starting at `addr`, crossing frame boundaries as needed.
+    ///
+    /// An empty read always succeeds.
+    ///
+    /// # Errors
+    ///
+    /// [`RamError::OutOfRange`] if any byte of the range lies outside RAM or its end
+    /// overflows; `buf` is then left unchanged.
+    pub fn read(&self, addr: PhysAddr, buf: &mut [u8]) -> Result<(), RamError> {
+        self.check(addr, buf.len())?;
+        Self::for_each_piece(addr, buf.len(), |frame, offset, done, piece| {
+            let out = &mut buf[done..done + piece];
+            match self.data.get(&frame) {
+                Some(data) => out.copy_from_slice(&data[offset..offset + piece]),
+                None => out.fill(0),
+            }
+        });
+        Ok(())
+    }
+
+    /// Writes `data` starting at `addr`, crossing frame boundaries as needed.
+    ///
+    /// Writing only zeros to a frame that is not materialised leaves it unmaterialised. An
+    /// empty write always succeeds.
+    ///
+    /// # Errors
+    ///
+    /// [`RamError::OutOfRange`] if any byte of the range lies outside RAM or its end
+    /// overflows; RAM is then left unchanged.
+    pub fn write(&mut self, addr: PhysAddr, data: &[u8]) -> Result<(), RamError> {
+        self.check(addr, data.len())?;
+        let frames = &mut self.data;
+        Self::for_each_piece(addr, data.len(), |frame, offset, done, piece| {
+            let bytes = &data[done..done + piece];
+            let target = match frames.get_mut(&frame) {
+                Some(target) => target,
+                None if bytes.iter().all(|&b| b == 0) => return,
+                None => frames.entry(frame).or_insert_with(|| Box::new([0; FRAME_SIZE as usize])),
+            };
+            target[offset..offset + piece].copy_from_slice(bytes);
+        });
+        Ok(())
+    }
+
+    /// Reads the little-endian `u64` at `addr` (any alignment).
+    ///
+    /// # Errors
+    ///
+    /// [`RamError::OutOfRange`] if any of its 8 bytes lies outside RAM.
+    pub fn read_u64(&self, addr: PhysAddr) -> Result<u64, RamError> {
+        let mut bytes = [0; 8];
+        self.read(addr, &mut bytes)?;
+        Ok(u64::from_le_bytes(bytes))
+    }
+
+    /// Writes `value` little-endian at `addr` (any alignment).
+    ///
+    /// # Errors
+    ///
+    /// [`RamError::OutOfRange`] if any of its 8 bytes lies outside RAM; RAM is then left
+    /// unchanged.
+    pub fn write_u64(&mut self, addr: PhysAddr, value: u64) -> Result<(), RamError> {
+        self.write(addr, &value.to_le_bytes())
+    }
+}
+
+impl fmt::Debug for Ram {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Ram")
+            .field("frames", &self.frames)
+            .field("materialised_frames", &self.data.len())
+            .finish()
+    }
+}
+
+/// Page-table entries in simulated RAM, little-endian. An entry that is unaligned or lies
+/// outside RAM reads as zero, and a write to it is dropped.
+impl TableMemory for Ram {
+    fn read_entry(&self, at: PhysAddr, size: EntrySize) -> u64 {
+        let mut bytes = [0; 8];
+        let len = entry_len(size);
+        if !at.is_aligned(size.bytes()) || self.read(at, &mut bytes[..len]).is_err() {
+            return 0;
+        }
+        u64::from_le_bytes(bytes)
+    }
+
+    fn write_entry(&mut self, at: PhysAddr, size: EntrySize, value: u64) {
+        if at.is_aligned(size.bytes()) {
+            // Out of range: dropped, as the trait asks.
+            let _ = self.write(at, &value.to_le_bytes()[..entry_len(size)]);
+        }
+    }
+
+    /// Drops the backing of the frame holding `frame`, which then reads as zeros.
+    fn zero_frame(&mut self, frame: PhysAddr) {
+        self.data.remove(&(frame.as_u64() >> FRAME_SHIFT));
+    }
+
+    /// Whether the 4 KiB frame holding `frame` lies entirely inside RAM.
+    fn contains(&self, frame: PhysAddr) -> bool {
+        frame.as_u64() >> FRAME_SHIFT < self.frames
+    }
+}
+
+/// The length in bytes of an entry of `size`.
+fn entry_len(size: EntrySize) -> usize {
+    match size {
+        EntrySize::Four => 4,
+        EntrySize::Eight => 8,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TIB_FRAMES: u64 = 1 << 28;
+
+    fn pa(raw: u64) -> PhysAddr {
+        PhysAddr::new(raw)
+    }
+
+    #[test]
+    fn sizes() {
+        let ram = Ram::new(3);
+        assert_eq!(ram.frames(), 3);
+        assert_eq!(ram.size_bytes(), 3 * 4096);
+        let huge = Ram::new(u64::MAX);
+        assert_eq!(huge.frames(), u64::MAX >> 12);
+        assert_eq!(huge.size_bytes(), u64::MAX - 4095);
+        assert_eq!(Ram::new(0).size_bytes(), 0);
+    }
+
+    #[test]
+    fn terabyte_is_free_until_touched() {
+        let mut ram = Ram::new(TIB_FRAMES);
+        assert_eq!(ram.size_bytes(), 1 << 40);
+        assert_eq!(ram.materialised_frames(), 0);
+        let mut buf = [0xFF; 16];
+        ram.read(pa((1 << 40) - 16), &mut buf).unwrap();
+        assert_eq!(buf, [0; 16]);
+        assert_eq!(ram.materialised_frames(), 0);
+
+        ram.write(pa(0x1234_5678), &[1]).unwrap();
+        assert_eq!(ram.materialised_frames(), 1);
+        let mut byte = [0];
+        ram.read(pa(0x1234_5678), &mut byte).unwrap();
+        assert_eq!(byte, [1]);
+        ram.read(pa(0x1234_5679), &mut byte).unwrap();
+        assert_eq!(byte, [0]);
+    }
+
+    #[test]
+    fn zero_writes_do_not_materialise() {
+        let mut ram = Ram::new(4);
+        ram.write(pa(0x100), &[0; 5000]).unwrap();
+        ram.write_u64(pa(0x2000), 0).unwrap();
+        assert_eq!(ram.materialised_frames(), 0);
+        // But zeros do overwrite a materialised frame.
+        ram.write_u64(pa(0x2000), u64::MAX).unwrap();
+        ram.write(pa(0x2002), &[0, 0]).unwrap();
+        assert_eq!(ram.read_u64(pa(0x2000)).unwrap(), 0xFFFF_FFFF_0000_FFFF);
+        assert_eq!(ram.materialised_frames(), 1);
+    }
+
+    #[test]
+    fn cross_frame_access() {
+        let mut ram = Ram::new(4);
+        let data: Vec<u8> = (0..=255u8).cycle().take(4096 + 400).collect();
+        ram.write(pa(0xF00), &data).unwrap();
+        assert_eq!(ram.materialised_frames(), 3);
+        let mut back = vec![0; data.len()];
+        ram.read(pa(0xF00), &mut back).unwrap();
+        assert_eq!(back, data);
+
+        ram.write_u64(pa(0x2FFC), 0x1122_3344_5566_7788).unwrap();
+        assert_eq!(ram.read_u64(pa(0x2FFC)).unwrap(), 0x1122_3344_5566_7788);
+        let mut low = [0; 4];
+        ram.read(pa(0x2FFC), &mut low).unwrap();
+        assert_eq!(low, [0x88, 0x77, 0x66, 0x55]);
+    }
+
+    #[test]
+    fn out_of_range_is_all_or_nothing() {
+        let mut ram = Ram::new(2);
+        ram.write(pa(0x1FF0), &[7; 16]).unwrap();
+        let err = ram.write(pa(0x1FF8), &[9; 16]).unwrap_err();
+        assert_eq!(err, RamError::OutOfRange { addr: pa(0x1FF8), len: 16 });
+        assert_eq!(ram.read_u64(pa(0x1FF8)).unwrap(), 0x0707_0707_0707_0707);
+
+        let mut buf = [0xAA; 16];
+        assert!(ram.read(pa(0x1FF8), &mut buf).is_err());
+        assert_eq!(buf, [0xAA; 16]);
+
+        // A write that would materialise a frame inside RAM before failing changes nothing.
+        assert!(ram.write(pa(0x0), &[1; 0x2001]).is_err());
+        assert_eq!(ram.read_u64(pa(0)).unwrap(), 0);
+        assert_eq!(ram.materialised_frames(), 1);
+
+        // Ends that overflow 64 bits.
+        let mut huge = Ram::new(u64::MAX);
+        assert!(huge.write(pa(u64::MAX - 3), &[1; 8]).is_err());
+        assert!(huge.read_u64(pa(u64::MAX)).is_err());
+        assert!(huge.write_u64(pa(u64::MAX - 4095 - 8), 1).is_ok());
+        assert!(huge.write_u64(pa(u64::MAX - 4095 - 7), 1).is_err());
+
+        // Exactly at the end: the last byte is in, the next is out; empty is fine anywhere.
+        assert!(ram.write(pa(0x1FFF), &[1]).is_ok());
+        assert!(ram.write(pa(0x2000), &[1]).is_err());
+        assert!(ram.write(pa(u64::MAX), &[]).is_ok());
+        assert_eq!(
+            ram.read(pa(0x2000), &mut [0]).unwrap_err().to_string(),
+            "physical range of 1 bytes at 0x2000 lies outside RAM"
+        );
+    }
+
+    #[test]
+    fn entries_round_trip() {
+        let mut ram = Ram::new(TIB_FRAMES);
+        let base = pa(0x40_0000);
+        ram.write_entry(base + 8, EntrySize::Eight, 0x8000_0000_0012_3067);
+        assert_eq!(ram.read_entry(base + 8, EntrySize::Eight), 0x8000_0000_0012_3067);
+        assert_eq!(ram.read_u64(base + 8).unwrap(), 0x8000_0000_0012_3067);
+        assert_eq!(ram.read_entry(base + 8, EntrySize::Four), 0x0012_3067);
+        assert_eq!(ram.read_entry(base + 12, EntrySize::Four), 0x8000_0000);
+
+        ram.write_entry(base, EntrySize::Four, 0xFFFF_FFFF_1111_1111);
+        ram.write_entry(base + 4, EntrySize::Four, 0x2222_2222);
+        assert_eq!(ram.read_entry(base, EntrySize::Four), 0x1111_1111);
+        assert_eq!(ram.read_entry(base + 4, EntrySize::Four), 0x2222_2222);
+        assert_eq!(ram.read_entry(base, EntrySize::Eight), 0x2222_2222_1111_1111);
+
+        // The last entries of RAM.
+        let mut small = Ram::new(1);
+        small.write_entry(pa(0xFF8), EntrySize::Eight, 5);
+        small.write_entry(pa(0xFF4), EntrySize::Four, 6);
+        assert_eq!(small.read_entry(pa(0xFF8), EntrySize::Eight), 5);
+        assert_eq!(small.read_entry(pa(0xFF4), EntrySize::Four), 6);
+    }
+
+    #[test]
+    fn unaligned_or_outside_entries_read_zero_and_drop_writes() {
+        let mut ram = Ram::new(1);
+        ram.write_entry(pa(0x4), EntrySize::Eight, 1);
+        ram.write_entry(pa(0x2), EntrySize::Four, 1);
+        ram.write_entry(pa(0x1000), EntrySize::Eight, 1);
+        ram.write_entry(pa(u64::MAX - 7), EntrySize::Eight, 1);
+        ram.write_entry(pa(u64::MAX - 3), EntrySize::Four, 1);
+        assert_eq!(ram.materialised_frames(), 0);
+
+        ram.write_u64(pa(0), u64::MAX).unwrap();
+        ram.write_u64(pa(8), u64::MAX).unwrap();
+        assert_eq!(ram.read_entry(pa(0x4), EntrySize::Eight), 0);
+        assert_eq!(ram.read_entry(pa(0x2), EntrySize::Four), 0);
+        assert_eq!(ram.read_entry(pa(0x1000), EntrySize::Eight), 0);
+        assert_eq!(ram.read_entry(pa(u64::MAX - 7), EntrySize::Eight), 0);
+        assert_eq!(ram.read_entry(pa(u64::MAX - 3), EntrySize::Four), 0);
+        assert_eq!(ram.read_entry(pa(u64::MAX), EntrySize::Four), 0);
+    }
+
+    #[test]
+    fn zero_frame_dematerialises() {
+        let mut ram = Ram::new(4);
+        ram.write_u64(pa(0x1008), 42).unwrap();
+        ram.write_u64(pa(0x2008), 43).unwrap();
+        assert_eq!(ram.materialised_frames(), 2);
+        ram.zero_frame(pa(0x1000));
+        assert_eq!(ram.materialised_frames(), 1);
+        assert_eq!(ram.read_u64(pa(0x1008)).unwrap(), 0);
+        assert_eq!(ram.read_u64(pa(0x2008)).unwrap(), 43);
+        // Zeroing an unmaterialised or outside frame is harmless.
+        ram.zero_frame(pa(0x3000));
+        ram.zero_frame(pa(u64::MAX));
+        assert_eq!(ram.materialised_frames(), 1);
+    }
+
+    #[test]
+    fn contains_at_the_edges() {
+        let ram = Ram::new(4);
+        assert!(ram.contains(pa(0)));
+        assert!(ram.contains(pa(0x3000)));
+        assert!(ram.contains(pa(0x3FFF)));
+        assert!(!ram.contains(pa(0x4000)));
+        assert!(!ram.contains(pa(u64::MAX)));
+        assert!(!Ram::new(0).contains(pa(0)));
+
+        let huge = Ram::new(u64::MAX);
+        assert!(huge.contains(pa(u64::MAX - 8191)));
+        assert!(!huge.contains(pa(u64::MAX - 4095)));
+    }
+
+    #[test]
+    fn debug_is_short() {
+        let mut ram = Ram::new(2);
+        ram.write(pa(0), &[1]).unwrap();
+        assert_eq!(format!("{ram:?}"), "Ram { frames: 2, materialised_frames: 1 }");
+    }
+}
