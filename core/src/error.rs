@@ -135,6 +135,13 @@ pub enum TableError {
         /// The level of the entry.
         level: u8,
     },
+    /// A payload that is zero or wider than the format's non-present entries can carry.
+    PayloadTooWide {
+        /// The payload.
+        payload: u64,
+        /// The number of payload bits the format has.
+        bits: u32,
+    },
     /// The frame allocator ran dry.
     OutOfFrames {
         /// How many frames the operation needed.
@@ -204,6 +211,10 @@ impl fmt::Display for TableError {
                 f,
                 "the allocator handed out frame {:#x}, which table memory cannot reach",
                 frame.as_u64()
+            ),
+            Self::PayloadTooWide { payload, bits } => write!(
+                f,
+                "payload {payload:#x} is zero or wider than the format's {bits} payload bits"
             ),
             Self::OutOfFrames { needed } => {
                 write!(f, "out of frames: the operation needed {needed} more")

@@ -22,6 +22,15 @@ pub trait TableMemory {
 
     /// Returns whether the 4 KiB frame at `frame` is memory this implementation can reach.
     fn contains(&self, frame: PhysAddr) -> bool;
+
+    /// Copies the 4 KiB frame at `from` to the frame at `to` (copy-on-write uses it). The
+    /// default copies word by word through the entry accessors.
+    fn copy_frame(&mut self, to: PhysAddr, from: PhysAddr) {
+        for offset in (0..4096).step_by(8) {
+            let word = self.read_entry(from + offset, EntrySize::Eight);
+            self.write_entry(to + offset, EntrySize::Eight, word);
+        }
+    }
 }
 
 impl<T: TableMemory + ?Sized> TableMemory for &mut T {
@@ -40,6 +49,9 @@ impl<T: TableMemory + ?Sized> TableMemory for &mut T {
     #[inline]
     fn contains(&self, frame: PhysAddr) -> bool {
         (**self).contains(frame)
+    }
+    fn copy_frame(&mut self, to: PhysAddr, from: PhysAddr) {
+        (**self).copy_frame(to, from);
     }
 }
 

@@ -440,3 +440,52 @@ fn visit_and_destroy_account_for_every_table() {
     table.destroy(&mut alloc);
     assert_eq!(alloc.frames_in_use(), 0);
 }
+
+#[test]
+fn set_entry_hides_a_frame_behind_a_payload_and_brings_it_back() {
+    use paging::table::NewEntry;
+    let mut rig = Rig::new();
+    let (memory, mut alloc) = rig.parts();
+    let mut table = PageTable::<X86_64, _>::new(memory, &mut alloc).unwrap();
+    let at = page::<Size4KiB>(0x7000);
+    let (before, flush) = table
+        .set_entry(at, NewEntry::Page { frame: frame(0x9000), flags: RW }, &mut alloc)
+        .unwrap();
+    assert_eq!((before, flush.is_empty()), (None, true));
+    // Hide it: the frame number travels in the payload.
+    let (before, flush) = table.set_entry(at, NewEntry::Payload(0x9 << 1 | 1), &mut alloc).unwrap();
+    assert_eq!(before, Some(Occupant::Page { frame: pa(0x9000), size: 0x1000, flags: RW }));
+    assert_eq!(flush.pages(), [va(0x7000)], "a present entry went away");
+    assert_eq!(table.lookup(va(0x7000)).unwrap(), Lookup::Payload { payload: 0x13, level: 1 });
+    // Bring it back read-only, then clear it: the tables go back to the allocator.
+    let (before, flush) = table
+        .set_entry(
+            at,
+            NewEntry::Page { frame: frame(0x9000), flags: PageFlags::READABLE },
+            &mut alloc,
+        )
+        .unwrap();
+    assert_eq!((before, flush.is_empty()), (Some(Occupant::Payload(0x13)), true));
+    assert_eq!(table.translate(va(0x7000)).unwrap().flags, PageFlags::READABLE);
+    let (before, _) = table.set_entry(at, NewEntry::Empty, &mut alloc).unwrap();
+    assert!(matches!(before, Some(Occupant::Page { .. })));
+    assert_eq!(alloc.frames_in_use(), 1);
+    // Clearing what is not there changes nothing; a zero payload is refused.
+    assert_eq!(table.set_entry(at, NewEntry::Empty, &mut alloc).unwrap().0, None);
+    let err = table.set_entry(at, NewEntry::Payload(0), &mut alloc).unwrap_err();
+    assert_eq!(err, TableError::PayloadTooWide { payload: 0, bits: 63 });
+    // A huge page in the way is refused too.
+    table.map(page::<Size2MiB>(0x20_0000), frame(0x20_0000), RW, &mut alloc).unwrap().ignore();
+    let err =
+        table.set_entry(page::<Size4KiB>(0x20_1000), NewEntry::Empty, &mut alloc).unwrap_err();
+    assert!(matches!(err, TableError::HugePageInTheWay { level: 2, .. }));
+}
+
+#[test]
+fn copy_frame_copies_every_byte() {
+    let mut frames = [FrameBuf::ZERO; 2];
+    frames[0].0.iter_mut().enumerate().for_each(|(i, w)| *w = i as u64 * 0x0101_0101);
+    let mut memory = ArenaMemory::new(&mut frames, PhysAddr::ZERO);
+    memory.copy_frame(pa(0x1000), pa(0));
+    assert!(memory.frames()[1] == memory.frames()[0]);
+}

@@ -34,6 +34,23 @@ mod range;
 mod reserve;
 
 pub use edits::{Holes, Unmapped};
+
+/// What [`PageTable::set_entry`] puts in an entry.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum NewEntry<S: PageSize> {
+    /// A present page.
+    Page {
+        /// The frame it maps.
+        frame: Frame<S>,
+        /// Its flags.
+        flags: PageFlags,
+    },
+    /// A non-present entry carrying a nonzero software payload.
+    Payload(u64),
+    /// Nothing.
+    Empty,
+}
 pub use inspect::{Lookup, Translation, Visit, WalkStep};
 
 use edits::{MapEdit, ProtectEdit, UnmapEdit};
@@ -125,19 +142,66 @@ impl<F: PageTableFormat, M: TableMemory> PageTable<F, M> {
         flags: PageFlags,
         alloc: &mut A,
     ) -> Result<Flush, TableError> {
+        let new = NewEntry::Page { frame, flags };
+        self.place(page, new, false, alloc).map(|(_, flush)| flush)
+    }
+
+    /// Makes the entry for `page` hold `new`, whatever it held, creating tables on the way
+    /// (and giving back tables that [`NewEntry::Empty`] leaves empty). Returns what was
+    /// there. The kernel's tool for per-page state: a page hidden behind a payload (its
+    /// frame kept for later), a frame swapped for a private copy, an entry cleared.
+    ///
+    /// # Errors
+    ///
+    /// As [`map`](Self::map), less [`TableError::AlreadyMapped`]. Nothing changes on error.
+    pub fn set_entry<S: PageSize, A: FrameAllocator + ?Sized>(
+        &mut self,
+        page: Page<S>,
+        new: NewEntry<S>,
+        alloc: &mut A,
+    ) -> Result<(Option<Occupant>, Flush), TableError> {
+        self.place(page, new, true, alloc)
+    }
+
+    /// The walk of [`map`](Self::map) and [`set_entry`](Self::set_entry).
+    fn place<S: PageSize, A: FrameAllocator + ?Sized>(
+        &mut self,
+        page: Page<S>,
+        new: NewEntry<S>,
+        replace: bool,
+        alloc: &mut A,
+    ) -> Result<(Option<Occupant>, Flush), TableError> {
         let target = check::level_for::<F>(S::SIZE)?;
         let va = page.start();
         check::virt_range::<F>(va, S::SIZE, S::SIZE)?;
-        check::phys_range::<F>(frame.start(), S::SIZE, S::SIZE)?;
-        check::flags::<F>(flags)?;
+        let raw_new = match new {
+            NewEntry::Page { frame, flags } => {
+                check::phys_range::<F>(frame.start(), S::SIZE, S::SIZE)?;
+                check::flags::<F>(flags)?;
+                F::encode_leaf(frame.start(), flags, target)
+            }
+            NewEntry::Payload(payload) => F::encode_payload(payload)
+                .ok_or(TableError::PayloadTooWide { payload, bits: F::PAYLOAD_BITS })?,
+            NewEntry::Empty => 0,
+        };
 
+        let mut path = [PhysAddr::ZERO; 6];
         let mut table = self.root;
         let mut level = F::LEVELS;
         loop {
+            path[usize::from(level)] = table;
             let raw = self.read(table, F::index(va, level));
             let entry = if raw == 0 { Entry::Empty } else { F::decode(raw, level) };
             let here = VirtAddr::new(va.as_u64() & !(F::leaf_size(level) - 1));
+            let occupant = match entry {
+                Entry::Leaf { frame, flags } => {
+                    Some(Occupant::Page { frame, size: F::leaf_size(level), flags })
+                }
+                Entry::Payload(payload) => Some(Occupant::Payload(payload)),
+                _ => None,
+            };
             match entry {
+                Entry::Empty if raw_new == 0 => return Ok((None, Flush::new())),
                 Entry::Empty => break,
                 Entry::Table { frame: next, .. } if level > target => {
                     self.follow(next, va, level, raw)?;
@@ -145,13 +209,20 @@ impl<F: PageTableFormat, M: TableMemory> PageTable<F, M> {
                     level -= 1;
                 }
                 Entry::Table { .. } => return Err(TableError::TableInTheWay { addr: here, level }),
-                Entry::Leaf { frame: there, flags } if level == target => {
-                    let occupant = Occupant::Page { frame: there, size: S::SIZE, flags };
-                    return Err(TableError::AlreadyMapped { addr: here, occupant });
-                }
-                Entry::Payload(payload) if level == target => {
-                    let occupant = Occupant::Payload(payload);
-                    return Err(TableError::AlreadyMapped { addr: here, occupant });
+                Entry::Leaf { .. } | Entry::Payload(_) if level == target => {
+                    let Some(occupant) = occupant else { break };
+                    if !replace {
+                        return Err(TableError::AlreadyMapped { addr: here, occupant });
+                    }
+                    self.write(table, F::index(va, level), raw_new);
+                    let mut flush = Flush::new();
+                    if let Occupant::Page { flags, .. } = occupant {
+                        flush.add(va, flags.contains(PageFlags::GLOBAL));
+                    }
+                    if raw_new == 0 {
+                        self.reclaim_path(&path, target, va, alloc);
+                    }
+                    return Ok((Some(occupant), flush));
                 }
                 Entry::Leaf { .. } | Entry::Payload(_) => {
                     let size = F::leaf_size(level);
@@ -187,7 +258,7 @@ impl<F: PageTableFormat, M: TableMemory> PageTable<F, M> {
                 }
             }
         }
-        let mut entry = F::encode_leaf(frame.start(), flags, target);
+        let mut entry = raw_new;
         for (depth, &new) in fresh[..needed].iter().enumerate().rev() {
             let new_level = level - 1 - depth as u8;
             self.memory.zero_frame(new);
@@ -195,7 +266,7 @@ impl<F: PageTableFormat, M: TableMemory> PageTable<F, M> {
             entry = F::encode_table(new, new_level + 1);
         }
         self.write(table, F::index(va, level), entry);
-        Ok(Flush::new())
+        Ok((None, Flush::new()))
     }
 
     /// Unmaps `page`, returning the frame and flags it had, and gives back tables that
@@ -218,17 +289,32 @@ impl<F: PageTableFormat, M: TableMemory> PageTable<F, M> {
         self.write(path[usize::from(target)], F::index(va, target), 0);
         let mut flush = Flush::new();
         flush.add(va, flags.contains(PageFlags::GLOBAL));
-        if self.reclaim {
-            for level in target..F::LEVELS {
-                let table = path[usize::from(level)];
-                if !self.is_empty_table(table, level, F::index(va, level)) {
-                    break;
-                }
-                self.write(path[usize::from(level) + 1], F::index(va, level + 1), 0);
-                let _ = alloc.deallocate(table);
-            }
-        }
+        self.reclaim_path(&path, target, va, alloc);
         Ok((Frame::containing(frame), flags, flush))
+    }
+
+    /// After the entry for `va` at `target` was cleared, gives back the tables on its path
+    /// (`path[level]` is the table at each level) that are now empty, bottom-up; the root
+    /// stays. The caller's flush of `va` covers the paging-structure caches too.
+    fn reclaim_path<A: FrameAllocator + ?Sized>(
+        &mut self,
+        path: &[PhysAddr; 6],
+        target: u8,
+        va: VirtAddr,
+        alloc: &mut A,
+    ) {
+        if !self.reclaim {
+            return;
+        }
+        for level in target..F::LEVELS {
+            let table = path[usize::from(level)];
+            if !self.is_empty_table(table, level, F::index(va, level)) {
+                break;
+            }
+            self.write(path[usize::from(level) + 1], F::index(va, level + 1), 0);
+            // The table was part of this tree; its allocator takes it back.
+            let _ = alloc.deallocate(table);
+        }
     }
 
     /// Gives `page` new flags, keeping the accessed and dirty bits the MMU recorded.
