@@ -489,3 +489,63 @@ fn copy_frame_copies_every_byte() {
     memory.copy_frame(pa(0x1000), pa(0));
     assert!(memory.frames()[1] == memory.frames()[0]);
 }
+
+#[test]
+fn rewrite_range_hides_restores_and_clears_as_told() {
+    use paging::table::Rewrite;
+    let mut rig = Rig::new();
+    let (memory, mut alloc) = rig.parts();
+    let mut table = PageTable::<X86_64, _>::new(memory, &mut alloc).unwrap();
+    table.map_range(va(0x10_0000), pa(0x50_0000), 0x4000, RW, &mut alloc).unwrap().ignore();
+    // Hide the pages: the frame number goes into the payload.
+    let mut seen = Vec::new();
+    let flush = table
+        .rewrite_range(
+            va(0x10_0000),
+            0x4000,
+            &mut alloc,
+            |_, _, old| match old {
+                Occupant::Page { frame, .. } => Rewrite::Payload(frame.as_u64() >> 12),
+                Occupant::Payload(_) => Rewrite::Keep,
+            },
+            |virt, old| seen.push((virt, old)),
+        )
+        .unwrap();
+    assert_eq!(seen.len(), 4, "told once per rewritten entry");
+    assert_eq!(flush.pages().len(), 4);
+    assert_eq!(table.lookup(va(0x10_2000)).unwrap(), Lookup::Payload { payload: 0x502, level: 1 });
+    // Bring the first two back read-only, clear the rest: their table stays for the first two.
+    let flush = table
+        .rewrite_range(
+            va(0x10_0000),
+            0x4000,
+            &mut alloc,
+            |virt, _, old| match old {
+                Occupant::Payload(n) if virt < va(0x10_2000) => {
+                    Rewrite::Page { frame: pa(n << 12), flags: PageFlags::READABLE }
+                }
+                _ => Rewrite::Clear,
+            },
+            |_, _| {},
+        )
+        .unwrap();
+    assert!(flush.is_empty(), "only non-present entries changed");
+    assert_eq!(table.translate(va(0x10_1000)).unwrap().phys, pa(0x50_1000));
+    assert!(table.translate(va(0x10_2000)).is_err());
+    // A bad answer from the rule refuses the whole call.
+    let before = table.memory().frames().to_vec();
+    let err = table.rewrite_range(
+        va(0x10_0000),
+        0x2000,
+        &mut alloc,
+        |_, _, _| Rewrite::Payload(0),
+        |_, _| {},
+    );
+    assert_eq!(err.unwrap_err(), TableError::PayloadTooWide { payload: 0, bits: 63 });
+    assert!(table.memory().frames() == &before[..]);
+    table
+        .rewrite_range(va(0x10_0000), 0x4000, &mut alloc, |_, _, _| Rewrite::Clear, |_, _| {})
+        .unwrap()
+        .ignore();
+    assert_eq!(alloc.frames_in_use(), 1);
+}

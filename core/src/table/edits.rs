@@ -180,3 +180,88 @@ impl<F: PageTableFormat> Edit<F> for ProtectEdit<F> {
         }
     }
 }
+
+/// What [`PageTable::rewrite_range`](super::PageTable::rewrite_range) does with one page or
+/// payload.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Rewrite {
+    /// Leave it.
+    Keep,
+    /// Make it a present page mapping `frame` with `flags`.
+    Page {
+        /// The first physical address (aligned to the entry's size).
+        frame: PhysAddr,
+        /// The flags.
+        flags: PageFlags,
+    },
+    /// Make it a non-present entry carrying `payload` (nonzero).
+    Payload(u64),
+    /// Clear it.
+    Clear,
+}
+
+/// Rewrites every page and payload in the range as a rule decides.
+pub(crate) struct RewriteEdit<F, D, C> {
+    pub decide: D,
+    pub on_change: C,
+    pub reclaim: bool,
+    pub format: PhantomData<F>,
+}
+
+impl<F, D, C> Edit<F> for RewriteEdit<F, D, C>
+where
+    F: PageTableFormat,
+    D: FnMut(VirtAddr, u64, Occupant) -> Rewrite,
+    C: FnMut(VirtAddr, Occupant),
+{
+    fn decide(&mut self, slot: &Slot) -> Action {
+        let size = F::leaf_size(slot.level);
+        let occupant = match slot.entry {
+            Entry::Empty => return Action::Keep,
+            Entry::Table { .. } => return Action::Descend,
+            Entry::Leaf { .. } if !slot.covered && F::leaf_allowed(slot.level - 1) => {
+                return Action::Split;
+            }
+            Entry::Leaf { frame, flags } if slot.covered => Occupant::Page { frame, size, flags },
+            Entry::Payload(payload) if slot.covered => Occupant::Payload(payload),
+            _ => return Action::Fail(occupied::<F>(slot, false)),
+        };
+        match (self.decide)(VirtAddr::new(slot.va), size, occupant) {
+            Rewrite::Keep => Action::Keep,
+            Rewrite::Clear => Action::Write(0),
+            Rewrite::Page { frame, flags } => {
+                let extra = flags.difference(F::SUPPORTED);
+                if !extra.is_empty() {
+                    return Action::Fail(TableError::UnsupportedFlags { flags: extra });
+                }
+                if !frame.is_aligned(size) || !F::phys_in_range(frame + (size - 1)) {
+                    return Action::Fail(TableError::Unaligned {
+                        kind: crate::error::AddrKind::Physical,
+                        value: frame.as_u64(),
+                        align: size,
+                    });
+                }
+                Action::Write(F::encode_leaf(frame, flags, slot.level))
+            }
+            Rewrite::Payload(payload) => match F::encode_payload(payload) {
+                Some(raw) => Action::Write(raw),
+                None => Action::Fail(TableError::PayloadTooWide { payload, bits: F::PAYLOAD_BITS }),
+            },
+        }
+    }
+
+    fn removed(&mut self, slot: &Slot) {
+        let size = F::leaf_size(slot.level);
+        let old = match slot.entry {
+            Entry::Leaf { frame, flags } => Occupant::Page { frame, size, flags },
+            Entry::Payload(payload) => Occupant::Payload(payload),
+            _ => return,
+        };
+        (self.on_change)(VirtAddr::new(slot.va), old);
+    }
+
+    fn reclaims(&self) -> bool {
+        self.reclaim
+    }
+}

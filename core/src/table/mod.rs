@@ -33,7 +33,7 @@ mod inspect;
 mod range;
 mod reserve;
 
-pub use edits::{Holes, Unmapped};
+pub use edits::{Holes, Rewrite, Unmapped};
 
 /// What [`PageTable::set_entry`] puts in an entry.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Hash)]
@@ -53,7 +53,7 @@ pub enum NewEntry<S: PageSize> {
 }
 pub use inspect::{Lookup, Translation, Visit, WalkStep};
 
-use edits::{MapEdit, ProtectEdit, UnmapEdit};
+use edits::{MapEdit, ProtectEdit, RewriteEdit, UnmapEdit};
 
 /// A page table: a root frame, the memory its tables live in, and the format that gives
 /// the entries their meaning.
@@ -440,6 +440,38 @@ impl<F: PageTableFormat, M: TableMemory> PageTable<F, M> {
         let span = check::virt_range::<F>(virt, len, F::leaf_size(1))?;
         check::flags::<F>(flags)?;
         let mut edit = ProtectEdit { flags, format: PhantomData };
+        self.run_edit(&mut edit, span, alloc)
+    }
+
+    /// Rewrites every page and payload in `[virt, virt + len)` as `decide` says, splitting
+    /// huge pages the range covers in part; empty entries are passed over. `decide` gets
+    /// each entry's first address, its size and what it holds, and is called twice per
+    /// entry (a dry run, then the real run), so it must answer the same both times.
+    /// `on_change` is told, once, what each rewritten entry held before. Tables left empty
+    /// are given back.
+    ///
+    /// This is the tool of the layers above: hide pages behind payloads, bring them back
+    /// with new permissions, or clear them and free their frames.
+    ///
+    /// # Errors
+    ///
+    /// Returns [`TableError::EmptyRange`], [`TableError::Unaligned`] (of the range, or of
+    /// a frame `decide` gives), [`TableError::NonCanonical`], [`TableError::OutOfRange`],
+    /// [`TableError::UnsupportedFlags`], [`TableError::PayloadTooWide`],
+    /// [`TableError::OutOfFrames`] when splitting needs tables, and
+    /// [`TableError::CorruptEntry`]. Nothing changes, and `on_change` is not called, on
+    /// error.
+    pub fn rewrite_range<A: FrameAllocator + ?Sized>(
+        &mut self,
+        virt: VirtAddr,
+        len: u64,
+        alloc: &mut A,
+        decide: impl FnMut(VirtAddr, u64, Occupant) -> Rewrite,
+        on_change: impl FnMut(VirtAddr, Occupant),
+    ) -> Result<Flush, TableError> {
+        let span = check::virt_range::<F>(virt, len, F::leaf_size(1))?;
+        let mut edit =
+            RewriteEdit { decide, on_change, reclaim: self.reclaim, format: PhantomData };
         self.run_edit(&mut edit, span, alloc)
     }
 
