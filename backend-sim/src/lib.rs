@@ -46,12 +46,14 @@
 struct ReadmeExamples;
 
 pub mod counters;
+pub mod kernel;
 pub mod machine;
 pub mod mmu;
 pub mod ram;
 pub mod tlb;
 
 pub use counters::{CostModel, Counters};
+pub use kernel::SpaceKernel;
 pub use machine::{
     Machine, MachineConfig, MachineError, NoResolver, Process, ProcessId, RETRY_LIMIT, RaisedFault,
     StaleUse, Value,

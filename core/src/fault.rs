@@ -158,3 +158,13 @@ impl<Ctx: ?Sized, F: FnMut(&mut Ctx, &Fault) -> Resolution> FaultPolicy<Ctx> for
         self(ctx, fault)
     }
 }
+
+/// Two policies in turn: the first that does not pass decides.
+impl<Ctx: ?Sized, A: FaultPolicy<Ctx>, B: FaultPolicy<Ctx>> FaultPolicy<Ctx> for (A, B) {
+    fn resolve(&mut self, ctx: &mut Ctx, fault: &Fault) -> Resolution {
+        match self.0.resolve(ctx, fault) {
+            Resolution::Pass => self.1.resolve(ctx, fault),
+            decided => decided,
+        }
+    }
+}

@@ -30,6 +30,9 @@
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "alloc")]
+extern crate alloc;
+
 pub mod addr;
 pub mod error;
 pub mod fault;
@@ -37,6 +40,7 @@ pub mod flags;
 pub mod format;
 pub mod frame;
 pub mod memory;
+pub mod space;
 pub mod table;
 pub mod tlb;
 

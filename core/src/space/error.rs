@@ -1,0 +1,174 @@
+//! Why an address-space operation was refused. A refused operation changed nothing.
+
+use core::fmt;
+
+use crate::addr::VirtAddr;
+use crate::error::TableError;
+
+use super::protection::MemoryType;
+
+/// Why an address-space operation was refused. Each refusal leaves the space, its tables
+/// and every frame as they were.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum SpaceError {
+    /// A size of zero (Windows `ERROR_INVALID_PARAMETER`, Unix `EINVAL`).
+    ZeroSize,
+    /// An address that must be aligned is not.
+    Unaligned {
+        /// The address.
+        addr: VirtAddr,
+        /// The alignment it needs.
+        align: u64,
+    },
+    /// The range leaves the part of the space that can be handed out: the null region,
+    /// the top of the user half, or past the end (with overflow).
+    OutsideUserSpace {
+        /// The first address asked for.
+        addr: VirtAddr,
+        /// The size asked for.
+        size: u64,
+    },
+    /// The range overlaps an existing reservation (Unix `EEXIST`).
+    Overlaps {
+        /// The base of the reservation in the way.
+        base: VirtAddr,
+    },
+    /// No reservation holds the address (Windows `ERROR_INVALID_ADDRESS`).
+    NotReserved {
+        /// The address.
+        addr: VirtAddr,
+    },
+    /// The range runs past the end of its reservation (Windows `ERROR_INVALID_ADDRESS`).
+    CrossesReservation {
+        /// The first address asked for.
+        addr: VirtAddr,
+        /// The size asked for.
+        size: u64,
+    },
+    /// A page in the range is not committed (Unix `ENOMEM` for `mprotect`).
+    NotCommitted {
+        /// The first such page.
+        addr: VirtAddr,
+    },
+    /// The address is not the base of its reservation (release needs the base).
+    NotAllocationBase {
+        /// The address given.
+        addr: VirtAddr,
+        /// The base of the reservation it lies in.
+        base: VirtAddr,
+    },
+    /// Invalid `PAGE_*` bits: zero, several bases, unknown bits, guard with no-access.
+    InvalidProtection {
+        /// The bits.
+        bits: u32,
+    },
+    /// Write-copy protections are for mapped views and images, not private memory.
+    WriteCopyOnPrivate,
+    /// Writable and executable memory, in a space that does not allow it (W^X).
+    WritableExecutable,
+    /// The operation is for another type of memory (release a view with `unmap_view`).
+    WrongType {
+        /// The type the operation needs.
+        expected: MemoryType,
+        /// The type found.
+        found: MemoryType,
+    },
+    /// A write permission asked of a view whose section view is read-only.
+    ReadOnlyView,
+    /// The view at this base maps another section.
+    WrongSection {
+        /// The view's base.
+        base: VirtAddr,
+    },
+    /// No free range of the size asked for.
+    NoFreeRange {
+        /// The size.
+        size: u64,
+    },
+    /// The space's fixed region table is full (build with the `alloc` feature, or a larger
+    /// capacity).
+    CapacityExhausted,
+    /// A view that runs past the end of its section, or a part outside its image.
+    OutsideSection {
+        /// The offset in pages.
+        offset: u64,
+        /// The number of pages.
+        pages: u64,
+    },
+    /// A section still mapped by views cannot be closed.
+    SectionInUse {
+        /// How many views map it.
+        views: u32,
+    },
+    /// The page tables refused (most often: out of frames for a table).
+    Table(TableError),
+}
+
+impl From<TableError> for SpaceError {
+    fn from(error: TableError) -> Self {
+        Self::Table(error)
+    }
+}
+
+impl fmt::Display for SpaceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Self::ZeroSize => f.write_str("the size is zero"),
+            Self::Unaligned { addr, align } => {
+                write!(f, "{:#x} is not aligned to {align:#x}", addr.as_u64())
+            }
+            Self::OutsideUserSpace { addr, size } => write!(
+                f,
+                "{:#x}+{size:#x} is outside the part of the space that can be handed out",
+                addr.as_u64()
+            ),
+            Self::Overlaps { base } => {
+                write!(f, "the range overlaps the reservation at {:#x}", base.as_u64())
+            }
+            Self::NotReserved { addr } => write!(f, "{:#x} is not reserved", addr.as_u64()),
+            Self::CrossesReservation { addr, size } => {
+                write!(f, "{:#x}+{size:#x} runs past the end of its reservation", addr.as_u64())
+            }
+            Self::NotCommitted { addr } => write!(f, "{:#x} is not committed", addr.as_u64()),
+            Self::NotAllocationBase { addr, base } => write!(
+                f,
+                "{:#x} is not the base of its reservation ({:#x})",
+                addr.as_u64(),
+                base.as_u64()
+            ),
+            Self::InvalidProtection { bits } => write!(f, "invalid protection {bits:#x}"),
+            Self::WriteCopyOnPrivate => {
+                f.write_str("write-copy protection is for mapped views and images")
+            }
+            Self::WritableExecutable => {
+                f.write_str("writable and executable memory is refused in this space (W^X)")
+            }
+            Self::WrongType { expected, found } => {
+                write!(f, "the operation is for {expected} memory, not {found}")
+            }
+            Self::ReadOnlyView => f.write_str("the view is read-only: it cannot be made writable"),
+            Self::WrongSection { base } => {
+                write!(f, "the view at {:#x} maps another section", base.as_u64())
+            }
+            Self::NoFreeRange { size } => write!(f, "no free range of {size:#x} bytes"),
+            Self::CapacityExhausted => f.write_str("the space's region table is full"),
+            Self::OutsideSection { offset, pages } => {
+                write!(f, "pages {offset}..{} are outside the section", offset + pages)
+            }
+            Self::SectionInUse { views } => {
+                write!(f, "the section is still mapped by {views} views")
+            }
+            Self::Table(error) => write!(f, "page tables: {error}"),
+        }
+    }
+}
+
+impl core::error::Error for SpaceError {
+    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
+        match self {
+            Self::Table(error) => Some(error),
+            _ => None,
+        }
+    }
+}
