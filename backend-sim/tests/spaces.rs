@@ -58,7 +58,6 @@ fn committed_memory_is_zero_on_first_touch_and_takes_a_frame_only_then() {
     assert_eq!(machine.load_value::<u64, _>(base + 0x1008, &mut kernel), Ok(0));
     machine.store_value(base + 0x1008, 0xFEED_u64, &mut kernel).unwrap();
     assert_eq!(machine.load_value::<u64, _>(base + 0x1008, &mut kernel), Ok(0xFEED));
-    drop(kernel);
     // One data frame and the three tables below the root.
     assert_eq!(alloc.frames_in_use() - before, 4);
     assert_eq!(machine.counters().faults_not_present, 1);
@@ -84,7 +83,6 @@ fn a_guard_page_fires_once() {
         "{err}"
     );
     assert_eq!(machine.load_value::<u8, _>(base, &mut kernel), Ok(0), "the guard is gone");
-    drop(kernel);
     assert_eq!(space.query(base).unwrap().protect, Some(Protection::READ_WRITE));
     assert_eq!(space.query(base + 0x1000).unwrap().protect, Some(Protection::READ_WRITE.guard()));
 }
@@ -107,7 +105,6 @@ fn copy_on_write_between_two_processes_sharing_a_section() {
     assert_eq!(machine.load_value::<u32, _>(view_b, &mut kernel_b), Ok(1111), "shared");
     machine.store_value(view_b, 2222_u32, &mut kernel_b).unwrap();
     assert_eq!(machine.load_value::<u32, _>(view_b, &mut kernel_b), Ok(2222), "B's private copy");
-    drop(kernel_b);
     let info = b.query(view_b).unwrap();
     assert_eq!((info.protect, info.kind), (Some(Protection::READ_WRITE), Some(MemoryType::Mapped)));
     machine.switch_to(pa);
@@ -150,7 +147,6 @@ fn unresolved_faults_go_to_the_process_then_terminate_it() {
     let err = machine.fetch(data, &mut [0u8; 4], &mut chain).unwrap_err();
     let MachineError::Exception { fault, .. } = err else { panic!() };
     assert_eq!(chain.second_chances, 2);
-    drop(chain);
     let record: AccessViolation = space.explain(&fault.fault);
     assert_eq!(record.reason, Violation::NotExecutable(Protection::READ_WRITE));
     assert_eq!(record.windows_access(), 8);
