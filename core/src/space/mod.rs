@@ -30,6 +30,7 @@ mod layout;
 mod protection;
 mod regions;
 mod section;
+mod unix;
 mod violation;
 
 pub use chain::FaultChain;
@@ -37,6 +38,7 @@ pub use error::SpaceError;
 pub use layout::{Aslr, Layout};
 pub use protection::{BaseProtection, MemoryType, PageState, Protection};
 pub use section::Section;
+pub use unix::{MapFixed, Prot};
 pub use violation::{AccessViolation, Violation};
 
 use regions::{Allocation, Backing, PAGE, Regions};
@@ -572,7 +574,7 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
             return pass;
         };
         let run = self.regions.runs.as_slice()[index];
-        if run.state != PageState::Committed || !self.regions.can_set() {
+        if run.state != PageState::Committed {
             return pass;
         }
         if run.protect.is_guard() {
@@ -586,6 +588,10 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
             return pass;
         }
         let copy = fault.access == Access::Write && run.protect.is_write_copy();
+        // A copy changes the page's protection in the books: it needs room for the split.
+        if copy && !self.regions.can_set() {
+            return pass;
+        }
         let protect = if copy { run.protect.after_copy() } else { run.protect };
         let Some(flags) = protect.page_flags(true) else { return pass };
 

@@ -192,6 +192,64 @@ impl<const N: usize> Regions<N> {
         Ok(())
     }
 
+    /// What splitting the reservation holding `at` in two there takes: a reservation slot,
+    /// and a run slot when no run starts at `at`. `(false, false)` when no reservation
+    /// holds `at` or `at` is its base (nothing to split).
+    pub fn split_needs(&self, at: u64) -> (bool, bool) {
+        match self.allocation(at) {
+            Some(allocation) if allocation.base.as_u64() != at => {
+                let runs = self.runs.as_slice();
+                let run = self.run_index(at).and_then(|i| runs.get(i));
+                (true, run.is_some_and(|r| r.start != at))
+            }
+            _ => (false, false),
+        }
+    }
+
+    /// Splits the reservation holding `at` (a page boundary) in two there: the head keeps
+    /// the base, the tail becomes a reservation of its own from `at` with the same
+    /// protection, type and backing (a view's tail starts at its frame for `at`), and the
+    /// runs from `at` on move to it. Does nothing when no reservation holds `at` or `at`
+    /// is its base. Refused, changing nothing, when there is no room
+    /// ([`split_needs`](Self::split_needs) says what it takes).
+    pub fn split_allocation(&mut self, at: u64) -> Result<(), SpaceError> {
+        let (allocation, run) = self.split_needs(at);
+        if !allocation {
+            return Ok(());
+        }
+        if self.allocations.spare() < 1 || (run && self.runs.spare() < 1) {
+            return Err(SpaceError::CapacityExhausted);
+        }
+        let list = self.allocations.as_slice();
+        let Some(index) = list.partition_point(|a| a.base.as_u64() <= at).checked_sub(1) else {
+            return Ok(());
+        };
+        let Some(&head) = list.get(index) else { return Ok(()) };
+        let offset = at - head.base.as_u64();
+        let backing = match head.backing {
+            Backing::Section { section, first } => {
+                Backing::Section { section, first: first + offset }
+            }
+            Backing::Private => Backing::Private,
+        };
+        let tail =
+            Allocation { base: VirtAddr::new(at), size: head.size - offset, backing, ..head };
+        self.split_at(at)?;
+        if let Some(shrunk) = self.allocations.get_mut(index) {
+            shrunk.size = offset;
+        }
+        self.allocations.insert(index + 1, tail)?;
+        for index in 0..self.runs.as_slice().len() {
+            if let Some(run) = self.runs.get_mut(index)
+                && run.alloc_base == head.base
+                && run.start >= at
+            {
+                run.alloc_base = tail.base;
+            }
+        }
+        Ok(())
+    }
+
     /// Splits the run holding `addr` so that a run starts there.
     fn split_at(&mut self, addr: u64) -> Result<(), SpaceError> {
         let Some(index) = self.run_index(addr) else { return Ok(()) };
