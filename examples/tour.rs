@@ -565,10 +565,11 @@ fn copy_on_write(out: &mut impl Write, w: &mut World<'_>) -> Res<(Section, VirtA
          reads the same frame until it writes.",
     )?;
     let World { machine, alloc, a, b } = w;
-    let mut section = Section::create(1, machine.ram_mut(), alloc)?;
+    let section = Section::create(1, machine.ram_mut(), alloc)?;
     writeln!(out, "  section: 1 page at physical {}", section.base())?;
-    let view_a = a.space.map_view(&mut section, None, 0, 1, RW)?;
-    let view_b = b.space.map_view(&mut section, None, 0, 1, Protection::WRITE_COPY)?;
+    let view_a = a.space.map_view(&section, None, 0, 1, RW, machine.ram_mut())?;
+    let view_b =
+        b.space.map_view(&section, None, 0, 1, Protection::WRITE_COPY, machine.ram_mut())?;
     machine.switch_to(a.id);
     let mut kernel_a = SpaceKernel::new(&mut a.space, alloc);
     machine.store(view_a, b"A wrote this", &mut kernel_a)?;
@@ -619,17 +620,17 @@ fn counters_and_teardown(
          destroy both address spaces (their memory and page tables, the roots included), and drop \
          their entries from the TLB.",
     )?;
-    let (mut section, view_a, view_b) = shared;
+    let (section, view_a, view_b) = shared;
     for (p, view) in [(&mut a, view_a), (&mut b, view_b)] {
         machine.switch_to(p.id);
-        p.space.unmap_view(&mut section, view, machine.ram_mut(), &mut alloc)?.apply(&mut machine);
+        p.space.unmap_view(view, machine.ram_mut(), &mut alloc)?.apply(&mut machine);
     }
     for p in [a, b] {
         let asid = p.space.asid();
         p.space.destroy(machine.ram_mut(), &mut alloc);
         machine.invalidate_space(asid);
     }
-    section.close(&mut alloc).map_err(|(_, e)| e)?;
+    section.close(machine.ram(), &mut alloc).map_err(|(_, e)| e)?;
     let left = alloc.frames_in_use();
     let verdict = if left == 0 { "as before the tour: nothing leaked" } else { "LEAKED" };
     writeln!(out, "  frames in use: {left} ({verdict})")?;

@@ -92,11 +92,13 @@ fn copy_on_write_between_two_processes_sharing_a_section() {
     let mut world = World::new();
     let mut alloc = allocator(&mut world.bitmap);
     let machine = &mut world.machine;
-    let mut section = Section::create(4, machine.ram_mut(), &mut alloc).unwrap();
+    let section = Section::create(4, machine.ram_mut(), &mut alloc).unwrap();
     let (mut a, pa) = new_space(machine, &mut alloc, 1);
     let (mut b, pb) = new_space(machine, &mut alloc, 2);
-    let view_a = a.map_view(&mut section, None, 0, 4, Protection::READ_WRITE).unwrap();
-    let view_b = b.map_view(&mut section, None, 0, 4, Protection::WRITE_COPY).unwrap();
+    let view_a =
+        a.map_view(&section, None, 0, 4, Protection::READ_WRITE, machine.ram_mut()).unwrap();
+    let view_b =
+        b.map_view(&section, None, 0, 4, Protection::WRITE_COPY, machine.ram_mut()).unwrap();
 
     machine.switch_to(pa);
     machine.store_value(view_a, 1111_u32, &mut SpaceKernel::new(&mut a, &mut alloc)).unwrap();
@@ -116,12 +118,13 @@ fn copy_on_write_between_two_processes_sharing_a_section() {
 
     // Unmapping gives B's private copy back; the section keeps its frames until closed.
     let in_use = alloc.frames_in_use();
-    b.unmap_view(&mut section, view_b, machine.ram_mut(), &mut alloc).unwrap().apply(machine);
+    b.unmap_view(view_b, machine.ram_mut(), &mut alloc).unwrap().apply(machine);
     assert!(alloc.frames_in_use() < in_use);
-    let (mut section, err) = section.close(&mut alloc).unwrap_err();
-    assert_eq!(section.views(), 1, "{err}");
-    a.unmap_view(&mut section, view_a, machine.ram_mut(), &mut alloc).unwrap().apply(machine);
-    section.close(&mut alloc).unwrap();
+    let (section, err) = section.close(machine.ram(), &mut alloc).unwrap_err();
+    assert_eq!(section.views(machine.ram()), 1, "{err}");
+    // Destroying A's space takes its view down too; the section can close then.
+    a.destroy(machine.ram_mut(), &mut alloc);
+    section.close(machine.ram(), &mut alloc).unwrap();
 }
 
 #[test]
@@ -181,4 +184,95 @@ fn unresolved_faults_go_to_the_process_then_terminate_it() {
     assert_eq!((chain.second_chances, chain.terminated), (1, None));
     let (space, _) = &*shared.borrow();
     assert_eq!(space.query(reserved).unwrap().state, PageState::Committed);
+}
+
+#[test]
+fn spaces_are_isolated_and_share_only_the_kernel_half() {
+    use paging::{Frame, Page, PageFlags, PageTable, Size4KiB};
+    let mut world = World::new();
+    let mut alloc = allocator(&mut world.bitmap);
+    let machine = &mut world.machine;
+    // The kernel maps one supervisor page in its half before the spaces exist.
+    let mut kernel = PageTable::<X86_64, _>::new(machine.ram_mut(), &mut alloc).unwrap();
+    let kpage = Page::<Size4KiB>::from_start(paging::VirtAddr::new(0xffff_8000_0000_0000)).unwrap();
+    let kframe = Frame::from_start(paging::PhysAddr::new(0x10_0000)).unwrap();
+    let kflags = PageFlags::READABLE | PageFlags::WRITABLE | PageFlags::GLOBAL;
+    kernel.map(kpage, kframe, kflags, &mut alloc).unwrap().ignore();
+    let kernel_root = kernel.root();
+    let mut spaces = Vec::new();
+    for asid in [1, 2] {
+        let config = SpaceConfig::default();
+        let ram = machine.ram_mut();
+        let space =
+            Space::new(Layout::X86_64, config, Asid(asid), Some(kernel_root), ram, &mut alloc)
+                .unwrap();
+        let process = machine.add_process("p", space.root(), space.asid());
+        spaces.push((space, process));
+    }
+    let addr = paging::VirtAddr::new(0x7000_0000);
+    for (value, (space, process)) in [0xAAAA_u32, 0xBBBB].into_iter().zip(spaces.iter_mut()) {
+        space.reserve(Some(addr), 0x1000, Protection::READ_WRITE).unwrap();
+        space.commit(Some(addr), 0x1000, Protection::READ_WRITE).unwrap();
+        machine.switch_to(*process);
+        machine.store_value(addr, value, &mut SpaceKernel::new(space, &mut alloc)).unwrap();
+    }
+    let frames: Vec<_> = spaces
+        .iter()
+        .map(|(space, _)| space.page_table(machine.ram_mut()).translate(addr).unwrap().frame)
+        .collect();
+    assert_ne!(frames[0], frames[1]);
+    for (index, (space, process)) in spaces.iter_mut().enumerate() {
+        machine.switch_to(*process);
+        let mut kernel = SpaceKernel::new(space, &mut alloc);
+        let expected = [0xAAAA, 0xBBBB][index];
+        assert_eq!(machine.load_value::<u32, _>(addr, &mut kernel), Ok(expected));
+        // The other space's frame is mapped nowhere in this space.
+        let other = frames[1 - index];
+        space_maps_nothing_of(&mut kernel, machine, other);
+        // The kernel page is there, but user mode cannot touch it.
+        let err = machine.load_value::<u32, _>(kpage.start(), &mut kernel).unwrap_err();
+        assert!(matches!(err, MachineError::Unhandled(f) if f.error_code == 0b101), "{err}");
+        machine.set_mode(Privilege::Supervisor);
+        machine.load_value::<u32, _>(kpage.start(), &mut NoResolver).unwrap();
+        machine.set_mode(Privilege::User);
+    }
+}
+
+/// Asserts that no page of the space maps `frame`.
+fn space_maps_nothing_of(
+    kernel: &mut SpaceKernel<'_, X86_64, 64, BitmapAllocator<'_>>,
+    machine: &mut Machine<X86_64>,
+    frame: paging::PhysAddr,
+) {
+    kernel.space.page_table(machine.ram_mut()).visit(|visit| {
+        if let paging::table::Visit::Page { frame: mapped, size, virt, .. } = visit {
+            let user = virt.as_u64() < 0x8000_0000_0000;
+            assert!(!user || frame < mapped || frame >= mapped + size, "{virt:?} maps {frame:?}");
+        }
+    });
+}
+
+#[test]
+fn a_copied_page_made_write_copy_again_stays_writable_without_a_second_copy() {
+    let mut world = World::new();
+    let mut alloc = allocator(&mut world.bitmap);
+    let machine = &mut world.machine;
+    let section = Section::create(1, machine.ram_mut(), &mut alloc).unwrap();
+    let (mut space, process) = new_space(machine, &mut alloc, 1);
+    let view =
+        space.map_view(&section, None, 0, 1, Protection::WRITE_COPY, machine.ram_mut()).unwrap();
+    machine.switch_to(process);
+    machine.store_value(view, 0x55_u8, &mut SpaceKernel::new(&mut space, &mut alloc)).unwrap();
+    let copy = space.page_table(machine.ram_mut()).translate(view).unwrap().frame;
+    let (_, flush) =
+        space.protect(view, 0x1000, Protection::WRITE_COPY, machine.ram_mut(), &mut alloc).unwrap();
+    flush.apply(machine);
+    let frames = alloc.frames_in_use();
+    machine.store_value(view, 0x66_u8, &mut SpaceKernel::new(&mut space, &mut alloc)).unwrap();
+    assert_eq!(space.page_table(machine.ram_mut()).translate(view).unwrap().frame, copy);
+    assert_eq!(alloc.frames_in_use(), frames, "no second copy");
+    assert_eq!(space.query(view).unwrap().protect, Some(Protection::READ_WRITE));
+    let mut byte = [0xFF_u8; 1];
+    machine.ram().read(section.base(), &mut byte).unwrap();
+    assert_eq!(byte, [0], "the section itself was never written");
 }

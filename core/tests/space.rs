@@ -295,10 +295,15 @@ fn sections_views_and_images() {
     let (mut memory, mut alloc) = rig.parts();
     let mut s: AddressSpace<X86_64> =
         space(Layout::X86_64, SpaceConfig::default(), &mut memory, &mut alloc);
-    let mut section = Section::create(4, &mut memory, &mut alloc).unwrap();
-    let mut other = Section::create(1, &mut memory, &mut alloc).unwrap();
-    let ro = s.map_view(&mut section, None, 1, 2, Protection::READ_ONLY).unwrap();
-    assert_eq!(section.views(), 1);
+    let section = Section::create(4, &mut memory, &mut alloc).unwrap();
+    let other = Section::create(1, &mut memory, &mut alloc).unwrap();
+    let ro = s.map_view(&section, None, 1, 2, Protection::READ_ONLY, &mut memory).unwrap();
+    assert_eq!(section.views(&memory), 1);
+    // A view's address must be on the allocation granularity.
+    let err = s.map_view(&section, Some(va(0x2_3000)), 0, 2, Protection::READ_WRITE, &mut memory);
+    assert_eq!(err, Err(SpaceError::Unaligned { addr: va(0x2_3000), align: 0x1_0000 }));
+    let err = s.commit(None, 0x1000, Protection::NO_ACCESS.guard());
+    assert_eq!(err, Err(SpaceError::InvalidProtection { bits: 0x101 }));
     let info = s.query(ro).unwrap();
     assert_eq!(
         (info.size, info.state, info.kind),
@@ -312,12 +317,12 @@ fn sections_views_and_images() {
         SpaceError::WrongType { expected: MemoryType::Private, found: MemoryType::Mapped }
     );
     assert_eq!(
-        s.map_view(&mut section, None, 3, 2, Protection::READ_ONLY),
+        s.map_view(&section, None, 3, 2, Protection::READ_ONLY, &mut memory),
         Err(SpaceError::OutsideSection { offset: 3, pages: 2 })
     );
     assert_eq!(
-        s.unmap_view(&mut other, ro, &mut memory, &mut alloc).unwrap_err(),
-        SpaceError::WrongSection { base: ro }
+        s.unmap_view(va(0x7000_0000), &mut memory, &mut alloc).unwrap_err(),
+        SpaceError::NotReserved { addr: va(0x7000_0000) }
     );
     // The first touch maps the section's own frame, the one at the view's offset.
     assert_eq!(touch(&mut s, ro, Access::Read, &mut memory, &mut alloc), Resolution::Retry);
@@ -330,16 +335,16 @@ fn sections_views_and_images() {
     );
 
     // A section still mapped cannot be closed.
-    let (mut section, err) = section.close(&mut alloc).unwrap_err();
+    let (section, err) = section.close(&memory, &mut alloc).unwrap_err();
     assert_eq!(err, SpaceError::SectionInUse { views: 1 });
-    s.unmap_view(&mut section, ro, &mut memory, &mut alloc).unwrap().ignore();
+    s.unmap_view(ro, &mut memory, &mut alloc).unwrap().ignore();
 
     // An image: text execute-read, data write-copy, the rest read-only.
     let parts = [
         ImagePart { offset: 1, pages: 1, protect: Protection::EXECUTE_READ },
         ImagePart { offset: 2, pages: 2, protect: Protection::WRITE_COPY },
     ];
-    let image = s.map_image(&mut section, None, &parts).unwrap();
+    let image = s.map_image(&section, None, &parts, &mut memory).unwrap();
     let kinds: Vec<_> =
         (0..4).map(|i| s.query(image + i * 0x1000).unwrap().protect.unwrap()).collect();
     assert_eq!(
@@ -361,9 +366,9 @@ fn sections_views_and_images() {
     assert_eq!(s.query(image + 0x2000).unwrap().protect, Some(Protection::READ_WRITE));
     assert_eq!(s.query(image + 0x3000).unwrap().protect, Some(Protection::WRITE_COPY));
     assert!(alloc.frames_in_use() > before);
-    s.unmap_view(&mut section, image, &mut memory, &mut alloc).unwrap().ignore();
-    section.close(&mut alloc).unwrap();
-    other.close(&mut alloc).unwrap();
+    s.unmap_view(image, &mut memory, &mut alloc).unwrap().ignore();
+    section.close(&memory, &mut alloc).unwrap();
+    other.close(&memory, &mut alloc).unwrap();
     assert_eq!(Section::create(0, &mut memory, &mut alloc).unwrap_err(), SpaceError::ZeroSize);
     let huge = Section::create(1 << 20, &mut memory, &mut alloc).unwrap_err();
     assert!(matches!(huge, SpaceError::Table(TableError::OutOfFrames { .. })));

@@ -379,8 +379,8 @@ fn views_are_not_unmapped_or_replaced() {
     let (mut memory, mut alloc) = rig.parts();
     let mut space = new_space::<64>(SpaceConfig::default(), &mut memory, &mut alloc);
     let (m, a) = (&mut memory, &mut alloc);
-    let mut section = Section::create(2, m, a).unwrap();
-    let view = space.map_view(&mut section, None, 0, 2, Protection::READ_WRITE).unwrap();
+    let section = Section::create(2, m, a).unwrap();
+    let view = space.map_view(&section, None, 0, 2, Protection::READ_WRITE, m).unwrap();
     let before = snapshot(&space);
     assert_eq!(
         space.munmap(view + PAGE, PAGE, m, a),
@@ -394,7 +394,7 @@ fn views_are_not_unmapped_or_replaced() {
     // mprotect works on views, within the view's own protection.
     space.mprotect(view, 0x2000, Prot::READ, m, a).unwrap().ignore();
     assert_eq!(space.query(view).unwrap().protect, Some(Protection::READ_ONLY));
-    space.unmap_view(&mut section, view, m, a).unwrap().ignore();
+    space.unmap_view(view, m, a).unwrap().ignore();
 }
 
 #[test]

@@ -76,11 +76,7 @@ pub enum SpaceError {
     },
     /// A write permission asked of a view whose section view is read-only.
     ReadOnlyView,
-    /// The view at this base maps another section.
-    WrongSection {
-        /// The view's base.
-        base: VirtAddr,
-    },
+
     /// No free range of the size asked for.
     NoFreeRange {
         /// The size.
@@ -148,9 +144,7 @@ impl fmt::Display for SpaceError {
                 write!(f, "the operation is for {expected} memory, not {found}")
             }
             Self::ReadOnlyView => f.write_str("the view is read-only: it cannot be made writable"),
-            Self::WrongSection { base } => {
-                write!(f, "the view at {:#x} maps another section", base.as_u64())
-            }
+
             Self::NoFreeRange { size } => write!(f, "no free range of {size:#x} bytes"),
             Self::CapacityExhausted => f.write_str("the space's region table is full"),
             Self::OutsideSection { offset, pages } => {

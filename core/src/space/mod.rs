@@ -77,6 +77,15 @@ pub struct ImagePart {
     pub protect: Protection,
 }
 
+/// What a view maps: pages of a section from an offset, with a type and protection.
+#[derive(Clone, Copy, Debug)]
+struct View {
+    offset: u64,
+    pages: u64,
+    kind: MemoryType,
+    protect: Protection,
+}
+
 /// What [`AddressSpace::query`] says about a run of pages (Windows
 /// `MEMORY_BASIC_INFORMATION`).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
@@ -329,7 +338,7 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
         memory: &mut M,
         alloc: &mut A,
     ) -> Result<(Protection, Flush), SpaceError> {
-        self.check_wx(protect)?;
+        self.check_protection(protect)?;
         let (start, end, allocation) = self.span_in_allocation(addr, size)?;
         match allocation.kind {
             MemoryType::Private if protect.is_write_copy() => {
@@ -352,7 +361,6 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
         if !self.regions.can_set() {
             return Err(SpaceError::CapacityExhausted);
         }
-        let flags = protect.page_flags(true);
         let mut table = self.page_table(memory);
         let flush = table.rewrite_range(
             VirtAddr::new(start),
@@ -363,8 +371,8 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
                     Occupant::Page { frame, flags, .. } => (frame, flags.contains(OWNED)),
                     Occupant::Payload(payload) => unhide(payload),
                 };
-                match flags {
-                    Some(flags) => Rewrite::Page { frame, flags: with_owned(flags, owned) },
+                match page_flags(&allocation, protect, owned) {
+                    Some(flags) => Rewrite::Page { frame, flags },
                     None => Rewrite::Payload(hide(frame, owned)),
                 }
             },
@@ -437,27 +445,30 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
         })
     }
 
-    /// Maps `pages` pages of `section` from page `offset` (Windows `MapViewOfFile`), at
-    /// `addr` rounded down to the granularity or where the space chooses. The view is
-    /// committed; its pages appear on first touch. Write-copy views give each written page
-    /// a private copy.
+    /// Maps `pages` pages of `section` from page `offset` (Windows `MapViewOfFileEx`), at
+    /// `addr` (a multiple of the allocation granularity) or where the space chooses. The
+    /// view is committed; its pages appear on first touch. In a write-copy view the
+    /// section's frames are never mapped writable: every written page gets a private copy.
     ///
     /// # Errors
     ///
     /// Returns [`SpaceError::ZeroSize`], [`SpaceError::OutsideSection`],
+    /// [`SpaceError::Unaligned`], [`SpaceError::InvalidProtection`],
     /// [`SpaceError::WritableExecutable`], and the placement errors of
     /// [`reserve`](Self::reserve).
-    pub fn map_view(
+    #[allow(clippy::too_many_arguments, reason = "MapViewOfFile's own parameters")]
+    pub fn map_view<M: TableMemory + ?Sized>(
         &mut self,
-        section: &mut Section,
+        section: &Section,
         addr: Option<VirtAddr>,
         offset: u64,
         pages: u64,
         protect: Protection,
+        memory: &mut M,
     ) -> Result<VirtAddr, SpaceError> {
-        self.check_wx(protect)?;
-        let base = self.add_view(section, addr, offset, pages, MemoryType::Mapped, protect, &[])?;
-        Ok(base)
+        self.check_protection(protect)?;
+        let view = View { offset, pages, kind: MemoryType::Mapped, protect };
+        self.add_view(section, addr, view, &[], memory)
     }
 
     /// Maps an executable image held in `image` (Windows `MapViewOfFile` of a
@@ -468,67 +479,58 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
     /// # Errors
     ///
     /// As [`map_view`](Self::map_view), for the image and for each part.
-    pub fn map_image(
+    pub fn map_image<M: TableMemory + ?Sized>(
         &mut self,
-        image: &mut Section,
+        image: &Section,
         addr: Option<VirtAddr>,
         parts: &[ImagePart],
+        memory: &mut M,
     ) -> Result<VirtAddr, SpaceError> {
         for part in parts {
-            self.check_wx(part.protect)?;
+            self.check_protection(part.protect)?;
             let end = part.offset.checked_add(part.pages);
             if part.pages == 0 || end.is_none_or(|end| end > image.pages()) {
                 return Err(SpaceError::OutsideSection { offset: part.offset, pages: part.pages });
             }
         }
-        let pages = image.pages();
-        self.add_view(
-            image,
-            addr,
-            0,
-            pages,
-            MemoryType::Image,
-            Protection::EXECUTE_WRITE_COPY,
-            parts,
-        )
+        let view = View {
+            offset: 0,
+            pages: image.pages(),
+            kind: MemoryType::Image,
+            protect: Protection::EXECUTE_WRITE_COPY,
+        };
+        self.add_view(image, addr, view, parts, memory)
     }
 
-    /// Unmaps the view of `section` at `base` (Windows `UnmapViewOfFile`); private copies
-    /// go back to `alloc`, the section's frames stay with it.
+    /// Unmaps the view at `base` (Windows `UnmapViewOfFile`); private copies go back to
+    /// `alloc`, the section's frames stay with it, and the section counts one view less.
     ///
     /// # Errors
     ///
     /// Returns [`SpaceError::NotReserved`], [`SpaceError::NotAllocationBase`],
-    /// [`SpaceError::WrongType`] for private memory, [`SpaceError::WrongSection`] for a
-    /// view of another section, and [`SpaceError::Table`].
+    /// [`SpaceError::WrongType`] for private memory, and [`SpaceError::Table`].
     pub fn unmap_view<M: TableMemory, A: FrameAllocator + ?Sized>(
         &mut self,
-        section: &mut Section,
         base: VirtAddr,
         memory: &mut M,
         alloc: &mut A,
     ) -> Result<Flush, SpaceError> {
         let allocation = self.allocation_at_base(base)?;
-        match allocation.backing {
-            Backing::Private => {
-                return Err(SpaceError::WrongType {
-                    expected: MemoryType::Mapped,
-                    found: allocation.kind,
-                });
-            }
-            Backing::Section { section: frames, .. } if frames != section.base() => {
-                return Err(SpaceError::WrongSection { base });
-            }
-            Backing::Section { .. } => {}
-        }
+        let Backing::Section { section, .. } = allocation.backing else {
+            return Err(SpaceError::WrongType {
+                expected: MemoryType::Mapped,
+                found: allocation.kind,
+            });
+        };
         let flush = self.clear(allocation.base.as_u64(), allocation.end(), memory, alloc)?;
         self.regions.remove(allocation.base);
-        section.drop_view();
+        section::count_view(memory, section, -1);
         Ok(flush)
     }
 
     /// Releases every reservation and view, and gives the space's tables back (the root
-    /// too; the kernel half's tables, shared, stay). Views' sections lose the view.
+    /// too; the kernel half's tables, shared, stay). Views' sections count one view less.
+    /// Invalidate the space's address-space id in the TLB afterwards.
     pub fn destroy<M: TableMemory, A: FrameAllocator + ?Sized>(
         mut self,
         memory: &mut M,
@@ -537,6 +539,9 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
         while let Some(allocation) = self.regions.allocations.as_slice().first().copied() {
             let _ = self.clear(allocation.base.as_u64(), allocation.end(), memory, alloc);
             self.regions.remove(allocation.base);
+            if let Backing::Section { section, .. } = allocation.backing {
+                section::count_view(memory, section, -1);
+            }
         }
         let entry = F::ENTRY_SIZE;
         for index in F::index(self.layout.kernel_start, F::LEVELS)..F::entries(F::LEVELS) {
@@ -587,13 +592,7 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
         if !run.protect.allows(fault.access) {
             return pass;
         }
-        let copy = fault.access == Access::Write && run.protect.is_write_copy();
-        // A copy changes the page's protection in the books: it needs room for the split.
-        if copy && !self.regions.can_set() {
-            return pass;
-        }
-        let protect = if copy { run.protect.after_copy() } else { run.protect };
-        let Some(flags) = protect.page_flags(true) else { return pass };
+        let write = fault.access == Access::Write;
 
         let looked_up = PageTable::<F, _>::from_root(self.root, &mut *memory).lookup(page);
         let current = match looked_up {
@@ -615,8 +614,15 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
                 Backing::Section { first, .. } => (first + (page - allocation.base), false, None),
             },
         };
-        // A write-copy page the space does not own yet gets its private copy now.
-        let (frame, owned) = if copy && !owned {
+        // A write to a write-copy page, or through a write-copy view to a section frame,
+        // makes the page private: the books change (it becomes read-write), so they need
+        // room for the split, and a frame the space does not own yet is copied now.
+        let private = write
+            && (run.protect.is_write_copy() || (!owned && allocation.protect.is_write_copy()));
+        if private && !self.regions.can_set() {
+            return pass;
+        }
+        let (frame, owned) = if private && !owned {
             match zeroed_frame(memory, alloc) {
                 Ok(private) => {
                     memory.copy_frame(private, frame);
@@ -627,7 +633,8 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
         } else {
             (frame, owned)
         };
-        let flags = with_owned(flags, owned);
+        let protect = if private { run.protect.after_copy() } else { run.protect };
+        let Some(flags) = page_flags(&allocation, protect, owned) else { return pass };
         if present == Some(flags) {
             // The entry already says what the books say: not a fault the kernel explains.
             return pass;
@@ -636,7 +643,7 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
         let mut table = PageTable::<F, _>::from_root(self.root, &mut *memory);
         match table.set_entry(Page::<Size4KiB>::containing(page), new, alloc) {
             Ok((_, flush)) => {
-                if copy {
+                if private {
                     let span = (page.as_u64(), page.as_u64() + PAGE);
                     // `can_set` was checked above: this cannot run out of room.
                     let _ = self.regions.set(span.0, span.1, |r| (r.state, r.protect.after_copy()));
@@ -688,16 +695,19 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
         if protect.is_write_copy() {
             return Err(SpaceError::WriteCopyOnPrivate);
         }
-        self.check_wx(protect)
+        self.check_protection(protect)
     }
 
-    /// Refuses writable-and-executable memory unless the space allows it.
-    fn check_wx(&self, protect: Protection) -> Result<(), SpaceError> {
-        if protect.is_writable_executable() && !self.config.allow_write_execute {
-            Err(SpaceError::WritableExecutable)
-        } else {
-            Ok(())
+    /// Refuses guard with no-access, and writable-and-executable memory unless the space
+    /// allows it.
+    pub(crate) fn check_protection(&self, protect: Protection) -> Result<(), SpaceError> {
+        if protect.is_guard() && protect.base() == BaseProtection::NoAccess {
+            return Err(SpaceError::InvalidProtection { bits: protect.windows() });
         }
+        if protect.is_writable_executable() && !self.config.allow_write_execute {
+            return Err(SpaceError::WritableExecutable);
+        }
+        Ok(())
     }
 
     /// Chooses a reservation's base and length: at `addr` rounded down to the granularity
@@ -793,30 +803,31 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
     }
 
     /// Adds a view (or image) of `section` with `parts` protected apart.
-    #[allow(clippy::too_many_arguments, reason = "the view's whole description")]
-    fn add_view(
+    fn add_view<M: TableMemory + ?Sized>(
         &mut self,
-        section: &mut Section,
+        section: &Section,
         addr: Option<VirtAddr>,
-        offset: u64,
-        pages: u64,
-        kind: MemoryType,
-        protect: Protection,
+        view: View,
         parts: &[ImagePart],
+        memory: &mut M,
     ) -> Result<VirtAddr, SpaceError> {
-        let end = offset.checked_add(pages);
+        let View { offset, pages, kind, protect } = view;
         if pages == 0 {
             return Err(SpaceError::ZeroSize);
         }
-        if end.is_none_or(|end| end > section.pages()) {
+        if offset.checked_add(pages).is_none_or(|end| end > section.pages()) {
             return Err(SpaceError::OutsideSection { offset, pages });
+        }
+        // A view is exactly its pages, from an address on the allocation granularity.
+        if let Some(addr) = addr.filter(|a| !a.is_aligned(self.config.granularity)) {
+            return Err(SpaceError::Unaligned { addr, align: self.config.granularity });
         }
         if self.regions.runs.spare() < 1 + 2 * parts.len() {
             return Err(SpaceError::CapacityExhausted);
         }
         let (base, len) = self.place(addr, pages * PAGE)?;
         let backing =
-            Backing::Section { section: section.base(), first: section.base() + offset * PAGE };
+            Backing::Section { section: section.header(), first: section.base() + offset * PAGE };
         let allocation = Allocation { base, size: len, protect, kind, backing };
         let initial = if parts.is_empty() { protect } else { Protection::READ_ONLY };
         self.regions.add(allocation, PageState::Committed, initial)?;
@@ -827,7 +838,7 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
             self.regions
                 .set(start, start + part.pages * PAGE, |_| (PageState::Committed, protect))?;
         }
-        section.add_view();
+        section::count_view(memory, section.header(), 1);
         Ok(base)
     }
 
@@ -879,6 +890,21 @@ fn zeroed_frame<M: TableMemory, A: FrameAllocator + ?Sized>(
     let frame = alloc.allocate()?;
     memory.zero_frame(frame);
     Ok(frame)
+}
+
+/// The flags of a present page with `protect` in `allocation`: in a write-copy view (or an
+/// image) a section frame the space does not own is never writable, so that every write
+/// makes a private copy.
+pub(crate) fn page_flags(
+    allocation: &Allocation,
+    protect: Protection,
+    owned: bool,
+) -> Option<PageFlags> {
+    let mut flags = protect.page_flags(true)?;
+    if !owned && allocation.protect.is_write_copy() {
+        flags.remove(PageFlags::WRITABLE);
+    }
+    Some(with_owned(flags, owned))
 }
 
 /// The flags with the owned bit as `owned` says.

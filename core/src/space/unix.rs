@@ -283,7 +283,7 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
         while at < end {
             let (allocation, piece_end) = self.protect_piece(at, end)?;
             let protect = protection_in(prot, &allocation);
-            self.check_wx(protect)?;
+            self.check_protection(protect)?;
             if allocation.kind != MemoryType::Private
                 && protect.allows(Access::Write)
                 && !allocation.protect.allows(Access::Write)
