@@ -276,3 +276,67 @@ fn a_copied_page_made_write_copy_again_stays_writable_without_a_second_copy() {
     machine.ram().read(section.base(), &mut byte).unwrap();
     assert_eq!(byte, [0], "the section itself was never written");
 }
+
+#[test]
+fn a_kernel_adds_its_own_resolver_for_stack_growth() {
+    let mut world = World::new();
+    let mut alloc = allocator(&mut world.bitmap);
+    let machine = &mut world.machine;
+    let (space, process) = new_space(machine, &mut alloc, 1);
+    machine.switch_to(process);
+    let shared = std::cell::RefCell::new((space, alloc));
+    // A stack: 16 pages reserved, the top one committed.
+    let (stack, top) = {
+        let (space, _) = &mut *shared.borrow_mut();
+        let stack = space.reserve(None, 0x1_0000, Protection::READ_WRITE).unwrap();
+        space.commit(Some(stack + 0xf000), 0x1000, Protection::READ_WRITE).unwrap();
+        (stack, stack + 0x1_0000)
+    };
+    // The kernel's own resolver: a touch of the reserved part of the stack commits down
+    // to the touched page; everything else goes on to the address space's resolution.
+    let grows = std::cell::Cell::new(0);
+    let stack_growth = |_: &mut Machine<X86_64>, f: &Fault| {
+        let (space, _) = &mut *shared.borrow_mut();
+        let in_stack = f.addr >= stack && f.addr < top;
+        let reserved = space.query(f.addr).is_ok_and(|i| i.state == PageState::Reserved);
+        if !in_stack || !reserved {
+            return Resolution::Pass;
+        }
+        let page = f.addr.align_down(0x1000);
+        match space.commit(Some(page), top - page, Protection::READ_WRITE) {
+            Ok(_) => {
+                grows.set(grows.get() + 1);
+                Resolution::Retry
+            }
+            Err(_) => Resolution::Pass,
+        }
+    };
+    let kernel = |m: &mut Machine<X86_64>, f: &Fault| {
+        let (space, alloc) = &mut *shared.borrow_mut();
+        let (resolution, flush) = space.resolve(f, m.ram_mut(), alloc);
+        flush.apply(m);
+        resolution
+    };
+    let mut chain = FaultChain::new((stack_growth, kernel), NoResolver);
+    // Pushing down the stack: each new page grows it; nothing reaches the process.
+    for depth in [0x10, 0x1010, 0x3008] {
+        machine
+            .store_value(paging::VirtAddr::new(top.as_u64() - depth), depth, &mut chain)
+            .unwrap();
+    }
+    assert_eq!(grows.get(), 2);
+    assert_eq!((chain.second_chances, chain.terminated), (0, None));
+    // Below the stack, nothing grows: an access violation ends the process.
+    let below = paging::VirtAddr::new(stack.as_u64() - 0x1000);
+    assert!(machine.load_value::<u8, _>(below, &mut chain).is_err());
+    assert_eq!(chain.terminated.map(|f| f.addr), Some(below));
+    let (space, _) = &*shared.borrow();
+    assert_eq!(
+        space.query(paging::VirtAddr::new(top.as_u64() - 0x4000)).unwrap().state,
+        PageState::Committed
+    );
+    assert_eq!(
+        space.query(paging::VirtAddr::new(top.as_u64() - 0x5000)).unwrap().state,
+        PageState::Reserved
+    );
+}
