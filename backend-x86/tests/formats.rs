@@ -538,3 +538,35 @@ fn the_mmu_marks_accessed_on_the_walk_and_dirty_on_written_leaves() {
         Entry::Leaf { frame: PhysAddr::new(0x2000), flags: rw | PageFlags::MMU_STATE }
     );
 }
+
+fn next_table_agrees_with_decode<F: PageTableFormat>(raw: u64, level: u8) {
+    let decoded = F::decode(raw, level);
+    let full = paging::format::WALK_PERMISSIONS;
+    match (F::next_table(raw, level), decoded) {
+        (Some(frame), Entry::Table { frame: table, flags }) => {
+            assert_eq!(frame, table);
+            assert!(flags.contains(full), "{raw:#x} at {level}: {flags:?}");
+        }
+        (Some(_), other) => {
+            panic!("{raw:#x} at level {level}: fast path says table, decode says {other:?}")
+        }
+        (None, Entry::Table { flags, .. }) => {
+            assert!(!flags.contains(full), "{raw:#x} at {level}: a table granting all was missed");
+        }
+        (None, _) => {}
+    }
+}
+
+proptest! {
+    #[test]
+    fn the_walk_fast_path_is_decode(raw in any::<u64>(), level in 0u8..7, bits in any::<u8>()) {
+        // Bias toward present table entries: P, RW, U/S set, PS and NX often clear.
+        let table_like = (raw & !0x8000_0000_0000_0080) | 0x7;
+        for raw in [raw, table_like, raw & 0xFFFF_FFFF, table_like & 0xFFFF_FFFF | u64::from(bits & 1) << 7] {
+            next_table_agrees_with_decode::<X86_64>(raw, level);
+            next_table_agrees_with_decode::<X86_64La57>(raw, level);
+            next_table_agrees_with_decode::<Pae>(raw, level);
+            next_table_agrees_with_decode::<Legacy32>(raw, level);
+        }
+    }
+}

@@ -3,6 +3,9 @@
 bitflags::bitflags! {
     /// What a leaf entry allows and records, in words every architecture shares.
     ///
+    /// The bit values are this crate's own (they happen to follow x86's low entry bits, so
+    /// that the x86 formats convert with a mask); formats translate them to their bits.
+    ///
     /// A format turns these into its own bits. It names the flags it can hold in
     /// [`PageTableFormat::SUPPORTED`](crate::PageTableFormat::SUPPORTED) and the ones that
     /// every present page has whether asked for or not in
@@ -14,28 +17,28 @@ bitflags::bitflags! {
         const READABLE = 1 << 0;
         /// Stores are allowed.
         const WRITABLE = 1 << 1;
-        /// Instruction fetches are allowed (on x86: the NX bit is clear).
-        const EXECUTABLE = 1 << 2;
         /// User mode may access the page (on x86: U/S).
-        const USER = 1 << 3;
-        /// The translation survives address-space switches (on x86: G).
-        const GLOBAL = 1 << 4;
+        const USER = 1 << 2;
+        /// Write-through caching (on x86: PWT).
+        const WRITE_THROUGH = 1 << 3;
+        /// Caching disabled (on x86: PCD).
+        const NO_CACHE = 1 << 4;
         /// Set by the MMU when the page is accessed.
         const ACCESSED = 1 << 5;
         /// Set by the MMU when the page is written.
         const DIRTY = 1 << 6;
-        /// Caching disabled (on x86: PCD).
-        const NO_CACHE = 1 << 7;
-        /// Write-through caching (on x86: PWT).
-        const WRITE_THROUGH = 1 << 8;
         /// The third memory-type selector bit (x86 PAT; its position moves in huge leaves).
-        const PAT = 1 << 9;
+        const PAT = 1 << 7;
+        /// The translation survives address-space switches (on x86: G).
+        const GLOBAL = 1 << 8;
         /// Bits the hardware ignores, free for the kernel's software.
-        const SOFTWARE_0 = 1 << 10;
+        const SOFTWARE_0 = 1 << 9;
         /// See [`SOFTWARE_0`](Self::SOFTWARE_0).
-        const SOFTWARE_1 = 1 << 11;
+        const SOFTWARE_1 = 1 << 10;
         /// See [`SOFTWARE_0`](Self::SOFTWARE_0).
-        const SOFTWARE_2 = 1 << 12;
+        const SOFTWARE_2 = 1 << 11;
+        /// Instruction fetches are allowed (on x86: the NX bit is clear).
+        const EXECUTABLE = 1 << 12;
         /// See [`SOFTWARE_0`](Self::SOFTWARE_0).
         const SOFTWARE_3 = 1 << 13;
         /// The protection-key field (four bits, x86 PKU); see [`PageFlags::protection_key`].

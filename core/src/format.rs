@@ -75,18 +75,35 @@ impl core::fmt::Display for InvalidEntry {
     }
 }
 
-/// Computes the shift of each level from the index bits (`[0]` is unused).
-const fn level_shifts(page_shift: u32, index_bits: &[u32]) -> [u32; 7] {
-    let mut shifts = [0; 7];
+/// The permissions an intermediate entry can grant or withhold from what lies below it.
+pub const WALK_PERMISSIONS: PageFlags =
+    PageFlags::WRITABLE.union(PageFlags::USER).union(PageFlags::EXECUTABLE);
+
+/// Computes the shift of each level (`[0]` is unused; levels past the last repeat the
+/// width of the whole space).
+const fn level_shifts(page_shift: u32, index_bits: &[u32]) -> [u32; 8] {
+    let mut shifts = [0; 8];
     let mut level = 1;
     let mut shift = page_shift;
-    while level <= index_bits.len() {
+    while level < 8 {
         shifts[level] = shift;
-        shift += index_bits[level - 1];
+        if level <= index_bits.len() {
+            shift += index_bits[level - 1];
+        }
         level += 1;
     }
-    shifts[level] = shift;
     shifts
+}
+
+/// Computes the index mask of each level (`[0]` and levels past the last are zero).
+const fn level_masks(index_bits: &[u32]) -> [u64; 8] {
+    let mut masks = [0; 8];
+    let mut level = 1;
+    while level <= index_bits.len() && level < 8 {
+        masks[level] = (1 << index_bits[level - 1]) - 1;
+        level += 1;
+    }
+    masks
 }
 
 /// A page-table entry encoding: the geometry of the tables and the meaning of each bit.
@@ -127,7 +144,9 @@ pub trait PageTableFormat: 'static {
 
     /// The shift of each level (`[n]` for level `n`; `[LEVELS + 1]` is the width of the
     /// whole address space).
-    const SHIFTS: [u32; 7] = level_shifts(Self::PAGE_SHIFT, Self::INDEX_BITS);
+    const SHIFTS: [u32; 8] = level_shifts(Self::PAGE_SHIFT, Self::INDEX_BITS);
+    /// The index mask of each level (`[n]` for level `n`; zero outside the levels).
+    const MASKS: [u64; 8] = level_masks(Self::INDEX_BITS);
     /// The number of translated virtual-address bits.
     const VIRT_BITS: u32 = Self::SHIFTS[Self::LEVELS as usize + 1];
 
@@ -154,33 +173,45 @@ pub trait PageTableFormat: 'static {
     /// Simulated MMUs call it; the engine never does.
     fn mark_walked(raw: u64, level: u8, dirty: bool) -> u64;
 
+    /// The table that an entry at `level` points to, if the entry is a present,
+    /// well-formed table entry that grants every permission: the walk's fast path. `None`
+    /// means "look closer with [`decode`](Self::decode)". The default decodes.
+    #[inline]
+    fn next_table(raw: u64, level: u8) -> Option<PhysAddr> {
+        match Self::decode(raw, level) {
+            Entry::Table { frame, flags } if flags.contains(WALK_PERMISSIONS) => Some(frame),
+            _ => None,
+        }
+    }
+
     /// Encodes a non-present entry carrying `payload`, or `None` if the payload is zero or
     /// wider than [`PAYLOAD_BITS`](Self::PAYLOAD_BITS).
     fn encode_payload(payload: u64) -> Option<u64> {
         if payload == 0 || payload >> Self::PAYLOAD_BITS != 0 { None } else { Some(payload << 1) }
     }
 
-    /// Returns the number of entries in a table at `level`.
+    /// Returns the number of entries in a table at `level` (1 outside 1 to
+    /// [`LEVELS`](Self::LEVELS)).
     #[must_use]
-    #[inline]
+    #[inline(always)]
     fn entries(level: u8) -> usize {
-        1 << Self::INDEX_BITS[usize::from(level.clamp(1, Self::LEVELS)) - 1]
+        Self::MASKS[usize::from(level & 7)] as usize + 1
     }
 
-    /// Returns the bytes mapped by one entry at `level`.
+    /// Returns the bytes mapped by one entry at `level` (1 to [`LEVELS`](Self::LEVELS)).
     #[must_use]
-    #[inline]
+    #[inline(always)]
     fn leaf_size(level: u8) -> u64 {
-        1 << Self::SHIFTS[usize::from(level.clamp(1, Self::LEVELS))]
+        1 << Self::SHIFTS[usize::from(level & 7)]
     }
 
-    /// Returns the index of `addr` in a table at `level`.
+    /// Returns the index of `addr` in a table at `level` (1 to [`LEVELS`](Self::LEVELS);
+    /// zero outside them).
     #[must_use]
-    #[inline]
+    #[inline(always)]
     fn index(addr: VirtAddr, level: u8) -> usize {
-        let level = usize::from(level.clamp(1, Self::LEVELS));
-        let mask = (1u64 << Self::INDEX_BITS[level - 1]) - 1;
-        ((addr.as_u64() >> Self::SHIFTS[level]) & mask) as usize
+        let level = usize::from(level & 7);
+        ((addr.as_u64() >> Self::SHIFTS[level]) & Self::MASKS[level]) as usize
     }
 
     /// Returns whether `level` may hold a leaf.

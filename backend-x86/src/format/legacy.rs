@@ -52,6 +52,11 @@ impl PageTableFormat for Legacy32 {
     }
 
     #[inline(always)]
+    fn next_table(raw: u64, level: u8) -> Option<PhysAddr> {
+        CODEC.next_table(raw, level)
+    }
+
+    #[inline(always)]
     fn mark_walked(raw: u64, level: u8, dirty: bool) -> u64 {
         CODEC.mark_walked::<Self>(raw, level, dirty)
     }

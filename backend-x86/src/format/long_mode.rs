@@ -44,6 +44,11 @@ macro_rules! long_mode {
             }
 
             #[inline(always)]
+            fn next_table(raw: u64, level: u8) -> Option<PhysAddr> {
+                CODEC.next_table(raw, level)
+            }
+
+            #[inline(always)]
             fn mark_walked(raw: u64, level: u8, dirty: bool) -> u64 {
                 CODEC.mark_walked::<Self>(raw, level, dirty)
             }

@@ -62,6 +62,21 @@ const COMMON: [(PageFlags, u64); 10] = [
     (PageFlags::SOFTWARE_2, SW2),
 ];
 
+/// The leaf bits that sit where [`PageFlags`] keeps the same flag: RW, U/S, PWT, PCD, A,
+/// D, G and the three low software bits. A mask converts them both ways.
+const SAME_BITS: u64 = RW | US | PWT | PCD | A | D | G | SW0 | SW1 | SW2;
+
+// The generic flags mirror these bits; the fast conversion relies on it.
+static_assertions::const_assert!({
+    let mut i = 0;
+    let mut same = true;
+    while i < COMMON.len() {
+        same &= COMMON[i].0.bits() as u64 == COMMON[i].1;
+        i += 1;
+    }
+    same && PageFlags::READABLE.bits() as u64 == P
+});
+
 /// What tells one x86 entry family from another; the shared encoder and decoder read it.
 #[derive(Clone, Copy)]
 struct Codec {
@@ -112,12 +127,9 @@ impl Codec {
     /// Encodes a leaf: a 4 KiB one if `huge_shift` is `None`, else one of `1 << huge_shift`.
     #[inline(always)]
     fn leaf(self, frame: PhysAddr, flags: PageFlags, huge_shift: Option<u32>) -> u64 {
-        let mut raw = P | (frame.as_u64() & self.addr(huge_shift.unwrap_or(12)));
-        for (flag, bit) in COMMON {
-            if flags.contains(flag) {
-                raw |= bit;
-            }
-        }
+        let bits = u64::from(flags.bits());
+        let mut raw =
+            P | (frame.as_u64() & self.addr(huge_shift.unwrap_or(12))) | (bits & SAME_BITS);
         let pat = if huge_shift.is_some() {
             raw |= PS;
             PAT_HUGE
@@ -155,17 +167,16 @@ impl Codec {
         if raw & (self.high_reserved() | field(13, shift)) != 0 {
             return Entry::Invalid(InvalidEntry::ReservedBits);
         }
-        let mut flags = self.implied();
-        for (flag, bit) in COMMON {
-            flags.set(flag, raw & bit != 0);
-        }
-        flags.set(PageFlags::PAT, raw & pat != 0);
-        flags.set(PageFlags::EXECUTABLE, !self.nx || raw & NX == 0);
+        // P is set: it reads as READABLE, the rest of the low bits as themselves.
+        let mut bits = (raw & (SAME_BITS | P)) as u32;
+        bits |= u32::from(raw & pat != 0) * PageFlags::PAT.bits();
+        bits |= u32::from(!self.nx || raw & NX == 0) * PageFlags::EXECUTABLE.bits();
         if self.long_mode {
-            flags.set(PageFlags::SOFTWARE_3, raw & SW_HIGH != 0);
-            // The mask keeps four bits, so the cast cannot truncate.
-            flags = flags.with_protection_key(((raw & PK_MASK) >> PK_SHIFT) as u8);
+            bits |= u32::from(raw & SW_HIGH != 0) * PageFlags::SOFTWARE_3.bits();
+            // The mask keeps four bits: the field fits.
+            bits |= (((raw & PK_MASK) >> PK_SHIFT) as u32) << 16;
         }
+        let flags = PageFlags::from_bits_retain(bits);
         Entry::Leaf { frame: PhysAddr::new(raw & self.addr(shift)), flags }
     }
 
@@ -175,12 +186,21 @@ impl Codec {
         if raw & self.high_reserved() != 0 {
             return Entry::Invalid(InvalidEntry::ReservedBits);
         }
-        let mut flags = PageFlags::READABLE;
-        flags.set(PageFlags::WRITABLE, raw & RW != 0);
-        flags.set(PageFlags::USER, raw & US != 0);
-        flags.set(PageFlags::EXECUTABLE, !self.nx || raw & NX == 0);
-        flags.set(PageFlags::ACCESSED, raw & A != 0);
-        Entry::Table { frame: PhysAddr::new(raw & self.addr(12)), flags }
+        // P, RW, U/S and A sit where READABLE, WRITABLE, USER and ACCESSED do.
+        let mut bits = (raw & (P | RW | US | A)) as u32;
+        bits |= u32::from(!self.nx || raw & NX == 0) * PageFlags::EXECUTABLE.bits();
+        Entry::Table {
+            frame: PhysAddr::new(raw & self.addr(12)),
+            flags: PageFlags::from_bits_retain(bits),
+        }
+    }
+
+    /// The walk's fast path: a present table entry (no PS) that grants RW, U/S and X and
+    /// has no reserved bit.
+    #[inline(always)]
+    fn next_table(self, raw: u64, level: u8) -> Option<PhysAddr> {
+        let checked = P | RW | US | PS | NX | self.high_reserved();
+        (level > 1 && raw & checked == P | RW | US).then(|| PhysAddr::new(raw & self.addr(12)))
     }
 
     /// Decodes an entry at a level where bit 7 is PS (or, at level 1, PAT): every level of

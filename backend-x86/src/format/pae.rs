@@ -65,6 +65,16 @@ impl PageTableFormat for Pae {
     }
 
     #[inline(always)]
+    fn next_table(raw: u64, level: u8) -> Option<PhysAddr> {
+        if clamp_level::<Self>(level) == PDPT {
+            // A PDPTE grants everything: present and no reserved bit is enough.
+            (raw & (P | PDPTE_RESERVED) == P).then(|| PhysAddr::new(raw & CODEC.addr(12)))
+        } else {
+            CODEC.next_table(raw, level)
+        }
+    }
+
+    #[inline(always)]
     fn mark_walked(raw: u64, level: u8, dirty: bool) -> u64 {
         if clamp_level::<Self>(level) == PDPT {
             raw

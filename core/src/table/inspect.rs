@@ -105,9 +105,7 @@ pub enum Visit {
     },
 }
 
-/// The permissions an intermediate entry can withhold from everything below it.
-const WALK_PERMISSIONS: PageFlags =
-    PageFlags::WRITABLE.union(PageFlags::USER).union(PageFlags::EXECUTABLE);
+use crate::format::WALK_PERMISSIONS;
 
 impl<F: PageTableFormat, M: TableMemory> PageTable<F, M> {
     /// Returns what the tables say about `addr`, as the MMU would find it.
@@ -121,8 +119,14 @@ impl<F: PageTableFormat, M: TableMemory> PageTable<F, M> {
         }
         let mut table = self.root;
         let mut granted = WALK_PERMISSIONS;
-        for level in (1..=F::LEVELS).rev() {
+        for depth in 0..F::LEVELS {
+            let level = F::LEVELS - depth;
             let raw = self.read(table, F::index(addr, level));
+            if let Some(next) = F::next_table(raw, level).filter(|&next| self.memory.contains(next))
+            {
+                table = next;
+                continue;
+            }
             match F::decode(raw, level) {
                 Entry::Empty => return Ok(Lookup::Unmapped),
                 Entry::Payload(payload) => return Ok(Lookup::Payload { payload, level }),

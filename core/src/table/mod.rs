@@ -191,6 +191,15 @@ impl<F: PageTableFormat, M: TableMemory> PageTable<F, M> {
         loop {
             path[usize::from(level)] = table;
             let raw = self.read(table, F::index(va, level));
+            if level > target {
+                if let Some(next) =
+                    F::next_table(raw, level).filter(|&next| self.memory.contains(next))
+                {
+                    table = next;
+                    level -= 1;
+                    continue;
+                }
+            }
             let entry = if raw == 0 { Entry::Empty } else { F::decode(raw, level) };
             let here = VirtAddr::new(va.as_u64() & !(F::leaf_size(level) - 1));
             let occupant = match entry {
@@ -492,6 +501,15 @@ impl<F: PageTableFormat, M: TableMemory> PageTable<F, M> {
         loop {
             path[usize::from(level)] = table;
             let raw = self.read(table, F::index(va, level));
+            if level > target {
+                if let Some(next) =
+                    F::next_table(raw, level).filter(|&next| self.memory.contains(next))
+                {
+                    table = next;
+                    level -= 1;
+                    continue;
+                }
+            }
             let here = VirtAddr::new(va.as_u64() & !(F::leaf_size(level) - 1));
             match F::decode(raw, level) {
                 Entry::Leaf { frame, flags } if level == target => return Ok((path, frame, flags)),

@@ -138,7 +138,7 @@ impl<F: PageTableFormat, M: TableMemory> PageTable<F, M> {
         let mut holds_something = false;
         // In a table this pass just created, covered entries get consecutive leaves.
         let mut next_leaf: Option<u64> = None;
-        for index in first_index..=last_index {
+        for index in first_index..last_index + 1 {
             let va = first_va.wrapping_add((index - first_index) as u64 * size);
             let last = va + (size - 1);
             let covered = va >= span.first && last <= span.last;
