@@ -1,4 +1,5 @@
-//! `paging-x86`: the x86 page-table entry formats for the `paging` engine.
+//! `paging-x86`: the x86 page-table entry formats for the `paging` engine, and the
+//! hardware side that puts them on a real x86-64 CPU.
 //!
 //! Four zero-sized types implement [`paging::PageTableFormat`]:
 //!
@@ -12,6 +13,11 @@
 //! the SDM's names, are in [`bits`]; how each format reads them is documented in
 //! [`format`].
 //!
+//! The [`hw`] module drives the MMU: table memory over a direct map, the TLB (INVLPG,
+//! INVPCID, CR3 with PCIDs), the #PF error code decoded into core's fault, and the
+//! control bits paging needs. Its decoding is pure and host-tested; its instructions are
+//! compiled for `x86_64` only and run in `examples/kernel` under QEMU.
+//!
 //! ```
 //! use paging::{Entry, PageFlags, PageTableFormat, PhysAddr};
 //! use paging_x86::{X86_64, bits};
@@ -22,9 +28,12 @@
 //! assert_eq!(X86_64::decode(raw, 1), Entry::Leaf { frame: PhysAddr::new(0x1234_5000), flags });
 //! ```
 #![cfg_attr(not(test), no_std)]
-#![forbid(unsafe_code)]
+// Only the hardware module may use `unsafe`, and it says why at every use.
+#![deny(unsafe_code)]
 
 pub mod bits;
 pub mod format;
+#[allow(unsafe_code, reason = "privileged instructions and raw accesses to physical memory")]
+pub mod hw;
 
 pub use format::{Legacy32, Pae, X86_64, X86_64La57};

@@ -5,7 +5,9 @@
 
 #![allow(missing_docs)]
 
+mod bench;
 mod cmd;
+mod qemu;
 mod require;
 mod steps;
 
@@ -30,6 +32,11 @@ enum Command {
     /// Keeps going after a failure, then prints a summary ending with a
     /// line `N passed, M failed`; exits non-zero if any step failed.
     Test,
+    /// Build the test kernel (examples/kernel) and run it under QEMU, 4-level and 5-level
+    Qemu,
+    /// Run the benchmarks against the x86_64 crate, a lower bound and native loops; print
+    /// `name ours_ns=… peer_ns=… ratio=…` lines and update BENCHMARKS.md
+    Bench,
 }
 
 fn main() -> ExitCode {
@@ -37,5 +44,18 @@ fn main() -> ExitCode {
     let ctx = Ctx::from_env();
     match cli.command {
         Command::Test => steps::run_all(&ctx, &steps::test_steps()),
+        Command::Qemu => steps::run_all(&ctx, &steps::qemu_steps()),
+        Command::Bench => report(bench::run(&ctx)),
+    }
+}
+
+/// Turns a command's result into the exit code, printing the error.
+fn report(result: Result<(), String>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::FAILURE
+        }
     }
 }

@@ -41,7 +41,6 @@ pub type Argv = &'static [&'static str];
 #[derive(Debug, Clone, Copy)]
 pub enum Check {
     /// The command succeeds.
-    #[allow(dead_code, reason = "for the requirements to come (QEMU, cargo-fuzz)")]
     Succeeds(Argv),
     /// The command succeeds and one line of its stdout, trimmed, is exactly
     /// this string.
@@ -55,7 +54,6 @@ pub enum Install {
     Run(&'static [Argv]),
     /// Run these commands in order, but only when running as root (for
     /// system package managers); otherwise give up with the hint.
-    #[allow(dead_code, reason = "for the requirements to come (QEMU)")]
     AsRoot(&'static [Argv]),
 }
 

@@ -47,7 +47,7 @@ impl Step {
 /// The steps of `cargo xtask test`: everything CI checks.
 pub fn test_steps() -> Vec<Step> {
     vec![
-        Step::require("prerequisites", &[require::TARGET_X86_64_NONE]),
+        Step::require("prerequisites", &[require::TARGET_X86_64_NONE, crate::qemu::QEMU]),
         Step::cargo("fmt", &["fmt", "--all", "--check"]),
         Step::cargo("clippy", &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]),
         Step::cargo("test", &["test", "--workspace"]),
@@ -72,6 +72,35 @@ pub fn test_steps() -> Vec<Step> {
         Step::command("rustdoc", |ctx| {
             ctx.cargo(&["doc", "--workspace", "--no-deps"]).env("RUSTDOCFLAGS", "-D warnings")
         }),
+        // The kernel is its own workspace: fmt --all and clippy --workspace do not see it.
+        Step::command("fmt kernel", |ctx| {
+            ctx.cargo(&["fmt", "--check", "--manifest-path", "examples/kernel/Cargo.toml"])
+        }),
+        Step::new("clippy kernel", |ctx| {
+            let args = [
+                "clippy",
+                "--release",
+                "--target",
+                "x86_64-unknown-none",
+                "--target-dir",
+                "../../target/kernel",
+                "--",
+                "-D",
+                "warnings",
+            ];
+            ctx.cargo(&args)
+                .env("CARGO_ENCODED_RUSTFLAGS", "-Crelocation-model=static")
+                .run(&ctx.root.join("examples/kernel"))
+        }),
+        Step::new("qemu", crate::qemu::run),
+    ]
+}
+
+/// The steps of `cargo xtask qemu`.
+pub fn qemu_steps() -> Vec<Step> {
+    vec![
+        Step::require("prerequisites", &[require::TARGET_X86_64_NONE, crate::qemu::QEMU]),
+        Step::new("qemu", crate::qemu::run),
     ]
 }
 
