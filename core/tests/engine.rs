@@ -549,3 +549,25 @@ fn rewrite_range_hides_restores_and_clears_as_told() {
         .ignore();
     assert_eq!(alloc.frames_in_use(), 1);
 }
+
+#[test]
+fn a_recursive_mapping_is_visited_once_not_followed() {
+    let mut rig = Rig::new();
+    let (memory, mut alloc) = rig.parts();
+    let mut table = PageTable::<X86_64, _>::new(memory, &mut alloc).unwrap();
+    table.map(page::<Size4KiB>(0x1000), frame(0x1000), RW, &mut alloc).unwrap().ignore();
+    // Root entry 510 points at the root itself, as recursive-mapping kernels do.
+    let root = table.root();
+    table.memory_mut().write_entry(root + 510 * 8, EntrySize::Eight, root.as_u64() | 0x3);
+    let mut visits = 0;
+    let mut corrupt = 0;
+    table.visit(|v| {
+        visits += 1;
+        corrupt += usize::from(matches!(v, paging::table::Visit::Corrupt { .. }));
+    });
+    assert_eq!((visits, corrupt), (6, 1), "root, 3 tables, the page, the self-reference");
+    assert_eq!(table.table_count(), 4);
+    table.memory_mut().write_entry(root + 510 * 8, EntrySize::Eight, 0);
+    table.destroy(&mut alloc);
+    assert_eq!(alloc.frames_in_use(), 0);
+}

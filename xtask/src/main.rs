@@ -7,6 +7,7 @@
 
 mod bench;
 mod cmd;
+mod fuzz;
 mod qemu;
 mod require;
 mod steps;
@@ -37,6 +38,12 @@ enum Command {
     /// Run the benchmarks against the x86_64 crate, a lower bound and native loops; print
     /// `name ours_ns=… peer_ns=… ratio=…` lines and update BENCHMARKS.md
     Bench,
+    /// Run every fuzz target for SECONDS seconds each (installing the nightly toolchain
+    /// and cargo-fuzz when missing); fails if any target crashes
+    Fuzz {
+        /// How long each target runs, in seconds
+        seconds: u64,
+    },
 }
 
 fn main() -> ExitCode {
@@ -46,6 +53,7 @@ fn main() -> ExitCode {
         Command::Test => steps::run_all(&ctx, &steps::test_steps()),
         Command::Qemu => steps::run_all(&ctx, &steps::qemu_steps()),
         Command::Bench => report(bench::run(&ctx)),
+        Command::Fuzz { seconds } => report(fuzz::run(&ctx, seconds)),
     }
 }
 

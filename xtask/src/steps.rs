@@ -93,6 +93,8 @@ pub fn test_steps() -> Vec<Step> {
                 .run(&ctx.root.join("examples/kernel"))
         }),
         Step::new("qemu", crate::qemu::run),
+        // Every fuzz target for 30 seconds (the corpus also replays in `test`).
+        Step::new("fuzz 30s", |ctx| crate::fuzz::run(ctx, 30)),
     ]
 }
 

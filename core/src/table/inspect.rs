@@ -203,19 +203,37 @@ impl<F: PageTableFormat, M: TableMemory> PageTable<F, M> {
     pub fn visit(&self, mut visitor: impl FnMut(Visit)) {
         let top = F::LEVELS;
         visitor(Visit::Table { level: top, frame: self.root, virt: VirtAddr::ZERO });
-        self.visit_table(self.root, top, 0, &mut visitor);
+        let mut path = [PhysAddr::ZERO; 8];
+        path[usize::from(top & 7)] = self.root;
+        self.visit_table(self.root, top, 0, &mut path, &mut visitor);
     }
 
-    fn visit_table(&self, table: PhysAddr, level: u8, base: u64, visitor: &mut impl FnMut(Visit)) {
+    /// Visits one table; `path[n]` holds the table visited at level `n` above this one. An
+    /// entry that points back to a table on the path (a recursive mapping, or a cycle) is
+    /// reported as corrupt and not followed: the visit stays linear in the tree's size.
+    fn visit_table(
+        &self,
+        table: PhysAddr,
+        level: u8,
+        base: u64,
+        path: &mut [PhysAddr; 8],
+        visitor: &mut impl FnMut(Visit),
+    ) {
         let size = F::leaf_size(level);
         for index in 0..F::entries(level) {
             let virt = canonical::<F>(base.wrapping_add(index as u64 * size));
             let raw = self.read(table, index);
             match F::decode(raw, level) {
                 Entry::Empty => {}
-                Entry::Table { frame, .. } if level > 1 && self.memory.contains(frame) => {
+                Entry::Table { frame, .. }
+                    if level > 1
+                        && self.memory.contains(frame)
+                        && !path[usize::from(level & 7)..].contains(&frame) =>
+                {
                     visitor(Visit::Table { level: level - 1, frame, virt });
-                    self.visit_table(frame, level - 1, virt.as_u64(), visitor);
+                    path[usize::from((level - 1) & 7)] = frame;
+                    self.visit_table(frame, level - 1, virt.as_u64(), path, visitor);
+                    path[usize::from((level - 1) & 7)] = PhysAddr::ZERO;
                 }
                 Entry::Leaf { frame, flags } => visitor(Visit::Page { virt, frame, size, flags }),
                 Entry::Payload(payload) => visitor(Visit::Payload { virt, level, payload }),

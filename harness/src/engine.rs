@@ -1,0 +1,469 @@
+//! Engine operation sequences against a model, with the allocator failing at chosen points.
+//!
+//! The model and its checks are those of `core/tests/engine_model.rs`: after every step
+//! the leaves of the tree are exactly the model's pages, translate agrees with the model,
+//! the frames in use are exactly the tables reachable from the root, and a refused step
+//! left the table memory byte for byte as it was. At the end the table is destroyed and no
+//! frame stays in use.
+
+use std::collections::BTreeMap;
+
+use arbitrary::{Arbitrary, Unstructured};
+use paging::frame::{BitmapAllocator, FrameAllocator, LimitedAllocator, MemoryRegion};
+use paging::table::{Holes, Visit};
+use paging::{
+    ArenaMemory, Frame, FrameBuf, Page, PageFlags, PageSize, PageTable, PageTableFormat, PhysAddr,
+    Size1GiB, Size2MiB, Size4KiB, Size4MiB, TableError, TableMemory, VirtAddr,
+};
+use paging_x86::{Legacy32, Pae, X86_64, X86_64La57};
+
+const RAM_FRAMES: usize = 96;
+/// The most steps one input runs.
+const MAX_STEPS: usize = 32;
+
+/// Runs a sequence of engine operations decoded from `data` against the model; panics on
+/// any disagreement.
+pub fn engine_ops(data: &[u8]) {
+    let mut u = Unstructured::new(data);
+    let Ok(format) = u.int_in_range(0u8..=4) else { return };
+    let mut steps = Vec::new();
+    while steps.len() < MAX_STEPS && !u.is_empty() {
+        let Ok(step) = Step::arbitrary(&mut u) else { break };
+        steps.push(step);
+    }
+    match format {
+        0 => Harness::<X86_64>::new(0x40_0000_0000).run(&steps),
+        1 => Harness::<X86_64>::new(0xffff_8000_0000_0000).run(&steps),
+        2 => Harness::<X86_64La57>::new(0xff00_0000_0000_0000).run(&steps),
+        3 => Harness::<Pae>::new(0x1000_0000).run(&steps),
+        _ => Harness::<Legacy32>::new(0x1000_0000).run(&steps),
+    }
+}
+
+/// One mapped page in the model.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+struct ModelPage {
+    size: u64,
+    frame: u64,
+    flags: PageFlags,
+}
+
+/// The model: pages by first virtual address.
+#[derive(Default, Clone, Debug)]
+struct Model(BTreeMap<u64, ModelPage>);
+
+impl Model {
+    fn page_at(&self, addr: u64) -> Option<(u64, ModelPage)> {
+        let (&start, &page) = self.0.range(..=addr).next_back()?;
+        (addr - start < page.size).then_some((start, page))
+    }
+
+    fn overlaps(&self, first: u64, last: u64) -> bool {
+        if self.page_at(first).is_some() {
+            return true;
+        }
+        self.0.range(first..=last).next().is_some()
+    }
+
+    /// Whether every byte of `[first, last]` is mapped.
+    fn covers(&self, first: u64, last: u64) -> bool {
+        let mut at = first;
+        loop {
+            let Some((start, page)) = self.page_at(at) else { return false };
+            let end = start + (page.size - 1);
+            if end >= last {
+                return true;
+            }
+            at = end + 1;
+        }
+    }
+
+    /// Splits pages that straddle `first` or `last + 1` until none does.
+    fn split_edges(&mut self, first: u64, last: u64, sizes: &[u64]) {
+        loop {
+            let straddler = [first, last.wrapping_add(1)].into_iter().find_map(|edge| {
+                let (start, page) = self.page_at(edge)?;
+                (start != edge).then_some((start, page))
+            });
+            let Some((start, page)) = straddler else { return };
+            let smaller = *sizes.iter().rev().find(|&&s| s < page.size).expect("a smaller size");
+            self.0.remove(&start);
+            for i in 0..page.size / smaller {
+                let piece =
+                    ModelPage { size: smaller, frame: page.frame + i * smaller, flags: page.flags };
+                self.0.insert(start + i * smaller, piece);
+            }
+        }
+    }
+
+    fn starts_in(&self, first: u64, last: u64) -> Vec<u64> {
+        self.0.range(first..=last).map(|(&s, _)| s).collect()
+    }
+}
+
+/// A virtual offset: `a` of the largest page size, `b` of the middle one, `c` base pages,
+/// so that operations collide, straddle huge pages and share tables.
+#[derive(Clone, Copy, Debug, Arbitrary)]
+struct Offset {
+    a: u8,
+    b: u8,
+    c: u8,
+}
+
+#[derive(Clone, Copy, Debug, Arbitrary)]
+enum Op {
+    Map { size: u8, virt: Offset, delta: u8, flags: u8 },
+    MapRange { virt: Offset, delta: u8, pages: u8, unit: u8, flags: u8, limit: u8 },
+    Unmap { size: u8, virt: Offset },
+    UnmapRange { virt: Offset, pages: u8, unit: u8, skip_holes: bool },
+    Protect { size: u8, virt: Offset, flags: u8 },
+    ProtectRange { virt: Offset, pages: u8, unit: u8, flags: u8 },
+    Translate { virt: Offset },
+}
+
+/// A step and the allocator budget it runs with: one time in four a budget of 0 to 3
+/// frames, else unlimited.
+#[derive(Clone, Copy, Debug, Arbitrary)]
+struct Step {
+    op: Op,
+    budget: u8,
+}
+
+impl Step {
+    fn budget(&self) -> usize {
+        if self.budget < 64 { usize::from(self.budget % 4) } else { usize::MAX }
+    }
+}
+
+/// The format under test with its geometry.
+struct Harness<F: PageTableFormat> {
+    /// Leaf sizes, smallest first.
+    sizes: Vec<u64>,
+    /// Where the virtual offsets start.
+    virt_base: u64,
+    format: std::marker::PhantomData<F>,
+}
+
+impl<F: PageTableFormat> Harness<F> {
+    fn new(virt_base: u64) -> Self {
+        let sizes = (1..=F::LEVELS).filter(|&l| F::leaf_allowed(l)).map(F::leaf_size).collect();
+        Self { sizes, virt_base, format: std::marker::PhantomData }
+    }
+
+    fn pick(&self, i: u8) -> u64 {
+        self.sizes[usize::from(i) % self.sizes.len()]
+    }
+
+    fn pages(pages: u8) -> u64 {
+        u64::from(pages % 4) + 1
+    }
+
+    fn virt(&self, o: Offset) -> u64 {
+        let (a, b, c) = (u64::from(o.a % 3), u64::from(o.b % 3), u64::from(o.c % 4));
+        let big = *self.sizes.last().unwrap();
+        let mid = self.sizes[self.sizes.len().min(2) - 1];
+        self.virt_base + a * big + b * mid + c * self.sizes[0]
+    }
+
+    /// A physical offset from the virtual address: aligned to every size, to the middle
+    /// size only, or to the base page only.
+    fn delta(&self, choice: u8) -> u64 {
+        let big = *self.sizes.last().unwrap();
+        [big * 4, big * 4 + self.sizes[self.sizes.len().min(2) - 1], big * 4 + 0x1000]
+            [usize::from(choice % 3)]
+    }
+
+    fn flags(bits: u8) -> PageFlags {
+        let choices = [
+            PageFlags::WRITABLE,
+            PageFlags::EXECUTABLE,
+            PageFlags::USER,
+            PageFlags::GLOBAL,
+            PageFlags::NO_CACHE,
+            PageFlags::SOFTWARE_1,
+        ];
+        let mut flags = PageFlags::READABLE;
+        for (i, flag) in choices.into_iter().enumerate() {
+            if bits & (1 << i) != 0 {
+                flags |= flag;
+            }
+        }
+        flags & F::SUPPORTED
+    }
+
+    fn run(&self, steps: &[Step]) {
+        let mut ram = vec![FrameBuf::ZERO; RAM_FRAMES];
+        let mut memory = ArenaMemory::new(&mut ram, PhysAddr::ZERO);
+        let mut bitmap = [0u64; RAM_FRAMES.div_ceil(64)];
+        let map = [MemoryRegion::usable(0, RAM_FRAMES as u64 * 4096)];
+        let bits = BitmapAllocator::new(&mut bitmap, &map).unwrap();
+        let mut alloc = LimitedAllocator::new(bits, usize::MAX);
+        let mut table = PageTable::<F, _>::new(&mut memory, &mut alloc).unwrap();
+        let mut model = Model::default();
+
+        for step in steps {
+            let op = &step.op;
+            alloc.set_budget(step.budget());
+            let before: Vec<FrameBuf> = table.memory().frames().to_vec();
+            let in_use = alloc.frames_in_use();
+            let (expect_ok, result) = self.step(op, &mut table, &mut alloc, &mut model);
+            match (&result, expect_ok) {
+                (Ok(()), true) => {}
+                // A budget, or the RAM itself, may run out: then nothing may have changed.
+                (Err(TableError::OutOfFrames { .. }), true) => {}
+                (Err(e), false) if !matches!(e, TableError::OutOfFrames { .. }) => {}
+                _ => panic!("{}: {op:?}: got {result:?}, model expected ok={expect_ok}", F::NAME),
+            }
+            if result.is_err() {
+                assert!(table.memory().frames() == &before[..], "{op:?} failed but changed memory");
+                assert_eq!(alloc.frames_in_use(), in_use, "{op:?} failed but kept frames");
+            }
+            self.check(&table, &alloc, &model, op);
+        }
+        alloc.set_budget(usize::MAX);
+        table.destroy(&mut alloc);
+        assert_eq!(alloc.frames_in_use(), 0, "{}: frames left after destroy", F::NAME);
+    }
+
+    /// Applies `op` to the table and, where the model says it succeeds, to the model.
+    /// Returns the model's verdict and the engine's result.
+    fn step<M: TableMemory, A: FrameAllocator>(
+        &self,
+        op: &Op,
+        table: &mut PageTable<F, M>,
+        alloc: &mut A,
+        model: &mut Model,
+    ) -> (bool, Result<(), TableError>) {
+        let sizes = &self.sizes;
+        match *op {
+            Op::Map { size, virt, delta, flags } => {
+                let (size, va) = (self.pick(size), self.virt(virt));
+                let pa = va - self.virt_base + self.delta(delta);
+                let flags = Self::flags(flags);
+                let ok = va % size == 0 && pa % size == 0 && !model.overlaps(va, va + size - 1);
+                let result = map_sized(table, size, va, pa, flags, alloc);
+                if ok && result.is_ok() {
+                    model.0.insert(va, ModelPage { size, frame: pa, flags: flags | F::IMPLIED });
+                }
+                (ok, result)
+            }
+            Op::MapRange { virt, delta, pages, unit, flags, limit } => {
+                let (va, len) = (self.virt(virt), Self::pages(pages) * self.pick(unit));
+                let pa = va - self.virt_base + self.delta(delta);
+                let flags = Self::flags(flags);
+                // One time in four, a cap on the page size (maybe below every size).
+                let max = match limit % 8 {
+                    0 => self.pick(limit / 8),
+                    1 => 0x800,
+                    _ => u64::MAX,
+                };
+                let ok = !model.overlaps(va, va + len - 1);
+                let result = table
+                    .map_range_limited(VirtAddr::new(va), PhysAddr::new(pa), len, flags, max, alloc)
+                    .map(drop);
+                if ok && result.is_ok() {
+                    let mut at = 0;
+                    while at < len {
+                        let fits =
+                            |s: u64| (va + at) % s == 0 && (pa + at) % s == 0 && len - at >= s;
+                        // Below every size, the base page.
+                        let size = sizes
+                            .iter()
+                            .rev()
+                            .copied()
+                            .find(|&s| s <= max && fits(s))
+                            .unwrap_or(sizes[0]);
+                        model.0.insert(
+                            va + at,
+                            ModelPage { size, frame: pa + at, flags: flags | F::IMPLIED },
+                        );
+                        at += size;
+                    }
+                }
+                (ok, result)
+            }
+            Op::Unmap { size, virt } => {
+                let (size, va) = (self.pick(size), self.virt(virt));
+                let ok = va % size == 0 && model.0.get(&va).is_some_and(|p| p.size == size);
+                let result = unmap_sized(table, size, va, alloc);
+                if ok && result.is_ok() {
+                    model.0.remove(&va);
+                }
+                (ok, result)
+            }
+            Op::UnmapRange { virt, pages, unit, skip_holes } => {
+                let (va, len) = (self.virt(virt), Self::pages(pages) * self.pick(unit));
+                let last = va + len - 1;
+                let ok = skip_holes || model.covers(va, last);
+                let holes = if skip_holes { Holes::Skip } else { Holes::Refuse };
+                let mut reported = Vec::new();
+                let result = table
+                    .unmap_range(VirtAddr::new(va), len, holes, alloc, |u| reported.push(u))
+                    .map(drop);
+                if ok && result.is_ok() {
+                    model.split_edges(va, last, sizes);
+                    let gone = model.starts_in(va, last);
+                    assert_eq!(reported.len(), gone.len(), "one report per removed page");
+                    for start in gone {
+                        model.0.remove(&start);
+                    }
+                } else {
+                    assert!(reported.is_empty(), "a refused unmap reported pages");
+                }
+                (ok, result)
+            }
+            Op::Protect { size, virt, flags } => {
+                let (size, va) = (self.pick(size), self.virt(virt));
+                let flags = Self::flags(flags);
+                let ok = va % size == 0 && model.0.get(&va).is_some_and(|p| p.size == size);
+                let result = protect_sized(table, size, va, flags);
+                if ok && result.is_ok() {
+                    model.0.get_mut(&va).unwrap().flags = flags | F::IMPLIED;
+                }
+                (ok, result)
+            }
+            Op::ProtectRange { virt, pages, unit, flags } => {
+                let (va, len) = (self.virt(virt), Self::pages(pages) * self.pick(unit));
+                let last = va + len - 1;
+                let flags = Self::flags(flags);
+                let ok = model.covers(va, last);
+                let result = table.protect_range(VirtAddr::new(va), len, flags, alloc).map(drop);
+                if ok && result.is_ok() {
+                    model.split_edges(va, last, sizes);
+                    for start in model.starts_in(va, last) {
+                        model.0.get_mut(&start).unwrap().flags = flags | F::IMPLIED;
+                    }
+                }
+                (ok, result)
+            }
+            Op::Translate { virt } => {
+                let va = self.virt(virt) + 0x123;
+                let got =
+                    table.translate(VirtAddr::new(va)).ok().map(|t| (t.phys.as_u64(), t.flags));
+                let want = model.page_at(va).map(|(start, p)| (p.frame + (va - start), p.flags));
+                assert_eq!(got, want, "translate {va:#x}");
+                (true, Ok(()))
+            }
+        }
+    }
+
+    fn check<M: TableMemory, A: FrameAllocator>(
+        &self,
+        table: &PageTable<F, M>,
+        alloc: &A,
+        model: &Model,
+        op: &Op,
+    ) {
+        // `visit` goes in address order: the leaves compare with the model's pages in turn.
+        let mut pages = model.0.iter();
+        let mut tables = 0;
+        table.visit(|visit| match visit {
+            Visit::Table { .. } => tables += 1,
+            Visit::Page { virt, frame, size, flags } => {
+                let leaf = (virt.as_u64(), ModelPage { size, frame: frame.as_u64(), flags });
+                let want = pages.next().map(|(&start, &page)| (start, page));
+                assert_eq!(
+                    Some(leaf),
+                    want,
+                    "{}: a leaf differs from the model after {op:?}",
+                    F::NAME
+                );
+            }
+            other => panic!("unexpected {other:?}"),
+        });
+        assert_eq!(pages.next(), None, "{}: a page of the model is missing after {op:?}", F::NAME);
+        assert_eq!(
+            alloc.frames_in_use(),
+            tables,
+            "{}: frames in use are not the reachable tables after {op:?}",
+            F::NAME
+        );
+        // Translate agrees at both ends of some pages (at most 32: `visit` compared them all).
+        let stride = model.0.len().div_ceil(32).max(1);
+        for (&start, page) in model.0.iter().step_by(stride) {
+            for probe in [start, start + page.size - 1] {
+                let t = table.translate(VirtAddr::new(probe)).unwrap();
+                assert_eq!(t.phys.as_u64(), page.frame + (probe - start));
+                assert_eq!(t.flags, page.flags);
+            }
+        }
+    }
+}
+
+fn map_sized<F: PageTableFormat, M: TableMemory, A: FrameAllocator>(
+    table: &mut PageTable<F, M>,
+    size: u64,
+    va: u64,
+    pa: u64,
+    flags: PageFlags,
+    alloc: &mut A,
+) -> Result<(), TableError> {
+    fn go<S: PageSize, F: PageTableFormat, M: TableMemory, A: FrameAllocator>(
+        t: &mut PageTable<F, M>,
+        va: u64,
+        pa: u64,
+        flags: PageFlags,
+        alloc: &mut A,
+    ) -> Result<(), TableError> {
+        let (Ok(page), Ok(frame)) =
+            (Page::<S>::from_start(VirtAddr::new(va)), Frame::<S>::from_start(PhysAddr::new(pa)))
+        else {
+            return Err(TableError::EmptyRange); // stands for "refused before the call"
+        };
+        t.map(page, frame, flags, alloc).map(drop)
+    }
+    match size {
+        Size4KiB::SIZE => go::<Size4KiB, _, _, _>(table, va, pa, flags, alloc),
+        Size2MiB::SIZE => go::<Size2MiB, _, _, _>(table, va, pa, flags, alloc),
+        Size4MiB::SIZE => go::<Size4MiB, _, _, _>(table, va, pa, flags, alloc),
+        _ => go::<Size1GiB, _, _, _>(table, va, pa, flags, alloc),
+    }
+}
+
+fn unmap_sized<F: PageTableFormat, M: TableMemory, A: FrameAllocator>(
+    table: &mut PageTable<F, M>,
+    size: u64,
+    va: u64,
+    alloc: &mut A,
+) -> Result<(), TableError> {
+    fn go<S: PageSize, F: PageTableFormat, M: TableMemory, A: FrameAllocator>(
+        t: &mut PageTable<F, M>,
+        va: u64,
+        alloc: &mut A,
+    ) -> Result<(), TableError> {
+        let Ok(page) = Page::<S>::from_start(VirtAddr::new(va)) else {
+            return Err(TableError::EmptyRange);
+        };
+        t.unmap(page, alloc).map(drop)
+    }
+    match size {
+        Size4KiB::SIZE => go::<Size4KiB, _, _, _>(table, va, alloc),
+        Size2MiB::SIZE => go::<Size2MiB, _, _, _>(table, va, alloc),
+        Size4MiB::SIZE => go::<Size4MiB, _, _, _>(table, va, alloc),
+        _ => go::<Size1GiB, _, _, _>(table, va, alloc),
+    }
+}
+
+fn protect_sized<F: PageTableFormat, M: TableMemory>(
+    table: &mut PageTable<F, M>,
+    size: u64,
+    va: u64,
+    flags: PageFlags,
+) -> Result<(), TableError> {
+    fn go<S: PageSize, F: PageTableFormat, M: TableMemory>(
+        t: &mut PageTable<F, M>,
+        va: u64,
+        flags: PageFlags,
+    ) -> Result<(), TableError> {
+        let Ok(page) = Page::<S>::from_start(VirtAddr::new(va)) else {
+            return Err(TableError::EmptyRange);
+        };
+        t.protect(page, flags).map(drop)
+    }
+    match size {
+        Size4KiB::SIZE => go::<Size4KiB, _, _>(table, va, flags),
+        Size2MiB::SIZE => go::<Size2MiB, _, _>(table, va, flags),
+        Size4MiB::SIZE => go::<Size4MiB, _, _>(table, va, flags),
+        _ => go::<Size1GiB, _, _>(table, va, flags),
+    }
+}
