@@ -1,0 +1,123 @@
+//! Regression tests for bugs the address-space model found: each was a failing case of
+//! the property test (now `paging_harness::space_ops`, driven by `space_model.rs` and by
+//! the fuzzer), kept here as a fixed scenario.
+
+use paging::frame::{BitmapAllocator, FrameAllocator, MemoryRegion};
+use paging::space::{AddressSpace, Layout, Protection, Section, SpaceConfig, SpaceError};
+use paging::{Asid, VirtAddr};
+use paging_sim::{Machine, MachineConfig, ProcessId, SpaceKernel};
+use paging_x86::X86_64;
+
+type Space = AddressSpace<X86_64, 256>;
+
+const PAGE: u64 = 0x1000;
+const GRANULARITY: u64 = 0x1_0000;
+
+// ---- the bugs the model found, one by one ----
+
+/// A machine, an allocator over 32 MiB of its RAM, and a space registered as a process.
+fn one_space(machine: &mut Machine<X86_64>, alloc: &mut BitmapAllocator<'_>) -> (Space, ProcessId) {
+    let (memory, config) = (machine.ram_mut(), SpaceConfig::default());
+    let space = Space::new(Layout::X86_64, config, Asid(1), None, memory, alloc).unwrap();
+    let process = machine.add_process("p", space.root(), space.asid());
+    (space, process)
+}
+
+fn allocator(bitmap: &mut [u64; 128]) -> BitmapAllocator<'_> {
+    BitmapAllocator::new(&mut bitmap[..], &[MemoryRegion::usable(32 << 20, 8192 * PAGE)]).unwrap()
+}
+
+/// A view asked for at an address that is not a multiple of the granularity is refused
+/// (as `MapViewOfFileEx` refuses it); a view at an aligned address holds its pages and
+/// nothing else: no page of it maps a frame outside its section.
+#[test]
+fn a_view_at_an_unaligned_address_maps_only_its_section() {
+    let mut machine = Machine::<X86_64>::new(MachineConfig::default());
+    let mut bitmap = Box::new([0u64; 128]);
+    let mut alloc = allocator(&mut bitmap);
+    let section = Section::create(2, machine.ram_mut(), &mut alloc).unwrap();
+    // The space's root table takes the frame right after the section's.
+    let (mut space, process) = one_space(&mut machine, &mut alloc);
+    let asked = VirtAddr::new(0x2_3000);
+    let refused =
+        space.map_view(&section, Some(asked), 0, 2, Protection::READ_WRITE, machine.ram_mut());
+    assert_eq!(refused, Err(SpaceError::Unaligned { addr: asked, align: GRANULARITY }));
+    assert_eq!(section.views(machine.ram()), 0, "a refused view is not counted");
+    let aligned = Some(VirtAddr::new(0x2_0000));
+    let base = space.map_view(&section, aligned, 0, 2, Protection::READ_WRITE, machine.ram_mut());
+    let base = base.unwrap();
+    assert_eq!(Some(base), aligned);
+    let info = space.query(base).unwrap();
+    machine.switch_to(process);
+    let frames = section.base().as_u64()..section.base().as_u64() + 2 * PAGE;
+    for page in (base.as_u64()..info.end().as_u64()).step_by(PAGE as usize) {
+        let mut kernel = SpaceKernel::new(&mut space, &mut alloc);
+        machine.load_value::<u8, _>(VirtAddr::new(page), &mut kernel).unwrap();
+        let frame = space.page_table(machine.ram_mut()).translate(VirtAddr::new(page));
+        let frame = frame.unwrap().frame.as_u64();
+        assert!(frames.contains(&frame), "{page:#x} maps {frame:#x}, outside the section");
+    }
+    assert_eq!(info.size, 2 * PAGE, "the view holds its 2 pages");
+}
+
+/// A write through a write-copy view never reaches the section, whatever protection the
+/// view's pages are given: made read-write, a page still gets a private copy on its first
+/// write.
+#[test]
+fn writes_through_a_write_copy_view_never_reach_the_section() {
+    let mut machine = Machine::<X86_64>::new(MachineConfig::default());
+    let mut bitmap = Box::new([0u64; 128]);
+    let mut alloc = allocator(&mut bitmap);
+    let section = Section::create(1, machine.ram_mut(), &mut alloc).unwrap();
+    let (mut space, process) = one_space(&mut machine, &mut alloc);
+    let view = space.map_view(&section, None, 0, 1, Protection::WRITE_COPY, machine.ram_mut());
+    let view = view.unwrap();
+    machine.switch_to(process);
+    let (memory, frames) = (machine.ram_mut(), &mut alloc);
+    let (old, flush) = space.protect(view, PAGE, Protection::READ_WRITE, memory, frames).unwrap();
+    assert_eq!(old, Protection::WRITE_COPY);
+    flush.apply(&mut machine);
+    let mut kernel = SpaceKernel::new(&mut space, &mut alloc);
+    machine.store_value(view, 0x55_u8, &mut kernel).unwrap();
+    assert_eq!(machine.load_value::<u8, _>(view, &mut kernel).unwrap(), 0x55, "the copy");
+    let mut byte = [0u8];
+    machine.ram().read(section.base(), &mut byte).unwrap();
+    assert_eq!(byte, [0], "the section's page is unchanged");
+    assert_eq!(space.query(view).unwrap().protect, Some(Protection::READ_WRITE));
+}
+
+/// Windows: `PAGE_GUARD` cannot be combined with `PAGE_NOACCESS`
+/// (`ERROR_INVALID_PARAMETER`), as `Protection::from_windows(0x101)` says too.
+#[test]
+fn guard_cannot_combine_with_no_access() {
+    let mut machine = Machine::<X86_64>::new(MachineConfig::default());
+    let mut bitmap = Box::new([0u64; 128]);
+    let mut alloc = allocator(&mut bitmap);
+    let (mut space, _) = one_space(&mut machine, &mut alloc);
+    let invalid = Err(SpaceError::InvalidProtection { bits: 0x101 });
+    let guarded = Protection::NO_ACCESS.guard();
+    assert_eq!(space.reserve(None, PAGE, guarded), invalid);
+    assert_eq!(space.commit(None, PAGE, guarded), invalid);
+    let base = space.commit(None, PAGE, Protection::READ_WRITE).unwrap();
+    let (memory, frames) = (machine.ram_mut(), &mut alloc);
+    let changed = space.protect(base, PAGE, guarded, memory, frames).map(|(old, _)| old);
+    assert_eq!(changed, invalid.map(|_: VirtAddr| Protection::READ_WRITE));
+}
+
+/// `destroy` "releases every reservation and view ... views' sections count one view
+/// less": a section whose views went with their space can be closed, and no frame stays
+/// in use.
+#[test]
+fn destroying_a_space_lets_its_views_sections_close() {
+    let mut machine = Machine::<X86_64>::new(MachineConfig::default());
+    let mut bitmap = Box::new([0u64; 128]);
+    let mut alloc = allocator(&mut bitmap);
+    let section = Section::create(1, machine.ram_mut(), &mut alloc).unwrap();
+    let (mut space, _) = one_space(&mut machine, &mut alloc);
+    space.map_view(&section, None, 0, 1, Protection::READ_WRITE, machine.ram_mut()).unwrap();
+    assert_eq!(section.views(machine.ram()), 1);
+    space.destroy(machine.ram_mut(), &mut alloc);
+    assert_eq!(section.views(machine.ram()), 0, "the view went with the space");
+    assert!(section.close(machine.ram(), &mut alloc).is_ok());
+    assert_eq!(alloc.frames_in_use(), 0);
+}
