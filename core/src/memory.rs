@@ -23,6 +23,17 @@ pub trait TableMemory {
     /// Returns whether the 4 KiB frame at `frame` is memory this implementation can reach.
     fn contains(&self, frame: PhysAddr) -> bool;
 
+    /// Writes `count` consecutive entries of `size` bytes from `at`: `first`, then each
+    /// value `step` more than the one before (a run of leaves mapping consecutive frames).
+    /// The default writes them one by one.
+    fn fill_entries(&mut self, at: PhysAddr, size: EntrySize, count: usize, first: u64, step: u64) {
+        let mut value = first;
+        for i in 0..count as u64 {
+            self.write_entry(at + i * size.bytes(), size, value);
+            value = value.wrapping_add(step);
+        }
+    }
+
     /// Copies the 4 KiB frame at `from` to the frame at `to` (copy-on-write uses it). The
     /// default copies word by word through the entry accessors.
     fn copy_frame(&mut self, to: PhysAddr, from: PhysAddr) {
@@ -52,6 +63,10 @@ impl<T: TableMemory + ?Sized> TableMemory for &mut T {
     }
     fn copy_frame(&mut self, to: PhysAddr, from: PhysAddr) {
         (**self).copy_frame(to, from);
+    }
+    #[inline]
+    fn fill_entries(&mut self, at: PhysAddr, size: EntrySize, count: usize, first: u64, step: u64) {
+        (**self).fill_entries(at, size, count, first, step);
     }
 }
 
@@ -159,6 +174,26 @@ impl TableMemory for ArenaMemory<'_> {
     #[inline]
     fn contains(&self, frame: PhysAddr) -> bool {
         self.locate(frame).is_some()
+    }
+
+    #[inline]
+    fn fill_entries(&mut self, at: PhysAddr, size: EntrySize, count: usize, first: u64, step: u64) {
+        let Some((frame, word)) = self.locate(at) else { return };
+        let fits = count <= 512 - word && at.is_aligned(8) && size == EntrySize::Eight;
+        if !fits {
+            // Runs that leave the frame, and 4-byte entries, take the one-by-one path.
+            let mut value = first;
+            for i in 0..count as u64 {
+                self.write_entry(at + i * size.bytes(), size, value);
+                value = value.wrapping_add(step);
+            }
+            return;
+        }
+        let mut value = first;
+        for slot in &mut self.frames[frame].0[word..word + count] {
+            *slot = value;
+            value = value.wrapping_add(step);
+        }
     }
 }
 

@@ -107,6 +107,11 @@ impl<F: PageTableFormat> Edit<F> for MapEdit<F> {
         }
     }
 
+    fn fills_new_tables(&self) -> bool {
+        // Every empty entry gets a leaf or a table: a covered new table is written whole.
+        true
+    }
+
     #[inline]
     fn fresh_leaf(&self, level: u8, va: u64) -> Option<u64> {
         let frame = PhysAddr::new(va.wrapping_add(self.delta));

@@ -70,6 +70,12 @@ pub(crate) trait Edit<F: PageTableFormat> {
         None
     }
 
+    /// Whether the operation writes every entry of a new table whose span the range covers
+    /// whole (so the real pass need not zero it first).
+    fn fills_new_tables(&self) -> bool {
+        false
+    }
+
     /// Whether tables left empty are given back.
     fn reclaims(&self) -> bool {
         false
@@ -137,22 +143,31 @@ impl<F: PageTableFormat, M: TableMemory> PageTable<F, M> {
         let first_va = span.first & !(size - 1);
         let mut holds_something = false;
         // In a table this pass just created, covered entries get consecutive leaves.
-        let mut next_leaf: Option<u64> = None;
-        for index in first_index..last_index + 1 {
+        let mut index = first_index;
+        while index <= last_index {
             let va = first_va.wrapping_add((index - first_index) as u64 * size);
             let last = va + (size - 1);
             let covered = va >= span.first && last <= span.last;
+            index += 1;
             if let (false, Source::Memory { table, fresh: true }, true) = (DRY, source, covered) {
-                if next_leaf.is_none() && F::LINEAR_LEAVES {
-                    next_leaf = op.fresh_leaf(level, va);
-                }
-                if let Some(raw) = next_leaf {
-                    self.write(table, index, raw);
-                    next_leaf = Some(raw.wrapping_add(size));
+                if let Some(raw) = op.fresh_leaf(level, va).filter(|_| F::LINEAR_LEAVES) {
+                    // Every covered entry from here gets the next leaf: only the last entry
+                    // of the span can be partly covered.
+                    let last_covered =
+                        if last_index_covered(span, first_va, first_index, last_index, size) {
+                            last_index
+                        } else {
+                            last_index - 1
+                        };
+                    let count = last_covered + 1 - (index - 1);
+                    let at = table + (index - 1) as u64 * F::ENTRY_SIZE.bytes();
+                    self.memory.fill_entries(at, F::ENTRY_SIZE, count, raw, size);
                     holds_something = true;
+                    index = last_covered + 1;
                     continue;
                 }
             }
+            let index = index - 1;
             let (table, raw) = match source {
                 Source::Memory { table, fresh: false } => (table, self.read(table, index)),
                 Source::Memory { table, fresh: true } => (table, 0),
@@ -215,7 +230,10 @@ impl<F: PageTableFormat, M: TableMemory> PageTable<F, M> {
                         pass.needed += 1;
                         self.edit::<E, A, true>(op, pass, Source::Empty, level - 1, sub)?;
                     } else if let Some(frame) = pass.reserve.pop(&self.memory) {
-                        self.memory.zero_frame(frame);
+                        // A table the operation fills whole needs no zeroing first.
+                        if !(covered && op.fills_new_tables()) {
+                            self.memory.zero_frame(frame);
+                        }
                         let child = Source::Memory { table: frame, fresh: true };
                         self.edit::<E, A, false>(op, pass, child, level - 1, sub)?;
                         self.write(table, index, F::encode_table(frame, level));
@@ -296,6 +314,18 @@ impl<F: PageTableFormat, M: TableMemory> PageTable<F, M> {
             self.write(table, index, raw);
         }
     }
+}
+
+/// Whether the span covers the whole of the last entry it touches in a table.
+fn last_index_covered(
+    span: Span,
+    first_va: u64,
+    first_index: usize,
+    last_index: usize,
+    size: u64,
+) -> bool {
+    let va = first_va.wrapping_add((last_index - first_index) as u64 * size);
+    va >= span.first && va + (size - 1) <= span.last
 }
 
 /// The error for an entry that does not hold what the walk needs.
