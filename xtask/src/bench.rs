@@ -124,7 +124,7 @@ pub fn run(ctx: &Ctx) -> Result<(), String> {
             m.name, m.peer_kind
         );
     }
-    let block = format!("{BEGIN}\n\n{}\n{table}\n{END}", machine(ctx));
+    let block = format!("{BEGIN}\n\n{}\n\n{table}\n{END}", machine(ctx));
     write_results(&ctx.root.join("BENCHMARKS.md"), &block)
 }
 
