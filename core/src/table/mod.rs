@@ -186,20 +186,10 @@ impl<F: PageTableFormat, M: TableMemory> PageTable<F, M> {
         };
 
         let mut path = [PhysAddr::ZERO; 6];
-        let mut table = self.root;
-        let mut level = F::LEVELS;
+        let (mut table, mut level) = self.descend(va, target, &mut path);
         loop {
             path[usize::from(level)] = table;
             let raw = self.read(table, F::index(va, level));
-            if level > target {
-                if let Some(next) =
-                    F::next_table(raw, level).filter(|&next| self.memory.contains(next))
-                {
-                    table = next;
-                    level -= 1;
-                    continue;
-                }
-            }
             let entry = if raw == 0 { Entry::Empty } else { F::decode(raw, level) };
             let here = VirtAddr::new(va.as_u64() & !(F::leaf_size(level) - 1));
             let occupant = match entry {
@@ -496,20 +486,10 @@ impl<F: PageTableFormat, M: TableMemory> PageTable<F, M> {
             return Err(TableError::NonCanonical { addr: va });
         }
         let mut path = [PhysAddr::ZERO; 6];
-        let mut table = self.root;
-        let mut level = F::LEVELS;
+        let (mut table, mut level) = self.descend(va, target, &mut path);
         loop {
             path[usize::from(level)] = table;
             let raw = self.read(table, F::index(va, level));
-            if level > target {
-                if let Some(next) =
-                    F::next_table(raw, level).filter(|&next| self.memory.contains(next))
-                {
-                    table = next;
-                    level -= 1;
-                    continue;
-                }
-            }
             let here = VirtAddr::new(va.as_u64() & !(F::leaf_size(level) - 1));
             match F::decode(raw, level) {
                 Entry::Leaf { frame, flags } if level == target => return Ok((path, frame, flags)),
@@ -536,6 +516,26 @@ impl<F: PageTableFormat, M: TableMemory> PageTable<F, M> {
                 }
             }
         }
+    }
+
+    /// Follows table entries that grant everything (the format's one-compare fast path)
+    /// from the root toward `target`, recording the table of each level in `path`; returns
+    /// the table and level where the fast path stops, for the caller to look at closely.
+    #[inline]
+    fn descend(&self, va: VirtAddr, target: u8, path: &mut [PhysAddr; 6]) -> (PhysAddr, u8) {
+        let (mut table, mut level) = (self.root, F::LEVELS);
+        while level > target {
+            path[usize::from(level)] = table;
+            let raw = self.read(table, F::index(va, level));
+            match F::next_table(raw, level).filter(|&next| self.memory.contains(next)) {
+                Some(next) => {
+                    table = next;
+                    level -= 1;
+                }
+                None => break,
+            }
+        }
+        (table, level)
     }
 
     /// Checks that a table entry at `level` (holding `raw`) leads somewhere walkable.
