@@ -117,23 +117,21 @@ impl<F: PageTableFormat, M: TableMemory> PageTable<F, M> {
         if !F::is_canonical(addr) {
             return Err(TableError::NonCanonical { addr });
         }
-        let mut table = self.root;
+        // The fast path takes the walk as far as the entries grant everything; from there
+        // on, each entry is decoded and may withhold permissions from what lies below.
+        let (mut table, mut level) = self.descend(addr, 1, &mut [PhysAddr::ZERO; 6]);
         let mut granted = WALK_PERMISSIONS;
-        for depth in 0..F::LEVELS {
-            let level = F::LEVELS - depth;
+        loop {
             let raw = self.read(table, F::index(addr, level));
-            if let Some(next) = F::next_table(raw, level).filter(|&next| self.memory.contains(next))
-            {
-                table = next;
-                continue;
-            }
             match F::decode(raw, level) {
                 Entry::Empty => return Ok(Lookup::Unmapped),
                 Entry::Payload(payload) => return Ok(Lookup::Payload { payload, level }),
                 Entry::Table { frame, flags } => {
+                    // `follow` refuses a table below level 1, so `level` stays above zero.
                     self.follow(frame, addr, level, raw)?;
                     granted &= flags | !WALK_PERMISSIONS;
                     table = frame;
+                    level -= 1;
                 }
                 Entry::Leaf { frame, flags } => {
                     let size = F::leaf_size(level);
@@ -157,7 +155,6 @@ impl<F: PageTableFormat, M: TableMemory> PageTable<F, M> {
                 }
             }
         }
-        Ok(Lookup::Unmapped)
     }
 
     /// Translates `addr` to the physical address it maps to.
