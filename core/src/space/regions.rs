@@ -1,12 +1,15 @@
-//! The books of an address space: its reservations and the runs of pages inside them.
+//! The books of an address space: its reservations and the runs of pages inside them, and
+//! the plans that say whether a change of the books fits before anything changes.
+//!
+//! Every change of the books is all-or-nothing: an operation plans it first
+//! ([`Regions::plan`]), refuses it while nothing has changed when the books have no room,
+//! and only then changes the tables and the books. The counting lives here, once.
 
 use crate::addr::{PhysAddr, VirtAddr};
 
+use super::PAGE;
 use super::error::SpaceError;
 use super::protection::{MemoryType, PageState, Protection};
-
-/// The page size of address spaces.
-pub(crate) const PAGE: u64 = 4096;
 
 /// A list with fixed capacity `N` (heapless), or unbounded with the `alloc` feature.
 #[derive(Clone, Debug)]
@@ -69,7 +72,7 @@ pub(crate) enum Backing {
 
 /// A reservation: what `VirtualAlloc` with `MEM_RESERVE`, a mapped view or an image makes.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
-pub(crate) struct Allocation {
+pub(crate) struct Reservation {
     pub base: VirtAddr,
     pub size: u64,
     pub protect: Protection,
@@ -77,9 +80,14 @@ pub(crate) struct Allocation {
     pub backing: Backing,
 }
 
-impl Allocation {
+impl Reservation {
     pub fn end(&self) -> u64 {
         self.base.as_u64() + self.size
+    }
+
+    /// Whether the reservation overlaps `[start, end)`.
+    fn overlaps(&self, start: u64, end: u64) -> bool {
+        self.base.as_u64() < end && start < self.end()
     }
 }
 
@@ -88,39 +96,52 @@ impl Allocation {
 pub(crate) struct Run {
     pub start: u64,
     pub end: u64,
-    pub alloc_base: VirtAddr,
+    /// The base of the reservation the run belongs to.
+    pub reservation: VirtAddr,
     pub state: PageState,
     pub protect: Protection,
+}
+
+impl Run {
+    /// The number of pages in the run.
+    pub fn pages(&self) -> u64 {
+        (self.end - self.start) / PAGE
+    }
 }
 
 /// Reservations and runs, each sorted by address; the runs of a reservation cover it
 /// exactly.
 #[derive(Clone, Debug)]
 pub(crate) struct Regions<const N: usize> {
-    pub allocations: List<Allocation, N>,
+    pub reservations: List<Reservation, N>,
     pub runs: List<Run, N>,
 }
 
 impl<const N: usize> Regions<N> {
     pub fn new() -> Self {
-        Self { allocations: List::new(), runs: List::new() }
+        Self { reservations: List::new(), runs: List::new() }
     }
 
     /// The reservation holding `addr`.
-    pub fn allocation(&self, addr: u64) -> Option<&Allocation> {
-        let list = self.allocations.as_slice();
+    pub fn reservation(&self, addr: u64) -> Option<&Reservation> {
+        let list = self.reservations.as_slice();
         let index = list.partition_point(|a| a.base.as_u64() <= addr).checked_sub(1)?;
         list.get(index).filter(|a| addr < a.end())
     }
 
+    /// The reservations that overlap `[start, end)`, from the lowest.
+    pub fn overlapping_all(&self, start: u64, end: u64) -> impl Iterator<Item = &Reservation> {
+        self.reservations.as_slice().iter().filter(move |a| a.overlaps(start, end))
+    }
+
     /// The first reservation that overlaps `[start, end)`.
-    pub fn overlapping(&self, start: u64, end: u64) -> Option<&Allocation> {
-        self.allocations.as_slice().iter().find(|a| a.base.as_u64() < end && start < a.end())
+    pub fn overlapping(&self, start: u64, end: u64) -> Option<&Reservation> {
+        self.overlapping_all(start, end).next()
     }
 
     /// The first reservation at or after `addr`.
-    pub fn next_allocation(&self, addr: u64) -> Option<&Allocation> {
-        self.allocations.as_slice().iter().find(|a| a.base.as_u64() >= addr)
+    pub fn next_reservation(&self, addr: u64) -> Option<&Reservation> {
+        self.reservations.as_slice().iter().find(|a| a.base.as_u64() >= addr)
     }
 
     /// The index of the run holding `addr`.
@@ -130,43 +151,51 @@ impl<const N: usize> Regions<N> {
         (addr < list.get(index)?.end).then_some(index)
     }
 
+    /// The run holding `addr`.
+    pub fn run(&self, addr: u64) -> Option<Run> {
+        self.run_index(addr).map(|index| self.runs.as_slice()[index])
+    }
+
     /// The runs that overlap `[start, end)`.
     pub fn runs_in(&self, start: u64, end: u64) -> impl Iterator<Item = &Run> {
         self.runs.as_slice().iter().filter(move |r| r.start < end && start < r.end)
     }
 
+    /// A plan of a change, to which each step adds what it takes and gives back.
+    pub fn plan(&self) -> Plan<'_, N> {
+        Plan { regions: self, reservations: Demand::default(), runs: Demand::default() }
+    }
+
     /// Adds a reservation whose pages all start in `state` with `protect`.
     pub fn add(
         &mut self,
-        allocation: Allocation,
+        reservation: Reservation,
         state: PageState,
         protect: Protection,
     ) -> Result<(), SpaceError> {
-        if self.allocations.spare() < 1 || self.runs.spare() < 1 {
-            return Err(SpaceError::CapacityExhausted);
-        }
-        let base = allocation.base.as_u64();
-        let at = self.allocations.as_slice().partition_point(|a| a.base.as_u64() < base);
-        self.allocations.insert(at, allocation)?;
-        let run =
-            Run { start: base, end: allocation.end(), alloc_base: allocation.base, state, protect };
+        self.plan().add().fits()?;
+        let base = reservation.base.as_u64();
+        let at = self.reservations.as_slice().partition_point(|a| a.base.as_u64() < base);
+        self.reservations.insert(at, reservation)?;
+        let run = Run {
+            start: base,
+            end: reservation.end(),
+            reservation: reservation.base,
+            state,
+            protect,
+        };
         let at = self.runs.as_slice().partition_point(|r| r.start < base);
         self.runs.insert(at, run)
     }
 
     /// Removes the reservation at `base` and its runs.
     pub fn remove(&mut self, base: VirtAddr) {
-        if let Some(at) = self.allocations.as_slice().iter().position(|a| a.base == base) {
-            self.allocations.remove(at);
+        if let Some(at) = self.reservations.as_slice().iter().position(|a| a.base == base) {
+            self.reservations.remove(at);
         }
-        while let Some(at) = self.runs.as_slice().iter().position(|r| r.alloc_base == base) {
+        while let Some(at) = self.runs.as_slice().iter().position(|r| r.reservation == base) {
             self.runs.remove(at);
         }
-    }
-
-    /// Whether [`set`](Self::set) has room for the splits it may need.
-    pub fn can_set(&self) -> bool {
-        self.runs.spare() >= 2
     }
 
     /// Gives the pages `[start, end)` of one reservation `state` and `protect` (through
@@ -177,11 +206,9 @@ impl<const N: usize> Regions<N> {
         end: u64,
         update: impl Fn(&Run) -> (PageState, Protection),
     ) -> Result<(), SpaceError> {
-        if !self.can_set() {
-            return Err(SpaceError::CapacityExhausted);
-        }
-        self.split_at(start)?;
-        self.split_at(end)?;
+        self.plan().set(start, end).fits()?;
+        self.split_run_at(start)?;
+        self.split_run_at(end)?;
         for index in 0..self.runs.as_slice().len() {
             let Some(run) = self.runs.get_mut(index) else { break };
             if run.start >= start && run.end <= end {
@@ -192,15 +219,25 @@ impl<const N: usize> Regions<N> {
         Ok(())
     }
 
+    /// Takes `[start, end)` out of the books: reservations it covers in part are split at
+    /// its edges, then every piece inside goes.
+    pub fn take_out(&mut self, start: u64, end: u64) -> Result<(), SpaceError> {
+        self.plan().take_out(start, end).fits()?;
+        self.split_reservation(start)?;
+        self.split_reservation(end)?;
+        while let Some(base) = self.overlapping(start, end).map(|a| a.base) {
+            self.remove(base);
+        }
+        Ok(())
+    }
+
     /// What splitting the reservation holding `at` in two there takes: a reservation slot,
     /// and a run slot when no run starts at `at`. `(false, false)` when no reservation
     /// holds `at` or `at` is its base (nothing to split).
-    pub fn split_needs(&self, at: u64) -> (bool, bool) {
-        match self.allocation(at) {
-            Some(allocation) if allocation.base.as_u64() != at => {
-                let runs = self.runs.as_slice();
-                let run = self.run_index(at).and_then(|i| runs.get(i));
-                (true, run.is_some_and(|r| r.start != at))
+    fn split_needs(&self, at: u64) -> (bool, bool) {
+        match self.reservation(at) {
+            Some(reservation) if reservation.base.as_u64() != at => {
+                (true, self.run(at).is_some_and(|r| r.start != at))
             }
             _ => (false, false),
         }
@@ -210,21 +247,16 @@ impl<const N: usize> Regions<N> {
     /// the base, the tail becomes a reservation of its own from `at` with the same
     /// protection, type and backing (a view's tail starts at its frame for `at`), and the
     /// runs from `at` on move to it. Does nothing when no reservation holds `at` or `at`
-    /// is its base. Refused, changing nothing, when there is no room
-    /// ([`split_needs`](Self::split_needs) says what it takes).
-    pub fn split_allocation(&mut self, at: u64) -> Result<(), SpaceError> {
-        let (allocation, run) = self.split_needs(at);
-        if !allocation {
-            return Ok(());
-        }
-        if self.allocations.spare() < 1 || (run && self.runs.spare() < 1) {
-            return Err(SpaceError::CapacityExhausted);
-        }
-        let list = self.allocations.as_slice();
+    /// is its base. Refused, changing nothing, when there is no room.
+    fn split_reservation(&mut self, at: u64) -> Result<(), SpaceError> {
+        self.plan().split_reservation(at).fits()?;
+        let list = self.reservations.as_slice();
         let Some(index) = list.partition_point(|a| a.base.as_u64() <= at).checked_sub(1) else {
             return Ok(());
         };
-        let Some(&head) = list.get(index) else { return Ok(()) };
+        let Some(&head) = list.get(index).filter(|a| a.base.as_u64() != at && at < a.end()) else {
+            return Ok(());
+        };
         let offset = at - head.base.as_u64();
         let backing = match head.backing {
             Backing::Section { section, first } => {
@@ -233,25 +265,25 @@ impl<const N: usize> Regions<N> {
             Backing::Private => Backing::Private,
         };
         let tail =
-            Allocation { base: VirtAddr::new(at), size: head.size - offset, backing, ..head };
-        self.split_at(at)?;
-        if let Some(shrunk) = self.allocations.get_mut(index) {
+            Reservation { base: VirtAddr::new(at), size: head.size - offset, backing, ..head };
+        self.split_run_at(at)?;
+        if let Some(shrunk) = self.reservations.get_mut(index) {
             shrunk.size = offset;
         }
-        self.allocations.insert(index + 1, tail)?;
+        self.reservations.insert(index + 1, tail)?;
         for index in 0..self.runs.as_slice().len() {
             if let Some(run) = self.runs.get_mut(index)
-                && run.alloc_base == head.base
+                && run.reservation == head.base
                 && run.start >= at
             {
-                run.alloc_base = tail.base;
+                run.reservation = tail.base;
             }
         }
         Ok(())
     }
 
     /// Splits the run holding `addr` so that a run starts there.
-    fn split_at(&mut self, addr: u64) -> Result<(), SpaceError> {
+    fn split_run_at(&mut self, addr: u64) -> Result<(), SpaceError> {
         let Some(index) = self.run_index(addr) else { return Ok(()) };
         let Some(run) = self.runs.get_mut(index) else { return Ok(()) };
         if run.start == addr {
@@ -269,7 +301,7 @@ impl<const N: usize> Regions<N> {
             let list = self.runs.as_slice();
             let (before, run) = (list[index - 1], list[index]);
             if before.end == run.start
-                && before.alloc_base == run.alloc_base
+                && before.reservation == run.reservation
                 && (before.state, before.protect) == (run.state, run.protect)
             {
                 if let Some(joined) = self.runs.get_mut(index - 1) {
@@ -279,6 +311,101 @@ impl<const N: usize> Regions<N> {
             } else {
                 index += 1;
             }
+        }
+    }
+}
+
+/// The slots of one list that a plan takes: how many more are in use now, and at most.
+#[derive(Clone, Copy, Debug, Default)]
+struct Demand {
+    now: isize,
+    peak: isize,
+}
+
+impl Demand {
+    fn take(&mut self, slots: usize) {
+        self.now += slots as isize;
+        self.peak = self.peak.max(self.now);
+    }
+
+    fn give(&mut self, slots: usize) {
+        self.now -= slots as isize;
+    }
+
+    /// Whether the peak fits in `spare` slots.
+    fn fits(&self, spare: usize) -> bool {
+        usize::try_from(self.peak).is_ok_and(|peak| peak <= spare)
+    }
+}
+
+/// A change of the books, step by step, counted against the books as they are: each step
+/// takes the slots it needs while it runs and gives back those it frees. The change fits
+/// when its peak does.
+#[derive(Clone, Copy, Debug)]
+#[must_use = "a plan only counts: ask `fits`"]
+pub(crate) struct Plan<'r, const N: usize> {
+    regions: &'r Regions<N>,
+    reservations: Demand,
+    runs: Demand,
+}
+
+impl<const N: usize> Plan<'_, N> {
+    /// A new reservation with one run.
+    pub fn add(mut self) -> Self {
+        self.reservations.take(1);
+        self.runs.take(1);
+        self
+    }
+
+    /// A change of state or protection over `[start, end)` of a reservation in the books.
+    /// It wants room for a split at both edges before it looks, then keeps what it used.
+    pub fn set(mut self, start: u64, end: u64) -> Self {
+        let regions = self.regions;
+        let splits = [start, end].into_iter();
+        let used = splits.filter(|&at| regions.run(at).is_some_and(|r| r.start != at)).count();
+        self.runs.take(2);
+        self.runs.give(2 - used);
+        self
+    }
+
+    /// A change of state or protection inside a reservation not yet in the books (the
+    /// parts of an image): two splits, as its runs are not known.
+    pub fn set_in_new(mut self) -> Self {
+        self.runs.take(2);
+        self
+    }
+
+    /// Splitting the reservation holding `at` in two there.
+    pub fn split_reservation(mut self, at: u64) -> Self {
+        let (reservation, run) = self.regions.split_needs(at);
+        self.reservations.take(usize::from(reservation));
+        self.runs.take(usize::from(run));
+        self
+    }
+
+    /// Taking `[start, end)` out of the books: the splits at its edges, then the pieces
+    /// inside go (each reservation and run that overlaps the range leaves one there).
+    pub fn take_out(self, start: u64, end: u64) -> Self {
+        let mut plan = self.split_reservation(start).split_reservation(end);
+        let regions = plan.regions;
+        plan.reservations.give(regions.overlapping_all(start, end).count());
+        plan.runs.give(regions.runs_in(start, end).count());
+        plan
+    }
+
+    /// Whether the books have room for the whole change.
+    ///
+    /// # Errors
+    ///
+    /// Returns [`SpaceError::CapacityExhausted`] when they do not.
+    pub fn fits(self) -> Result<(), SpaceError> {
+        let regions = self.regions;
+        if self.reservations.fits(regions.reservations.spare())
+            && self.runs.fits(regions.runs.spare())
+        {
+            Ok(())
+        } else {
+            Err(SpaceError::CapacityExhausted)
         }
     }
 }

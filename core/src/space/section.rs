@@ -5,8 +5,8 @@ use crate::format::EntrySize;
 use crate::frame::FrameAllocator;
 use crate::memory::TableMemory;
 
+use super::PAGE;
 use super::error::SpaceError;
-use super::regions::PAGE;
 
 /// A section: zeroed, physically contiguous frames that views in several address spaces
 /// map (Windows `CreateFileMapping` backed by the paging file; an executable image's

@@ -13,15 +13,14 @@
 //! on error.
 
 use crate::addr::VirtAddr;
-use crate::fault::Access;
 use crate::format::PageTableFormat;
 use crate::frame::FrameAllocator;
 use crate::memory::TableMemory;
 use crate::tlb::Flush;
 
 use super::protection::{BaseProtection, MemoryType, PageState, Protection};
-use super::regions::{Allocation, Backing, PAGE};
-use super::{AddressSpace, SpaceError};
+use super::regions::{Backing, Reservation};
+use super::{AddressSpace, PAGE, SpaceError, expect_type, views};
 
 /// A Unix protection: `PROT_READ`, `PROT_WRITE` and `PROT_EXEC` as three switches.
 ///
@@ -104,21 +103,6 @@ pub enum MapFixed {
     NoReplace,
 }
 
-/// What taking `[start, end)` out of the books involves.
-#[derive(Clone, Copy, Debug, Default)]
-struct Unmap {
-    /// Reservations split at `start` or `end` (0 to 2).
-    allocation_splits: usize,
-    /// Runs split at `start` or `end` (0 to 2).
-    run_splits: usize,
-    /// Reservations that overlap the range (each leaves one piece inside it).
-    allocations: usize,
-    /// Runs that overlap the range (each leaves one piece inside it).
-    runs: usize,
-    /// The part of the range that reservations cover, from the first to the last.
-    span: Option<(u64, u64)>,
-}
-
 impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
     /// Maps `len` bytes (rounded up to pages) of private anonymous memory with `prot`
     /// (Unix `mmap` with `MAP_PRIVATE | MAP_ANONYMOUS`): committed, zero on first touch,
@@ -164,20 +148,16 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
         let outside =
             SpaceError::OutsideUserSpace { addr: addr.unwrap_or(VirtAddr::ZERO), size: len };
         let size = len.checked_next_multiple_of(PAGE).ok_or(outside)?;
-        let (base, plan) = match (fixed, addr) {
+        let (base, span) = match (fixed, addr) {
             (MapFixed::No, hint) | (_, hint @ None) => {
-                let free = hint.filter(|&at| {
-                    at.is_aligned(PAGE)
-                        && self.layout.holds(at, size)
-                        && self.regions.overlapping(at.as_u64(), at.as_u64() + size).is_none()
-                });
+                let free = hint.filter(|&at| at.is_aligned(PAGE) && self.is_free(at, size));
                 let base = match free {
                     Some(at) => at,
                     None => {
-                        self.find_free_page(size).ok_or(SpaceError::NoFreeRange { size: len })?
+                        self.find_free(size, PAGE).ok_or(SpaceError::NoFreeRange { size: len })?
                     }
                 };
-                (base, Unmap::default())
+                (base, None)
             }
             (fixed, Some(at)) => {
                 if !at.is_aligned(PAGE) {
@@ -192,35 +172,20 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
                 {
                     return Err(SpaceError::Overlaps { base: other.base });
                 }
-                let mut overlapping = self.regions.allocations.as_slice().iter();
-                if let Some(view) = overlapping.find(|a| {
-                    a.kind != MemoryType::Private && a.base.as_u64() < end && start < a.end()
-                }) {
+                let mut overlapping = self.regions.overlapping_all(start, end);
+                if let Some(view) = overlapping.find(|a| a.kind != MemoryType::Private) {
                     return Err(SpaceError::Overlaps { base: view.base });
                 }
-                let plan = self.plan_unmap(start, end)?;
-                (at, plan)
+                (at, self.private_span(start, end)?)
             }
         };
-        // Room for the splits, then for the new reservation once the covered ones are gone.
-        let allocations = self.regions.allocations.spare();
-        let runs = self.regions.runs.spare();
-        if allocations < plan.allocation_splits
-            || runs < plan.run_splits
-            || allocations.saturating_add(plan.allocations) - plan.allocation_splits < 1
-            || runs.saturating_add(plan.runs) - plan.run_splits < 1
-        {
-            return Err(SpaceError::CapacityExhausted);
-        }
-        let flush = self.apply_unmap(base.as_u64(), base.as_u64() + size, &plan, memory, alloc)?;
-        let allocation = Allocation {
-            base,
-            size,
-            protect,
-            kind: MemoryType::Private,
-            backing: Backing::Private,
-        };
-        self.regions.add(allocation, PageState::Committed, protect)?;
+        let (start, end) = (base.as_u64(), base.as_u64() + size);
+        // What is in the way goes first; then the new reservation needs its slots.
+        self.regions.plan().take_out(start, end).add().fits()?;
+        let flush = self.take_out(start, end, span, memory, alloc)?;
+        let kind = MemoryType::Private;
+        let reservation = Reservation { base, size, protect, kind, backing: Backing::Private };
+        self.regions.add(reservation, PageState::Committed, protect)?;
         Ok((base, flush))
     }
 
@@ -246,13 +211,9 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
         alloc: &mut A,
     ) -> Result<Flush, SpaceError> {
         let (start, end) = self.unix_range(addr, len)?;
-        let plan = self.plan_unmap(start, end)?;
-        if self.regions.allocations.spare() < plan.allocation_splits
-            || self.regions.runs.spare() < plan.run_splits
-        {
-            return Err(SpaceError::CapacityExhausted);
-        }
-        self.apply_unmap(start, end, &plan, memory, alloc)
+        let span = self.private_span(start, end)?;
+        self.regions.plan().take_out(start, end).fits()?;
+        self.take_out(start, end, span, memory, alloc)
     }
 
     /// Changes the protection of the pages of `[addr, addr + len)` (Unix `mprotect`;
@@ -278,36 +239,25 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
         alloc: &mut A,
     ) -> Result<Flush, SpaceError> {
         let (start, end) = self.unix_range(addr, len)?;
-        let mut pieces = 0_usize;
+        let mut plan = self.regions.plan();
         let mut at = start;
         while at < end {
-            let (allocation, piece_end) = self.protect_piece(at, end)?;
-            let protect = protection_in(prot, &allocation);
+            let (reservation, piece_end) = self.protect_piece(at, end)?;
+            let protect = protection_in(prot, &reservation);
             self.check_protection(protect)?;
-            if allocation.kind != MemoryType::Private
-                && protect.allows(Access::Write)
-                && !allocation.protect.allows(Access::Write)
-            {
+            if views::writes_read_only_view(&reservation, protect) {
                 return Err(SpaceError::ReadOnlyView);
             }
-            if let Some(run) =
-                self.regions.runs_in(at, piece_end).find(|r| r.state != PageState::Committed)
-            {
-                return Err(SpaceError::NotCommitted { addr: VirtAddr::new(run.start.max(at)) });
-            }
-            pieces += 1;
+            self.expect_committed(at, piece_end)?;
+            plan = plan.set(at, piece_end);
             at = piece_end;
         }
-        // `protect` wants room for two splits each time; only the first piece and the
-        // last split a run, and the pieces between merge at most.
-        if self.regions.runs.spare() < 2 + usize::from(pieces > 1) {
-            return Err(SpaceError::CapacityExhausted);
-        }
+        plan.fits()?;
         let mut flush = Flush::new();
         let mut at = start;
         while at < end {
-            let (allocation, piece_end) = self.protect_piece(at, end)?;
-            let protect = protection_in(prot, &allocation);
+            let (reservation, piece_end) = self.protect_piece(at, end)?;
+            let protect = protection_in(prot, &reservation);
             let (_, piece) =
                 self.protect(VirtAddr::new(at), piece_end - at, protect, memory, alloc)?;
             flush.merge(piece);
@@ -335,92 +285,50 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
     }
 
     /// The reservation holding `at` and where its part of `[at, end)` ends.
-    fn protect_piece(&self, at: u64, end: u64) -> Result<(Allocation, u64), SpaceError> {
-        let allocation = self
+    fn protect_piece(&self, at: u64, end: u64) -> Result<(Reservation, u64), SpaceError> {
+        let reservation = self
             .regions
-            .allocation(at)
+            .reservation(at)
             .copied()
             .ok_or(SpaceError::NotCommitted { addr: VirtAddr::new(at) })?;
-        Ok((allocation, allocation.end().min(end)))
+        Ok((reservation, reservation.end().min(end)))
     }
 
-    /// What taking `[start, end)` out of the books involves; views are refused.
-    fn plan_unmap(&self, start: u64, end: u64) -> Result<Unmap, SpaceError> {
-        let mut plan = Unmap::default();
-        let overlapping = self.regions.allocations.as_slice().iter();
-        for allocation in overlapping.filter(|a| a.base.as_u64() < end && start < a.end()) {
-            if allocation.kind != MemoryType::Private {
-                return Err(SpaceError::WrongType {
-                    expected: MemoryType::Private,
-                    found: allocation.kind,
-                });
-            }
-            plan.allocations += 1;
-            let first = plan.span.map_or(allocation.base.as_u64(), |s| s.0);
-            plan.span = Some((first.max(start), allocation.end().min(end)));
+    /// The part of `[start, end)` that reservations cover, from the first to the last;
+    /// refused when a view of a section is in it (views go whole).
+    fn private_span(&self, start: u64, end: u64) -> Result<Option<(u64, u64)>, SpaceError> {
+        let mut span = None;
+        for reservation in self.regions.overlapping_all(start, end) {
+            expect_type(reservation, MemoryType::Private)?;
+            let first = span.map_or(reservation.base.as_u64(), |(first, _)| first);
+            span = Some((first.max(start), reservation.end().min(end)));
         }
-        for at in [start, end] {
-            let (allocation, run) = self.regions.split_needs(at);
-            plan.allocation_splits += usize::from(allocation);
-            plan.run_splits += usize::from(run);
-        }
-        plan.runs = self.regions.runs_in(start, end).count();
-        Ok(plan)
+        Ok(span)
     }
 
-    /// Takes `[start, end)` out of the tables and the books as `plan` (checked) says.
-    fn apply_unmap<M: TableMemory, A: FrameAllocator + ?Sized>(
+    /// Takes `[start, end)` out of the tables (over `span`, what reservations cover) and
+    /// the books; the books' room was planned.
+    fn take_out<M: TableMemory, A: FrameAllocator + ?Sized>(
         &mut self,
         start: u64,
         end: u64,
-        plan: &Unmap,
+        span: Option<(u64, u64)>,
         memory: &mut M,
         alloc: &mut A,
     ) -> Result<Flush, SpaceError> {
-        let Some((first, last)) = plan.span else { return Ok(Flush::new()) };
+        let Some((first, last)) = span else { return Ok(Flush::new()) };
         // One rewrite over the covered span: nothing is mapped between reservations, and
         // the rewrite changes nothing on error.
         let flush = self.clear(first, last, memory, alloc)?;
-        self.regions.split_allocation(start)?;
-        self.regions.split_allocation(end)?;
-        while let Some(base) = self.regions.overlapping(start, end).map(|a| a.base) {
-            self.regions.remove(base);
-        }
+        self.regions.take_out(start, end)?;
         Ok(flush)
-    }
-
-    /// The lowest (or, with ASLR, a random) free page-aligned range of `len` bytes.
-    fn find_free_page(&mut self, len: u64) -> Option<VirtAddr> {
-        let lowest = self.layout.lowest.checked_align_up(PAGE)?.as_u64();
-        let last_base =
-            self.layout.highest.as_u64().checked_sub(len.checked_sub(1)?)? & !(PAGE - 1);
-        if last_base < lowest {
-            return None;
-        }
-        if let Some(aslr) = self.aslr.as_mut() {
-            let slots = (last_base - lowest) / PAGE + 1;
-            for _ in 0..32 {
-                let base = lowest + aslr.below(slots) * PAGE;
-                if self.regions.overlapping(base, base + len).is_none() {
-                    return Some(VirtAddr::new(base));
-                }
-            }
-        }
-        let mut base = lowest;
-        while base <= last_base {
-            match self.regions.overlapping(base, base + len) {
-                None => return Some(VirtAddr::new(base)),
-                Some(other) => base = other.end().checked_next_multiple_of(PAGE)?,
-            }
-        }
-        None
     }
 }
 
-/// The protection `prot` means in `allocation`: write-copy views keep writes private.
-fn protection_in(prot: Prot, allocation: &Allocation) -> Protection {
+/// The protection `prot` means in `reservation`: write-copy views keep writes private.
+fn protection_in(prot: Prot, reservation: &Reservation) -> Protection {
     let protect = prot.protection();
-    if allocation.kind == MemoryType::Private || !allocation.protect.is_write_copy() {
+    if reservation.kind == MemoryType::Private || !reservation.protect.is_write_copy() {
         return protect;
     }
     match protect.base() {

@@ -1,0 +1,169 @@
+//! Views of sections and images: reservations whose pages are a section's frames.
+//!
+//! A view is committed whole and placed on the allocation granularity; its pages appear on
+//! first touch (see [`resolve`](AddressSpace::resolve)). The section counts its views, so
+//! that it is closed only when none maps it. An image is a view whose parts carry their own
+//! protections.
+
+use crate::addr::VirtAddr;
+use crate::fault::Access;
+use crate::format::PageTableFormat;
+use crate::frame::FrameAllocator;
+use crate::memory::TableMemory;
+use crate::tlb::Flush;
+
+use super::regions::{Backing, Reservation};
+use super::section::{self, Section};
+use super::{AddressSpace, MemoryType, PAGE, PageState, Protection, SpaceError};
+
+/// One part of an image: pages of the image section with their own protection.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct ImagePart {
+    /// The first page, counted from the image's start.
+    pub offset: u64,
+    /// The number of pages.
+    pub pages: u64,
+    /// The protection (data that the image writes should be write-copy).
+    pub protect: Protection,
+}
+
+/// What a view maps: pages of a section from an offset, with a type and protection.
+#[derive(Clone, Copy, Debug)]
+struct View {
+    offset: u64,
+    pages: u64,
+    kind: MemoryType,
+    protect: Protection,
+}
+
+impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
+    /// Maps `pages` pages of `section` from page `offset` (Windows `MapViewOfFileEx`), at
+    /// `addr` (a multiple of the allocation granularity) or where the space chooses. The
+    /// view is committed; its pages appear on first touch. In a write-copy view the
+    /// section's frames are never mapped writable: every written page gets a private copy.
+    ///
+    /// # Errors
+    ///
+    /// Returns [`SpaceError::ZeroSize`], [`SpaceError::OutsideSection`],
+    /// [`SpaceError::Unaligned`], [`SpaceError::InvalidProtection`],
+    /// [`SpaceError::WritableExecutable`], and the placement errors of
+    /// [`reserve`](Self::reserve).
+    #[allow(clippy::too_many_arguments, reason = "MapViewOfFile's own parameters")]
+    pub fn map_view<M: TableMemory + ?Sized>(
+        &mut self,
+        section: &Section,
+        addr: Option<VirtAddr>,
+        offset: u64,
+        pages: u64,
+        protect: Protection,
+        memory: &mut M,
+    ) -> Result<VirtAddr, SpaceError> {
+        self.check_protection(protect)?;
+        let view = View { offset, pages, kind: MemoryType::Mapped, protect };
+        self.add_view(section, addr, view, &[], memory)
+    }
+
+    /// Maps an executable image held in `image` (Windows `MapViewOfFile` of a
+    /// `SEC_IMAGE` section): every page of the section, each part with its own
+    /// protection, the rest read-only (headers). Unmap it with
+    /// [`unmap_view`](Self::unmap_view).
+    ///
+    /// # Errors
+    ///
+    /// As [`map_view`](Self::map_view), for the image and for each part.
+    pub fn map_image<M: TableMemory + ?Sized>(
+        &mut self,
+        image: &Section,
+        addr: Option<VirtAddr>,
+        parts: &[ImagePart],
+        memory: &mut M,
+    ) -> Result<VirtAddr, SpaceError> {
+        for part in parts {
+            self.check_protection(part.protect)?;
+            let end = part.offset.checked_add(part.pages);
+            if part.pages == 0 || end.is_none_or(|end| end > image.pages()) {
+                return Err(SpaceError::OutsideSection { offset: part.offset, pages: part.pages });
+            }
+        }
+        let view = View {
+            offset: 0,
+            pages: image.pages(),
+            kind: MemoryType::Image,
+            protect: Protection::EXECUTE_WRITE_COPY,
+        };
+        self.add_view(image, addr, view, parts, memory)
+    }
+
+    /// Unmaps the view at `base` (Windows `UnmapViewOfFile`); private copies go back to
+    /// `alloc`, the section's frames stay with it, and the section counts one view less.
+    ///
+    /// # Errors
+    ///
+    /// Returns [`SpaceError::NotReserved`], [`SpaceError::NotAllocationBase`],
+    /// [`SpaceError::WrongType`] for private memory, and [`SpaceError::Table`].
+    pub fn unmap_view<M: TableMemory, A: FrameAllocator + ?Sized>(
+        &mut self,
+        base: VirtAddr,
+        memory: &mut M,
+        alloc: &mut A,
+    ) -> Result<Flush, SpaceError> {
+        let reservation = self.reservation_at_base(base)?;
+        let Backing::Section { section, .. } = reservation.backing else {
+            return Err(SpaceError::WrongType {
+                expected: MemoryType::Mapped,
+                found: reservation.kind,
+            });
+        };
+        let flush = self.clear(reservation.base.as_u64(), reservation.end(), memory, alloc)?;
+        self.regions.remove(reservation.base);
+        section::count_view(memory, section, -1);
+        Ok(flush)
+    }
+
+    /// Adds a view (or image) of `section` with `parts` protected apart.
+    fn add_view<M: TableMemory + ?Sized>(
+        &mut self,
+        section: &Section,
+        addr: Option<VirtAddr>,
+        view: View,
+        parts: &[ImagePart],
+        memory: &mut M,
+    ) -> Result<VirtAddr, SpaceError> {
+        let View { offset, pages, kind, protect } = view;
+        if pages == 0 {
+            return Err(SpaceError::ZeroSize);
+        }
+        if offset.checked_add(pages).is_none_or(|end| end > section.pages()) {
+            return Err(SpaceError::OutsideSection { offset, pages });
+        }
+        // A view is exactly its pages, from an address on the allocation granularity.
+        if let Some(addr) = addr.filter(|a| !a.is_aligned(self.config.granularity)) {
+            return Err(SpaceError::Unaligned { addr, align: self.config.granularity });
+        }
+        let plan = parts.iter().fold(self.regions.plan().add(), |plan, _| plan.set_in_new());
+        plan.fits()?;
+        let (base, len) = self.place_reservation(addr, pages * PAGE)?;
+        let backing =
+            Backing::Section { section: section.header(), first: section.base() + offset * PAGE };
+        let reservation = Reservation { base, size: len, protect, kind, backing };
+        let initial = if parts.is_empty() { protect } else { Protection::READ_ONLY };
+        self.regions.add(reservation, PageState::Committed, initial)?;
+        for part in parts {
+            let start = base.as_u64() + part.offset * PAGE;
+            let protect = part.protect;
+            // The plan above made room for every part.
+            self.regions
+                .set(start, start + part.pages * PAGE, |_| (PageState::Committed, protect))?;
+        }
+        section::count_view(memory, section.header(), 1);
+        Ok(base)
+    }
+}
+
+/// Whether `protect` would let a view write where the view's own protection does not.
+pub(super) fn writes_read_only_view(reservation: &Reservation, protect: Protection) -> bool {
+    reservation.kind != MemoryType::Private
+        && protect.allows(Access::Write)
+        && !reservation.protect.allows(Access::Write)
+}
