@@ -3,12 +3,11 @@
 use core::fmt;
 use std::collections::HashMap;
 
+use paging::frame::FRAME_SIZE;
 use paging::{EntrySize, PhysAddr, TableMemory};
 
-/// The size of one frame in bytes.
-const FRAME_SIZE: u64 = 4096;
 /// The number of bits of an address that select a byte within its frame.
-const FRAME_SHIFT: u32 = 12;
+const FRAME_SHIFT: u32 = FRAME_SIZE.trailing_zeros();
 /// The most frames a RAM can have: its last byte must have a 64-bit address.
 const MAX_FRAMES: u64 = u64::MAX >> FRAME_SHIFT;
 

@@ -3,8 +3,9 @@
 
 use core::fmt;
 
-use super::bitmap::{UsableRuns, check_request, summarize, to_usize};
+use super::memory_map::{UsableRuns, summarize};
 use super::{FRAME_SIZE, FrameAllocator, MemoryRegion};
+use super::{check_request, to_usize};
 use crate::addr::PhysAddr;
 use crate::error::FrameError;
 

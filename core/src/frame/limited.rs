@@ -2,7 +2,7 @@
 //! fault-injection tests.
 
 use super::FrameAllocator;
-use super::bitmap::check_request;
+use super::check_request;
 use crate::addr::PhysAddr;
 use crate::error::FrameError;
 

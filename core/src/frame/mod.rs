@@ -1,19 +1,21 @@
 //! Physical frame allocation: the trait, the memory map it is built from, and allocators
 //! that keep their books in caller-provided storage (no `alloc`).
 
-use crate::addr::PhysAddr;
+use crate::addr::{PageSize, PhysAddr, Size4KiB};
 use crate::error::FrameError;
 
 mod bitmap;
 mod free_list;
 mod limited;
+mod memory_map;
 
 pub use bitmap::BitmapAllocator;
 pub use free_list::{FreeListAllocator, FreeRun};
 pub use limited::LimitedAllocator;
+pub use memory_map::{MemoryRegion, RegionKind};
 
 /// The size of the frames that allocators hand out.
-pub const FRAME_SIZE: u64 = 4096;
+pub const FRAME_SIZE: u64 = Size4KiB::SIZE;
 
 /// Hands out 4 KiB physical frames, one at a time or as contiguous aligned runs.
 ///
@@ -81,46 +83,16 @@ impl<A: FrameAllocator + ?Sized> FrameAllocator for &mut A {
     }
 }
 
-/// What a range of physical memory is, as a bootloader's memory map says.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub enum RegionKind {
-    /// Free RAM the allocator may hand out.
-    Usable,
-    /// Anything else: firmware, ACPI tables, device memory, the kernel image.
-    Reserved,
+/// Checks the `count` and `align` of a contiguous request.
+pub(crate) fn check_request(count: usize, align: u64) -> Result<(), FrameError> {
+    if count == 0 || !align.is_power_of_two() || align < FRAME_SIZE {
+        Err(FrameError::InvalidRequest)
+    } else {
+        Ok(())
+    }
 }
 
-/// One range of a memory map: `[start, start + len)`. Ranges may be unaligned and may
-/// overlap; a byte is usable only if some usable range covers it and no reserved range
-/// does, and a frame only if all its bytes are usable.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub struct MemoryRegion {
-    /// The first byte.
-    pub start: PhysAddr,
-    /// The length in bytes.
-    pub len: u64,
-    /// What it is.
-    pub kind: RegionKind,
-}
-
-impl MemoryRegion {
-    /// A usable range.
-    #[must_use]
-    pub const fn usable(start: u64, len: u64) -> Self {
-        Self { start: PhysAddr::new(start), len, kind: RegionKind::Usable }
-    }
-
-    /// A reserved range.
-    #[must_use]
-    pub const fn reserved(start: u64, len: u64) -> Self {
-        Self { start: PhysAddr::new(start), len, kind: RegionKind::Reserved }
-    }
-
-    /// The first byte past the range (saturating at the top of the address space).
-    #[must_use]
-    pub const fn end(&self) -> u64 {
-        self.start.as_u64().saturating_add(self.len)
-    }
+/// Converts a count that is known to fit, saturating otherwise.
+pub(crate) fn to_usize(value: u64) -> usize {
+    usize::try_from(value).unwrap_or(usize::MAX)
 }
