@@ -256,9 +256,7 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
     ) -> Result<Flush, SpaceError> {
         let reservation = self.reservation_at_base(base)?;
         expect_type(&reservation, MemoryType::Private)?;
-        let flush = self.clear(reservation.base.as_u64(), reservation.end(), memory, alloc)?;
-        self.regions.remove(reservation.base);
-        Ok(flush)
+        self.drop_reservation(&reservation, memory, alloc)
     }
 
     /// Changes the protection of committed pages of one reservation (Windows
@@ -319,11 +317,9 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
         alloc: &mut A,
     ) {
         while let Some(reservation) = self.regions.reservations.as_slice().first().copied() {
+            // A corrupt table keeps what it holds; the books let go all the same.
             let _ = self.clear(reservation.base.as_u64(), reservation.end(), memory, alloc);
-            self.regions.remove(reservation.base);
-            if let Backing::Section { section, .. } = reservation.backing {
-                section::count_view(memory, section, -1);
-            }
+            self.forget(&reservation, memory);
         }
         let entry = F::ENTRY_SIZE;
         for index in F::index(self.layout.kernel_start, F::LEVELS)..F::entries(F::LEVELS) {
@@ -417,6 +413,27 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
             return Err(SpaceError::NotAllocationBase { addr: base, base: reservation.base });
         }
         Ok(reservation)
+    }
+
+    /// Takes a whole reservation out of the tables and the books; a view's section counts
+    /// one view less.
+    fn drop_reservation<M: TableMemory, A: FrameAllocator + ?Sized>(
+        &mut self,
+        reservation: &Reservation,
+        memory: &mut M,
+        alloc: &mut A,
+    ) -> Result<Flush, SpaceError> {
+        let flush = self.clear(reservation.base.as_u64(), reservation.end(), memory, alloc)?;
+        self.forget(reservation, memory);
+        Ok(flush)
+    }
+
+    /// Takes a reservation out of the books; a view's section counts one view less.
+    fn forget<M: TableMemory + ?Sized>(&mut self, reservation: &Reservation, memory: &mut M) {
+        self.regions.remove(reservation.base);
+        if let Backing::Section { section, .. } = reservation.backing {
+            section::count_view(memory, section, -1);
+        }
     }
 
     /// Clears every page table entry in `[start, end)`, giving owned frames back.

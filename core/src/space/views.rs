@@ -109,16 +109,13 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
         alloc: &mut A,
     ) -> Result<Flush, SpaceError> {
         let reservation = self.reservation_at_base(base)?;
-        let Backing::Section { section, .. } = reservation.backing else {
+        if reservation.backing == Backing::Private {
             return Err(SpaceError::WrongType {
                 expected: MemoryType::Mapped,
                 found: reservation.kind,
             });
-        };
-        let flush = self.clear(reservation.base.as_u64(), reservation.end(), memory, alloc)?;
-        self.regions.remove(reservation.base);
-        section::count_view(memory, section, -1);
-        Ok(flush)
+        }
+        self.drop_reservation(&reservation, memory, alloc)
     }
 
     /// Adds a view (or image) of `section` with `parts` protected apart.
