@@ -18,6 +18,13 @@
 //! control bits paging needs. Its decoding is pure and host-tested; its instructions are
 //! compiled for `x86_64` only and run in `examples/kernel` under QEMU.
 //!
+//! Engine calls are safe even on the table the CPU runs on: they only write table memory.
+//! The `unsafe` is where a table becomes live ([`hw::HwTlb::load_root`], CR3 loads) and
+//! where table memory is vouched for ([`hw::DirectMap::new`]). Edits to one table must be
+//! serialised by the caller; the MMU may walk concurrently, and an accessed or dirty bit it
+//! sets between the engine's read and write of an entry is lost. [`hw`] says what this
+//! means and what a caller who needs exact dirty bits does.
+//!
 //! ```
 //! use paging::{Entry, PageFlags, PageTableFormat, PhysAddr};
 //! use paging_x86::{X86_64, bits};

@@ -7,6 +7,8 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use crate::workspace;
+
 /// What every step needs to know about its environment.
 #[derive(Debug, Clone)]
 pub struct Ctx {
@@ -17,15 +19,16 @@ pub struct Ctx {
 }
 
 impl Ctx {
-    /// The context of this process: the workspace containing this crate and
-    /// the cargo that (probably) started us.
-    pub fn from_env() -> Self {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .parent()
-            .expect("xtask lives in a subdirectory of the workspace root")
-            .to_path_buf();
+    /// The context of this process: the workspace it was run for (found at run time,
+    /// see [`workspace::current_root`]) and the cargo that (probably) started us.
+    ///
+    /// # Errors
+    ///
+    /// A message if no workspace encloses the checkout.
+    pub fn from_env() -> Result<Self, String> {
+        let root = workspace::current_root()?;
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        Self { root, cargo }
+        Ok(Self { root, cargo })
     }
 
     /// A cargo invocation with the given arguments.

@@ -11,6 +11,7 @@ mod fuzz;
 mod qemu;
 mod require;
 mod steps;
+mod workspace;
 
 use std::process::ExitCode;
 
@@ -44,16 +45,25 @@ enum Command {
         /// How long each target runs, in seconds
         seconds: u64,
     },
+    /// Print the workspace root the other commands work on (the checkout run from)
+    Workspace,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let ctx = Ctx::from_env();
+    let ctx = match Ctx::from_env() {
+        Ok(ctx) => ctx,
+        Err(error) => return report(Err(error)),
+    };
     match cli.command {
         Command::Test => steps::run_all(&ctx, &steps::test_steps()),
         Command::Qemu => steps::run_all(&ctx, &steps::qemu_steps()),
         Command::Bench => report(bench::run(&ctx)),
         Command::Fuzz { seconds } => report(fuzz::run(&ctx, seconds)),
+        Command::Workspace => {
+            println!("workspace: {}", ctx.root.display());
+            ExitCode::SUCCESS
+        }
     }
 }
 

@@ -193,7 +193,7 @@ mod tests {
 
     #[test]
     fn every_step_runs_after_a_failure() {
-        let ctx = Ctx::from_env();
+        let ctx = Ctx::from_env().expect("the tests run inside the workspace");
         let steps = [Step::new("fails", |_| Err("no".into())), Step::new("passes", |_| Ok(()))];
         let outcomes: Vec<_> = steps.iter().map(|s| run_step(&ctx, s)).collect();
         assert!(outcomes[0].result.is_err());

@@ -1,6 +1,6 @@
 //! Legacy 32-bit paging ([`Legacy32`]): 4-byte entries, two levels.
 
-use paging::{Entry, EntrySize, PageFlags, PageTableFormat, PhysAddr};
+use paging::{EntrySize, PageTableFormat};
 use static_assertions::const_assert_eq;
 
 use super::Codec;
@@ -12,7 +12,7 @@ const CODEC: Codec = Codec { phys_bits: 32, reserved_top: 64, nx: false, long_mo
 /// 32-bit paging (CR4.PAE = 0): a page directory and page tables of 1024 4-byte entries;
 /// 4 KiB leaves, and 4 MiB leaves in the directory (with CR4.PSE).
 ///
-/// Without NX every present page is executable, so [`EXECUTABLE`](PageFlags::EXECUTABLE)
+/// Without NX every present page is executable, so [`EXECUTABLE`](paging::PageFlags::EXECUTABLE)
 /// is [`IMPLIED`](PageTableFormat::IMPLIED) along with `READABLE`. There are no protection
 /// keys and only bits 11:9 are free for software.
 ///
@@ -34,37 +34,9 @@ impl PageTableFormat for Legacy32 {
     /// 4 KiB (PTE) and 4 MiB (PDE) leaves.
     const LEAF_LEVELS: u8 = 0b11;
     const SIGN_EXTENDED: bool = false;
-    const PHYS_BITS: u32 = CODEC.phys_bits;
     const PAYLOAD_BITS: u32 = 31;
-    const SUPPORTED: PageFlags = CODEC.supported();
-    const IMPLIED: PageFlags = CODEC.implied();
-    // The address is one field of plain bits: consecutive frames are consecutive values.
-    const LINEAR_LEAVES: bool = true;
-
-    #[inline(always)]
-    fn decode(raw: u64, level: u8) -> Entry {
-        CODEC.decode::<Self>(raw, level)
-    }
-
-    #[inline(always)]
-    fn encode_leaf(frame: PhysAddr, flags: PageFlags, level: u8) -> u64 {
-        CODEC.encode_leaf::<Self>(frame, flags, level)
-    }
-
-    #[inline(always)]
-    fn next_table(raw: u64, level: u8) -> Option<PhysAddr> {
-        CODEC.next_table(raw, level)
-    }
-
-    #[inline(always)]
-    fn mark_walked(raw: u64, level: u8, dirty: bool) -> u64 {
-        CODEC.mark_walked::<Self>(raw, level, dirty)
-    }
-
-    #[inline(always)]
-    fn encode_table(table: PhysAddr, _level: u8) -> u64 {
-        CODEC.table(table)
-    }
+    codec_constants!(CODEC);
+    codec_methods!(CODEC);
 }
 
 const_assert_eq!(<Legacy32 as PageTableFormat>::VIRT_BITS, 32);

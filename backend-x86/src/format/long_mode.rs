@@ -1,9 +1,10 @@
 //! IA-32e paging: 4-level ([`X86_64`]) and 5-level ([`X86_64La57`]).
 //!
 //! The two differ only in the number of 9-bit levels, so one macro writes both
-//! implementations over the shared [`Codec`].
+//! implementations over the shared [`Codec`]; what they share with the other formats comes
+//! from `codec_constants!` and `codec_methods!` in the parent module.
 
-use paging::{Entry, EntrySize, PageFlags, PageTableFormat, PhysAddr};
+use paging::{EntrySize, PageTableFormat};
 use static_assertions::const_assert_eq;
 
 use super::Codec;
@@ -26,37 +27,9 @@ macro_rules! long_mode {
             /// 4 KiB (PTE), 2 MiB (PDE) and 1 GiB (PDPTE) leaves.
             const LEAF_LEVELS: u8 = 0b111;
             const SIGN_EXTENDED: bool = true;
-            const PHYS_BITS: u32 = CODEC.phys_bits;
             const PAYLOAD_BITS: u32 = 63;
-            const SUPPORTED: PageFlags = CODEC.supported();
-            const IMPLIED: PageFlags = CODEC.implied();
-            // The address is one field of plain bits: consecutive frames are consecutive values.
-            const LINEAR_LEAVES: bool = true;
-
-            #[inline(always)]
-            fn decode(raw: u64, level: u8) -> Entry {
-                CODEC.decode::<Self>(raw, level)
-            }
-
-            #[inline(always)]
-            fn encode_leaf(frame: PhysAddr, flags: PageFlags, level: u8) -> u64 {
-                CODEC.encode_leaf::<Self>(frame, flags, level)
-            }
-
-            #[inline(always)]
-            fn next_table(raw: u64, level: u8) -> Option<PhysAddr> {
-                CODEC.next_table(raw, level)
-            }
-
-            #[inline(always)]
-            fn mark_walked(raw: u64, level: u8, dirty: bool) -> u64 {
-                CODEC.mark_walked::<Self>(raw, level, dirty)
-            }
-
-            #[inline(always)]
-            fn encode_table(table: PhysAddr, _level: u8) -> u64 {
-                CODEC.table(table)
-            }
+            codec_constants!(CODEC);
+            codec_methods!(CODEC);
         }
     };
 }

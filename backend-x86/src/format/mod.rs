@@ -33,6 +33,49 @@
 //!
 //! A level outside `1..=LEVELS` is clamped into it, as the trait's provided methods do.
 
+/// Writes the associated constants that every x86 format takes from its [`Codec`]: the
+/// physical width, the flags a leaf can express and those it always has, and linear leaves.
+macro_rules! codec_constants {
+    ($codec:expr) => {
+        const PHYS_BITS: u32 = $codec.phys_bits;
+        const SUPPORTED: paging::PageFlags = $codec.supported();
+        const IMPLIED: paging::PageFlags = $codec.implied();
+        // The address is one field of plain bits: consecutive frames are consecutive values.
+        const LINEAR_LEAVES: bool = true;
+    };
+}
+
+/// Writes the five entry methods of a format whose every level reads bit 7 as PS (or PAT),
+/// each handing straight to its [`Codec`]: every format but [`Pae`], whose PDPT differs.
+macro_rules! codec_methods {
+    ($codec:expr) => {
+        #[inline(always)]
+        fn decode(raw: u64, level: u8) -> paging::Entry {
+            $codec.decode::<Self>(raw, level)
+        }
+
+        #[inline(always)]
+        fn encode_leaf(frame: paging::PhysAddr, flags: paging::PageFlags, level: u8) -> u64 {
+            $codec.encode_leaf::<Self>(frame, flags, level)
+        }
+
+        #[inline(always)]
+        fn next_table(raw: u64, level: u8) -> Option<paging::PhysAddr> {
+            $codec.next_table(raw, level)
+        }
+
+        #[inline(always)]
+        fn mark_walked(raw: u64, level: u8, dirty: bool) -> u64 {
+            $codec.mark_walked::<Self>(raw, level, dirty)
+        }
+
+        #[inline(always)]
+        fn encode_table(table: paging::PhysAddr, _level: u8) -> u64 {
+            $codec.table(table)
+        }
+    };
+}
+
 mod legacy;
 mod long_mode;
 mod pae;

@@ -35,12 +35,8 @@ impl PageTableFormat for Pae {
     /// 4 KiB (PTE) and 2 MiB (PDE) leaves.
     const LEAF_LEVELS: u8 = 0b011;
     const SIGN_EXTENDED: bool = false;
-    const PHYS_BITS: u32 = CODEC.phys_bits;
     const PAYLOAD_BITS: u32 = 63;
-    const SUPPORTED: PageFlags = CODEC.supported();
-    const IMPLIED: PageFlags = CODEC.implied();
-    // The address is one field of plain bits: consecutive frames are consecutive values.
-    const LINEAR_LEAVES: bool = true;
+    codec_constants!(CODEC);
 
     #[inline(always)]
     fn decode(raw: u64, level: u8) -> Entry {

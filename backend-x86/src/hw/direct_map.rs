@@ -33,6 +33,9 @@ impl DirectMap {
     /// cover those bytes: this memory is accessed only through raw volatile accesses, by
     /// this value and by whatever else shares the frames (the MMU, other `DirectMap`s).
     /// Frames that the engine treats as tables must not be in use for anything else.
+    /// When the map is provided by a live table, that table must keep providing it: an
+    /// engine call that unmaps or remaps the direct map (a safe call, even through this
+    /// very value) breaks this promise.
     #[must_use]
     pub const unsafe fn new(offset: u64, start: PhysAddr, end: PhysAddr) -> Self {
         Self { offset, start: start.as_u64(), end: end.as_u64() }
