@@ -118,6 +118,6 @@ fn destroying_a_space_lets_its_views_sections_close() {
     assert_eq!(section.views(machine.ram()), 1);
     space.destroy(machine.ram_mut(), &mut alloc);
     assert_eq!(section.views(machine.ram()), 0, "the view went with the space");
-    assert!(section.close(machine.ram(), &mut alloc).is_ok());
+    assert_eq!(section.close(machine.ram(), &mut alloc), Ok(()));
     assert_eq!(alloc.frames_in_use(), 0);
 }

@@ -6,8 +6,10 @@ use paging::space::{
     AccessViolation, AddressSpace, FaultChain, Layout, MemoryType, PageState, Protection, Section,
     SpaceConfig, Violation,
 };
-use paging::{Access, Asid, Exception, Fault, Privilege, Resolution};
-use paging_sim::{Machine, MachineConfig, MachineError, NoResolver, ProcessId, SpaceKernel};
+use paging::{Access, Asid, Exception, Fault, FaultCause, Privilege, Resolution};
+use paging_sim::{
+    Machine, MachineConfig, MachineError, NoResolver, ProcessId, RaisedFault, SpaceKernel,
+};
 use paging_x86::X86_64;
 
 type Space = AddressSpace<X86_64>;
@@ -328,7 +330,17 @@ fn a_kernel_adds_its_own_resolver_for_stack_growth() {
     assert_eq!((chain.second_chances, chain.terminated), (0, None));
     // Below the stack, nothing grows: an access violation ends the process.
     let below = paging::VirtAddr::new(stack.as_u64() - 0x1000);
-    assert!(machine.load_value::<u8, _>(below, &mut chain).is_err());
+    let read = Fault {
+        addr: below,
+        access: Access::Read,
+        privilege: Privilege::User,
+        cause: FaultCause::NotPresent,
+    };
+    let violation = MachineError::Exception {
+        exception: Exception::AccessViolation { addr: below, access: Access::Read },
+        fault: RaisedFault { fault: read, error_code: 0x4 },
+    };
+    assert_eq!(machine.load_value::<u8, _>(below, &mut chain), Err(violation));
     assert_eq!(chain.terminated.map(|f| f.addr), Some(below));
     let (space, _) = &*shared.borrow();
     assert_eq!(

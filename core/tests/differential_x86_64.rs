@@ -448,7 +448,8 @@ fn check_ours_against_theirs(
         // Non-canonical addresses: refused by ours, unrepresentable in theirs.
         for &addr in probes.iter().take(64) {
             let bad = addr ^ (1 << 50);
-            prop_assert!(x86_64::VirtAddr::try_new(bad).is_err());
+            let refused = x86_64::VirtAddr::try_new(bad).map_err(|not_valid| not_valid.0);
+            prop_assert_eq!(refused, Err(bad));
             prop_assert_eq!(
                 table.translate(VirtAddr::new(bad)),
                 Err(TableError::NonCanonical { addr: VirtAddr::new(bad) })
@@ -496,9 +497,12 @@ fn check_ours_against_theirs(
                 );
                 prop_assert_eq!(t.flags, a.flags, "{:#x} in {:x?}", addr, a);
             }
-            None => {
-                prop_assert!(our.is_err(), "{:#x} mapped by nothing, translated to {:?}", addr, our)
-            }
+            None => prop_assert_eq!(
+                our,
+                &Err(TableError::NotMapped { addr: VirtAddr::new(addr) }),
+                "{:#x} mapped by nothing",
+                addr
+            ),
         }
     }
     Ok(())

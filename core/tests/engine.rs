@@ -4,8 +4,9 @@
 use paging::frame::{BitmapAllocator, FrameAllocator, LimitedAllocator, MemoryRegion};
 use paging::table::{Holes, Lookup, Unmapped};
 use paging::{
-    AddrKind, ArenaMemory, Entry, EntrySize, Frame, FrameBuf, Occupant, Page, PageFlags, PageTable,
-    PhysAddr, Size1GiB, Size2MiB, Size4KiB, Size4MiB, TableError, TableMemory, VirtAddr,
+    AddrKind, ArenaMemory, Entry, EntrySize, Frame, FrameBuf, InvalidEntry, Occupant, Page,
+    PageFlags, PageTable, PhysAddr, Size1GiB, Size2MiB, Size4KiB, Size4MiB, TableError,
+    TableMemory, VirtAddr,
 };
 use paging_x86::{Legacy32, X86_64};
 
@@ -211,7 +212,10 @@ fn unmapping_part_of_a_huge_page_splits_it() {
         "that 2 MiB split into 4 KiB"
     );
     assert_eq!(table.translate(va(0x4020_3000)).unwrap().phys, pa(0x8020_3000));
-    assert!(table.translate(va(0x4020_1000)).is_err());
+    assert_eq!(
+        table.translate(va(0x4020_1000)),
+        Err(TableError::NotMapped { addr: va(0x4020_1000) })
+    );
     assert_eq!(table.translate(va(0x7fff_f000)).unwrap().flags, flags);
 }
 
@@ -343,13 +347,22 @@ fn corrupt_entries_are_reported_not_followed() {
     // Root entry 0: PS set where no leaf may be. Root entry 1: a table outside memory.
     table.memory_mut().write_entry(root, EntrySize::Eight, 0x1000 | 1 << 7 | 0x3);
     table.memory_mut().write_entry(root + 8, EntrySize::Eight, 0x7_0000_0000 | 0x3);
+    let corrupt = |addr: u64, raw: u64, reason| TableError::CorruptEntry {
+        addr: va(addr),
+        level: 4,
+        raw,
+        reason,
+    };
+    let leaf_in_root = |addr| corrupt(addr, 0x1083, Some(InvalidEntry::ReservedBits));
+    let outside = corrupt(0x80_0000_0000, 0x7_0000_0003, None);
     let before = table.memory().frames().to_vec();
     let err = table.map(page::<Size4KiB>(0x1000), frame(0), RW, &mut alloc).unwrap_err();
-    assert!(matches!(err, TableError::CorruptEntry { level: 4, reason: Some(_), .. }), "{err:?}");
+    assert_eq!(err, leaf_in_root(0x1000));
     let err = table.map_range(va(0x80_0000_0000), pa(0), 0x1000, RW, &mut alloc).unwrap_err();
-    assert!(matches!(err, TableError::CorruptEntry { level: 4, reason: None, .. }), "{err:?}");
-    assert!(table.lookup(va(0x80_0000_0000)).is_err());
-    assert!(table.unmap_range(va(0), 0x100_0000_0000, Holes::Skip, &mut alloc, |_| {}).is_err());
+    assert_eq!(err, outside);
+    assert_eq!(table.lookup(va(0x80_0000_0000)), Err(outside));
+    let err = table.unmap_range(va(0), 0x100_0000_0000, Holes::Skip, &mut alloc, |_| {});
+    assert_eq!(err.unwrap_err(), leaf_in_root(0));
     assert!(table.memory().frames() == &before[..], "memory changed");
     assert_eq!(alloc.frames_in_use(), 1);
 }
@@ -406,10 +419,10 @@ fn a_frame_outside_table_memory_is_refused_and_returned() {
     table.map(page::<Size4KiB>(0), frame(0), RW, &mut alloc).unwrap().ignore(); // frames 1..=3
     let in_use = alloc.frames_in_use();
     let err = table.map(page::<Size4KiB>(0x80_0000_0000), frame(0), RW, &mut alloc).unwrap_err();
-    assert!(matches!(err, TableError::FrameOutsideMemory { .. }), "{err:?}");
+    assert_eq!(err, TableError::FrameOutsideMemory { frame: pa(0x4000) });
     assert_eq!(alloc.frames_in_use(), in_use);
     let err = table.map_range(va(0x80_0000_0000), pa(0), 0x1000, RW, &mut alloc).unwrap_err();
-    assert!(matches!(err, TableError::FrameOutsideMemory { .. }), "{err:?}");
+    assert_eq!(err, TableError::FrameOutsideMemory { frame: pa(0x4000) });
     assert_eq!(alloc.frames_in_use(), in_use);
 }
 
@@ -468,7 +481,10 @@ fn set_entry_hides_a_frame_behind_a_payload_and_brings_it_back() {
     assert_eq!((before, flush.is_empty()), (Some(Occupant::Payload(0x13)), true));
     assert_eq!(table.translate(va(0x7000)).unwrap().flags, PageFlags::READABLE);
     let (before, _) = table.set_entry(at, NewEntry::Empty, &mut alloc).unwrap();
-    assert!(matches!(before, Some(Occupant::Page { .. })));
+    assert_eq!(
+        before,
+        Some(Occupant::Page { frame: pa(0x9000), size: 0x1000, flags: PageFlags::READABLE })
+    );
     assert_eq!(alloc.frames_in_use(), 1);
     // Clearing what is not there changes nothing; a zero payload is refused.
     assert_eq!(table.set_entry(at, NewEntry::Empty, &mut alloc).unwrap().0, None);
@@ -478,7 +494,10 @@ fn set_entry_hides_a_frame_behind_a_payload_and_brings_it_back() {
     table.map(page::<Size2MiB>(0x20_0000), frame(0x20_0000), RW, &mut alloc).unwrap().ignore();
     let err =
         table.set_entry(page::<Size4KiB>(0x20_1000), NewEntry::Empty, &mut alloc).unwrap_err();
-    assert!(matches!(err, TableError::HugePageInTheWay { level: 2, .. }));
+    assert_eq!(
+        err,
+        TableError::HugePageInTheWay { addr: va(0x20_0000), level: 2, size: 0x20_0000 }
+    );
 }
 
 #[test]
@@ -531,7 +550,7 @@ fn rewrite_range_hides_restores_and_clears_as_told() {
         .unwrap();
     assert!(flush.is_empty(), "only non-present entries changed");
     assert_eq!(table.translate(va(0x10_1000)).unwrap().phys, pa(0x50_1000));
-    assert!(table.translate(va(0x10_2000)).is_err());
+    assert_eq!(table.translate(va(0x10_2000)), Err(TableError::NotMapped { addr: va(0x10_2000) }));
     // A bad answer from the rule refuses the whole call.
     let before = table.memory().frames().to_vec();
     let err = table.rewrite_range(

@@ -240,7 +240,7 @@ fn write_execute_is_refused_unless_the_space_opts_in() {
     assert_eq!(err.unwrap_err(), SpaceError::WritableExecutable);
     let config = SpaceConfig { allow_write_execute: true, ..SpaceConfig::default() };
     let mut jit: AddressSpace<X86_64> = space(Layout::X86_64, config, &mut memory, &mut alloc);
-    assert!(jit.commit(None, 0x1000, Protection::EXECUTE_READ_WRITE).is_ok());
+    assert_eq!(jit.commit(None, 0x1000, Protection::EXECUTE_READ_WRITE), Ok(va(0x1_0000)));
 }
 
 #[test]
@@ -272,10 +272,15 @@ fn thirty_two_bit_layouts_hand_out_what_they_should() {
         let mut s: AddressSpace<Legacy32> =
             space(layout, SpaceConfig::default(), &mut memory, &mut alloc);
         let near_top = VirtAddr::new(top + 1 - 0x1_0000);
-        assert!(s.reserve(Some(near_top), 0x1_0000, Protection::READ_WRITE).is_ok());
+        assert_eq!(s.reserve(Some(near_top), 0x1_0000, Protection::READ_WRITE), Ok(near_top));
         let err = s.reserve(Some(near_top), 0x1_0001, Protection::READ_WRITE);
-        assert!(matches!(err, Err(SpaceError::OutsideUserSpace { .. })));
-        assert!(s.query(VirtAddr::new(top + 1)).is_err(), "above the user half");
+        assert_eq!(err, Err(SpaceError::OutsideUserSpace { addr: near_top, size: 0x1_0001 }));
+        let above = va(top + 1);
+        assert_eq!(
+            s.query(above),
+            Err(SpaceError::OutsideUserSpace { addr: above, size: 1 }),
+            "above the user half"
+        );
     }
     // The 64-bit layout cannot be used with a 32-bit format.
     let err = AddressSpace::<Legacy32>::new(
@@ -286,7 +291,9 @@ fn thirty_two_bit_layouts_hand_out_what_they_should() {
         &mut memory,
         &mut alloc,
     );
-    assert!(matches!(err, Err(SpaceError::OutsideUserSpace { .. })));
+    let (lowest, highest) = (Layout::X86_64.lowest, Layout::X86_64.highest);
+    let user_half = SpaceError::OutsideUserSpace { addr: lowest, size: highest - lowest + 1 };
+    assert_eq!(err.err(), Some(user_half));
 }
 
 #[test]
@@ -371,7 +378,7 @@ fn sections_views_and_images() {
     other.close(&memory, &mut alloc).unwrap();
     assert_eq!(Section::create(0, &mut memory, &mut alloc).unwrap_err(), SpaceError::ZeroSize);
     let huge = Section::create(1 << 20, &mut memory, &mut alloc).unwrap_err();
-    assert!(matches!(huge, SpaceError::Table(TableError::OutOfFrames { .. })));
+    assert_eq!(huge, SpaceError::Table(TableError::OutOfFrames { needed: (1 << 20) + 1 }));
 }
 
 #[test]
@@ -385,7 +392,11 @@ fn no_access_and_guard_pages_keep_their_contents() {
     let frame = s.page_table(&mut memory).translate(base).unwrap().frame;
     let frames = alloc.frames_in_use();
     s.protect(base, 0x1000, Protection::NO_ACCESS, &mut memory, &mut alloc).unwrap().1.ignore();
-    assert!(s.page_table(&mut memory).translate(base).is_err(), "not present");
+    assert_eq!(
+        s.page_table(&mut memory).translate(base),
+        Err(TableError::NotMapped { addr: base }),
+        "not present"
+    );
     assert_eq!(alloc.frames_in_use(), frames, "the frame is kept");
     assert_eq!(touch(&mut s, base, Access::Read, &mut memory, &mut alloc), Resolution::Pass);
     s.protect(base, 0x1000, Protection::READ_ONLY.guard(), &mut memory, &mut alloc)
@@ -449,7 +460,7 @@ fn the_kernel_half_is_shared_and_supervisor_only() {
     a.destroy(&mut memory, &mut alloc);
     assert_eq!(alloc.frames_in_use(), in_use - 1, "only a's root went; the kernel's tables stay");
     let mut kernel = PageTable::<X86_64, _>::from_root(kernel_root, &mut memory);
-    assert!(kernel.translate(kpage.start()).is_ok());
+    assert_eq!(kernel.translate(kpage.start()).map(|hit| hit.frame), Ok(kframe.start()));
     let _ = &mut kernel;
     b.destroy(&mut memory, &mut alloc);
 }

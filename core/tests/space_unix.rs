@@ -178,8 +178,11 @@ fn fixed_replace_unmaps_what_is_in_the_way() {
     );
     // The new pages are fresh: not mapped until touched.
     assert_eq!(flags_at(&space, at + PAGE, &mut memory), None);
-    assert!(flags_at(&space, at, &mut memory).is_some(), "the head kept its page");
-    assert!(flags_at(&space, at + 0x3000, &mut memory).is_some(), "the tail kept its page");
+    // Read-write user pages, with the software bit that marks a frame the space owns.
+    let rw = PageFlags::READABLE | PageFlags::WRITABLE | PageFlags::USER;
+    let kept = Some(rw | PageFlags::SOFTWARE_0);
+    assert_eq!(flags_at(&space, at, &mut memory), kept, "the head kept its page");
+    assert_eq!(flags_at(&space, at + 0x3000, &mut memory), kept, "the tail kept its page");
 
     // Replacing a span of several mappings and free space.
     let (base, _) = space
