@@ -88,24 +88,27 @@ const PK_SHIFT: u32 = 59;
 // Flag correspondence.
 // ---------------------------------------------------------------------------------------
 
+/// Our flags and the `x86_64` crate's bits that stand for the same thing (NX, the page
+/// size and the protection key aside, which do not map one to one).
+const SAME_BITS: [(PageFlags, X); 11] = [
+    (PageFlags::WRITABLE, X::WRITABLE),
+    (PageFlags::USER, X::USER_ACCESSIBLE),
+    (PageFlags::WRITE_THROUGH, X::WRITE_THROUGH),
+    (PageFlags::NO_CACHE, X::NO_CACHE),
+    (PageFlags::ACCESSED, X::ACCESSED),
+    (PageFlags::DIRTY, X::DIRTY),
+    (PageFlags::GLOBAL, X::GLOBAL),
+    (PageFlags::SOFTWARE_0, X::BIT_9),
+    (PageFlags::SOFTWARE_1, X::BIT_10),
+    (PageFlags::SOFTWARE_2, X::BIT_11),
+    (PageFlags::SOFTWARE_3, X::BIT_52),
+];
+
 /// The leaf bits (everything but the address) that our `flags` stand for in a page of
 /// `size` bytes, as the `x86_64` crate names them.
 fn to_x86(flags: PageFlags, size: u64) -> X {
     let mut x = X::PRESENT;
-    let pairs = [
-        (PageFlags::WRITABLE, X::WRITABLE),
-        (PageFlags::USER, X::USER_ACCESSIBLE),
-        (PageFlags::WRITE_THROUGH, X::WRITE_THROUGH),
-        (PageFlags::NO_CACHE, X::NO_CACHE),
-        (PageFlags::ACCESSED, X::ACCESSED),
-        (PageFlags::DIRTY, X::DIRTY),
-        (PageFlags::GLOBAL, X::GLOBAL),
-        (PageFlags::SOFTWARE_0, X::BIT_9),
-        (PageFlags::SOFTWARE_1, X::BIT_10),
-        (PageFlags::SOFTWARE_2, X::BIT_11),
-        (PageFlags::SOFTWARE_3, X::BIT_52),
-    ];
-    for (ours, theirs) in pairs {
+    for (ours, theirs) in SAME_BITS {
         x.set(theirs, flags.contains(ours));
     }
     x.set(X::NO_EXECUTE, !flags.contains(PageFlags::EXECUTABLE));
@@ -116,20 +119,7 @@ fn to_x86(flags: PageFlags, size: u64) -> X {
 /// Our flags for the leaf bits `x` (the inverse of [`to_x86`] on the bits both know).
 fn from_x86(x: X) -> PageFlags {
     let mut flags = PageFlags::READABLE;
-    let pairs = [
-        (PageFlags::WRITABLE, X::WRITABLE),
-        (PageFlags::USER, X::USER_ACCESSIBLE),
-        (PageFlags::WRITE_THROUGH, X::WRITE_THROUGH),
-        (PageFlags::NO_CACHE, X::NO_CACHE),
-        (PageFlags::ACCESSED, X::ACCESSED),
-        (PageFlags::DIRTY, X::DIRTY),
-        (PageFlags::GLOBAL, X::GLOBAL),
-        (PageFlags::SOFTWARE_0, X::BIT_9),
-        (PageFlags::SOFTWARE_1, X::BIT_10),
-        (PageFlags::SOFTWARE_2, X::BIT_11),
-        (PageFlags::SOFTWARE_3, X::BIT_52),
-    ];
-    for (ours, theirs) in pairs {
+    for (ours, theirs) in SAME_BITS {
         flags.set(ours, x.contains(theirs));
     }
     flags.set(PageFlags::EXECUTABLE, !x.contains(X::NO_EXECUTE));

@@ -1,69 +1,20 @@
 //! Address spaces with the Windows memory API's semantics: exact outcomes, and every
 //! refusal as its own typed error that changes nothing.
 
-use paging::frame::{BitmapAllocator, FrameAllocator, MemoryRegion};
+use paging::frame::FrameAllocator;
 use paging::space::{
     AddressSpace, ImagePart, Layout, MemoryType, PageState, Protection, RegionInfo, Section,
     SpaceConfig, SpaceError,
 };
-use paging::{
-    Access, ArenaMemory, Asid, Exception, Fault, FaultCause, FrameBuf, PageTableFormat, PhysAddr,
-    Privilege, Resolution, TableError, VirtAddr,
-};
+use paging::{Access, Asid, Exception, PhysAddr, Resolution, TableError, VirtAddr};
+use paging_harness::fixtures::{Arena, regions, space, touch, va};
 use paging_x86::{Legacy32, X86_64};
 
 const FRAMES: usize = 256;
 
-fn va(raw: u64) -> VirtAddr {
-    VirtAddr::new(raw)
-}
-
-struct Rig {
-    ram: Vec<FrameBuf>,
-    bitmap: [u64; FRAMES / 64],
-}
-
-impl Rig {
-    fn new() -> Self {
-        Self { ram: vec![FrameBuf::ZERO; FRAMES], bitmap: [0; FRAMES / 64] }
-    }
-
-    fn parts(&mut self) -> (ArenaMemory<'_>, BitmapAllocator<'_>) {
-        let map = [MemoryRegion::usable(0, FRAMES as u64 * 4096)];
-        let alloc = BitmapAllocator::new(&mut self.bitmap, &map).unwrap();
-        (ArenaMemory::new(&mut self.ram, PhysAddr::ZERO), alloc)
-    }
-}
-
-fn space<F: PageTableFormat, const N: usize>(
-    layout: Layout,
-    config: SpaceConfig,
-    memory: &mut ArenaMemory<'_>,
-    alloc: &mut BitmapAllocator<'_>,
-) -> AddressSpace<F, N> {
-    AddressSpace::new(layout, config, Asid(1), None, memory, alloc).unwrap()
-}
-
-fn listing<F: PageTableFormat, const N: usize>(space: &AddressSpace<F, N>) -> Vec<RegionInfo> {
-    space.regions().collect()
-}
-
-fn touch<F: PageTableFormat, const N: usize>(
-    space: &mut AddressSpace<F, N>,
-    addr: VirtAddr,
-    access: Access,
-    memory: &mut ArenaMemory<'_>,
-    alloc: &mut BitmapAllocator<'_>,
-) -> Resolution {
-    let fault = Fault { addr, access, privilege: Privilege::User, cause: FaultCause::NotPresent };
-    let (resolution, flush) = space.resolve(&fault, memory, alloc);
-    flush.ignore();
-    resolution
-}
-
 #[test]
 fn reserve_rounds_to_the_granularity_and_covers_every_page_touched() {
-    let mut rig = Rig::new();
+    let mut rig = Arena::new(FRAMES);
     let (mut memory, mut alloc) = rig.parts();
     let mut s: AddressSpace<X86_64> =
         space(Layout::X86_64, SpaceConfig::default(), &mut memory, &mut alloc);
@@ -96,7 +47,7 @@ fn reserve_rounds_to_the_granularity_and_covers_every_page_touched() {
 
 #[test]
 fn commit_decommit_protect_and_release_follow_windows() {
-    let mut rig = Rig::new();
+    let mut rig = Arena::new(FRAMES);
     let (mut memory, mut alloc) = rig.parts();
     let mut s: AddressSpace<X86_64> =
         space(Layout::X86_64, SpaceConfig::default(), &mut memory, &mut alloc);
@@ -142,14 +93,14 @@ fn commit_decommit_protect_and_release_follow_windows() {
 
 #[test]
 fn every_refusal_is_its_own_error_and_changes_nothing() {
-    let mut rig = Rig::new();
+    let mut rig = Arena::new(FRAMES);
     let (mut memory, mut alloc) = rig.parts();
     let mut s: AddressSpace<X86_64, 8> =
         space(Layout::X86_64, SpaceConfig::default(), &mut memory, &mut alloc);
     let r = s.reserve(Some(va(0x100_0000)), 0x4_0000, Protection::READ_WRITE).unwrap();
     s.commit(Some(r), 0x1000, Protection::READ_WRITE).unwrap();
     let other = s.reserve(Some(va(0x200_0000)), 0x1000, Protection::READ_ONLY).unwrap();
-    let before = listing(&s);
+    let before = regions(&s);
     let frames = alloc.frames_in_use();
     let rw = Protection::READ_WRITE;
     let top = Layout::X86_64.highest;
@@ -210,7 +161,7 @@ fn every_refusal_is_its_own_error_and_changes_nothing() {
     }
     assert_eq!(Protection::from_windows(0x06), Err(SpaceError::InvalidProtection { bits: 0x06 }));
     assert_eq!(Protection::from_windows(0x101), Err(SpaceError::InvalidProtection { bits: 0x101 }));
-    assert_eq!(listing(&s), before);
+    assert_eq!(regions(&s), before);
     assert_eq!(alloc.frames_in_use(), frames);
 
     // The fixed region table: 8 runs in all; a full table refuses, changing nothing.
@@ -227,7 +178,7 @@ fn every_refusal_is_its_own_error_and_changes_nothing() {
 
 #[test]
 fn write_execute_is_refused_unless_the_space_opts_in() {
-    let mut rig = Rig::new();
+    let mut rig = Arena::new(FRAMES);
     let (mut memory, mut alloc) = rig.parts();
     let mut strict: AddressSpace<X86_64> =
         space(Layout::X86_64, SpaceConfig::default(), &mut memory, &mut alloc);
@@ -245,7 +196,7 @@ fn write_execute_is_refused_unless_the_space_opts_in() {
 
 #[test]
 fn aslr_places_from_the_seed() {
-    let mut rig = Rig::new();
+    let mut rig = Arena::new(FRAMES);
     let (mut memory, mut alloc) = rig.parts();
     let mut place = |seed: Option<u64>| {
         let config = SpaceConfig { aslr_seed: seed, ..SpaceConfig::default() };
@@ -266,7 +217,7 @@ fn aslr_places_from_the_seed() {
 
 #[test]
 fn thirty_two_bit_layouts_hand_out_what_they_should() {
-    let mut rig = Rig::new();
+    let mut rig = Arena::new(FRAMES);
     let (mut memory, mut alloc) = rig.parts();
     for (layout, top) in [(Layout::X86_32_2G, 0x7FFE_FFFF_u64), (Layout::X86_32_3G, 0xBFFE_FFFF)] {
         let mut s: AddressSpace<Legacy32> =
@@ -298,7 +249,7 @@ fn thirty_two_bit_layouts_hand_out_what_they_should() {
 
 #[test]
 fn sections_views_and_images() {
-    let mut rig = Rig::new();
+    let mut rig = Arena::new(FRAMES);
     let (mut memory, mut alloc) = rig.parts();
     let mut s: AddressSpace<X86_64> =
         space(Layout::X86_64, SpaceConfig::default(), &mut memory, &mut alloc);
@@ -383,7 +334,7 @@ fn sections_views_and_images() {
 
 #[test]
 fn no_access_and_guard_pages_keep_their_contents() {
-    let mut rig = Rig::new();
+    let mut rig = Arena::new(FRAMES);
     let (mut memory, mut alloc) = rig.parts();
     let mut s: AddressSpace<X86_64> =
         space(Layout::X86_64, SpaceConfig::default(), &mut memory, &mut alloc);
@@ -418,7 +369,7 @@ fn no_access_and_guard_pages_keep_their_contents() {
 #[test]
 fn the_kernel_half_is_shared_and_supervisor_only() {
     use paging::{Frame, Page, PageFlags, PageTable, Size4KiB};
-    let mut rig = Rig::new();
+    let mut rig = Arena::new(FRAMES);
     let (mut memory, mut alloc) = rig.parts();
     let mut kernel = PageTable::<X86_64, _>::new(&mut memory, &mut alloc).unwrap();
     let kpage = Page::<Size4KiB>::from_start(va(0xffff_8000_0000_0000)).unwrap();

@@ -9,13 +9,15 @@
 use std::collections::BTreeMap;
 
 use arbitrary::{Arbitrary, Unstructured};
-use paging::frame::{BitmapAllocator, FrameAllocator, LimitedAllocator, MemoryRegion};
+use paging::frame::FrameAllocator;
 use paging::table::{Holes, Visit};
 use paging::{
-    ArenaMemory, Frame, FrameBuf, Page, PageFlags, PageSize, PageTable, PageTableFormat, PhysAddr,
-    Size1GiB, Size2MiB, Size4KiB, Size4MiB, TableError, TableMemory, VirtAddr,
+    Frame, FrameBuf, Page, PageFlags, PageSize, PageTable, PageTableFormat, PhysAddr, Size1GiB,
+    Size2MiB, Size4KiB, Size4MiB, TableError, TableMemory, VirtAddr,
 };
 use paging_x86::{Legacy32, Pae, X86_64, X86_64La57};
+
+use crate::fixtures::Arena;
 
 const RAM_FRAMES: usize = 96;
 /// The most steps one input runs.
@@ -192,12 +194,8 @@ impl<F: PageTableFormat> Harness<F> {
     }
 
     fn run(&self, steps: &[Step]) {
-        let mut ram = vec![FrameBuf::ZERO; RAM_FRAMES];
-        let mut memory = ArenaMemory::new(&mut ram, PhysAddr::ZERO);
-        let mut bitmap = [0u64; RAM_FRAMES.div_ceil(64)];
-        let map = [MemoryRegion::usable(0, RAM_FRAMES as u64 * 4096)];
-        let bits = BitmapAllocator::new(&mut bitmap, &map).unwrap();
-        let mut alloc = LimitedAllocator::new(bits, usize::MAX);
+        let mut arena = Arena::new(RAM_FRAMES);
+        let (mut memory, mut alloc) = arena.limited_parts();
         let mut table = PageTable::<F, _>::new(&mut memory, &mut alloc).unwrap();
         let mut model = Model::default();
 

@@ -14,9 +14,12 @@
 //!
 //! `fuzz/fuzz_targets/<name>.rs` calls these under libFuzzer on nightly;
 //! `tests/replay.rs` replays the corpus and every crash kept in `fuzz/` on stable.
+//!
+//! [`fixtures`] holds what the test files of every crate build their cases from.
 
 mod decode;
 mod engine;
+pub mod fixtures;
 mod mmu;
 mod space;
 

@@ -51,7 +51,7 @@ pub fn space_ops(data: &[u8]) {
 use std::collections::BTreeMap;
 
 use arbitrary::Unstructured;
-use paging::frame::{BitmapAllocator, FrameAllocator, MemoryRegion};
+use paging::frame::{BitmapAllocator, FrameAllocator};
 use paging::space::{
     AddressSpace, FaultChain, Layout, MemoryType, PageState, Protection, RegionInfo, Section,
     SpaceConfig, SpaceError,
@@ -61,6 +61,7 @@ use paging::{Access, Asid, Exception, PageFlags, PhysAddr, VirtAddr};
 use paging_sim::{Machine, MachineConfig, MachineError, NoResolver, ProcessId, SpaceKernel};
 use paging_x86::X86_64;
 
+use crate::fixtures::sim_allocator;
 use crate::weighted;
 
 /// Room for every reservation and run a sequence can make: the region table never fills.
@@ -1146,8 +1147,7 @@ fn model_protect(
 
 fn run(setup: &Setup, ops: &[Op]) -> Result<(), String> {
     let mut bitmap = Box::new([0u64; 128]);
-    let usable = [MemoryRegion::usable(32 << 20, 8192 * PAGE)];
-    let alloc = BitmapAllocator::new(&mut bitmap[..], &usable).unwrap();
+    let alloc = sim_allocator(&mut bitmap);
     let mut world = World {
         machine: Machine::new(MachineConfig::default()),
         alloc,
