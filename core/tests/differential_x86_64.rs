@@ -16,12 +16,15 @@
 //! The two sides never hold live borrows of the arena at the same time: each phase ends
 //! (and drops its view of the arena) before the other begins.
 
+use std::fmt;
+
 use paging::frame::{BitmapAllocator, MemoryRegion};
 use paging::table::Visit;
 use paging::{
     ArenaMemory, Frame, FrameBuf, Page, PageFlags, PageSize, PageTable, PhysAddr, Size1GiB,
     Size2MiB, Size4KiB, TableError, Translation, VirtAddr,
 };
+use paging_harness::show::{Flags, Hex};
 use paging_x86::X86_64;
 use proptest::prelude::*;
 use x86_64::structures::paging::mapper::{MappedFrame, TranslateResult};
@@ -280,12 +283,34 @@ fn their_translations(frames: &mut [FrameBuf], root: u64, probes: &[u64]) -> Vec
 // ---------------------------------------------------------------------------------------
 
 /// One call to our engine.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy)]
 enum Op {
     /// `map::<S>` of one page of `size` bytes.
     Page { size: u64, virt: u64, phys: u64, flags: PageFlags },
     /// `map_range`.
     Range { virt: u64, phys: u64, len: u64, flags: PageFlags },
+}
+
+/// In hex, flags by name: what a shrunk failing case prints.
+impl fmt::Debug for Op {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Self::Page { size, virt, phys, flags } => f
+                .debug_struct("Page")
+                .field("size", &Hex(size))
+                .field("virt", &Hex(virt))
+                .field("phys", &Hex(phys))
+                .field("flags", &Flags(flags))
+                .finish(),
+            Self::Range { virt, phys, len, flags } => f
+                .debug_struct("Range")
+                .field("virt", &Hex(virt))
+                .field("phys", &Hex(phys))
+                .field("len", &Hex(len))
+                .field("flags", &Flags(flags))
+                .finish(),
+        }
+    }
 }
 
 /// A virtual address aligned to `size`, in one of the windows.
@@ -523,12 +548,24 @@ unsafe impl X86FrameAllocator<X4KiB> for ArenaFrames {
 }
 
 /// One call to the `x86_64` crate's mapper.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy)]
 struct XOp {
     size: u64,
     virt: u64,
     phys: u64,
     flags: X,
+}
+
+/// In hex, flags by the `x86_64` crate's names.
+impl fmt::Debug for XOp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("XOp")
+            .field("size", &Hex(self.size))
+            .field("virt", &Hex(self.virt))
+            .field("phys", &Hex(self.phys))
+            .field("flags", &self.flags)
+            .finish()
+    }
 }
 
 fn xop_strategy() -> impl Strategy<Value = XOp> {
