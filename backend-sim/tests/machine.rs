@@ -1,36 +1,17 @@
 //! The simulated machine behaves like x86 hardware: it caches, it isolates, it records
 //! accessed and dirty, it faults with the right codes, and bad tables never hang it.
 
-use paging::frame::{BitmapAllocator, FrameAllocator, MemoryRegion};
+use paging::frame::{BitmapAllocator, FrameAllocator};
 use paging::table::{Holes, Visit};
 use paging::{
     Access, Asid, EntrySize, Exception, Fault, FaultCause, Frame, Page, PageFlags, PageTable,
-    PhysAddr, Privilege, Resolution, Size4KiB, TableMemory, Tlb, VirtAddr,
+    PhysAddr, Privilege, Resolution, Size4KiB, TableMemory, Tlb,
 };
+use paging_harness::fixtures::{frame, pa, page, sim_allocator, va};
 use paging_sim::{Machine, MachineConfig, MachineError, NoResolver};
 use paging_x86::X86_64;
 
 const USER_RW: PageFlags = PageFlags::READABLE.union(PageFlags::WRITABLE).union(PageFlags::USER);
-/// The kernel's allocator hands out frames from 32 MiB up; data frames live below.
-const TABLE_AREA: u64 = 32 << 20;
-
-fn va(raw: u64) -> VirtAddr {
-    VirtAddr::new(raw)
-}
-fn pa(raw: u64) -> PhysAddr {
-    PhysAddr::new(raw)
-}
-fn page(raw: u64) -> Page<Size4KiB> {
-    Page::from_start(va(raw)).unwrap()
-}
-fn frame(raw: u64) -> Frame<Size4KiB> {
-    Frame::from_start(pa(raw)).unwrap()
-}
-
-fn allocator(bitmap: &mut [u64; 128]) -> BitmapAllocator<'_> {
-    BitmapAllocator::new(bitmap, &[MemoryRegion::usable(TABLE_AREA, 8192 * 4096)]).unwrap()
-}
-
 /// A machine running one process with `mappings` (virtual, physical, flags) of 4 KiB.
 fn one_process(
     alloc: &mut BitmapAllocator<'_>,
@@ -51,7 +32,7 @@ fn space(
 ) -> PhysAddr {
     let mut table = PageTable::<X86_64, _>::new(machine.ram_mut(), alloc).unwrap();
     for &(virt, phys, flags) in mappings {
-        table.map(page(virt), frame(phys), flags, alloc).unwrap().ignore();
+        table.map(page::<Size4KiB>(virt), frame(phys), flags, alloc).unwrap().ignore();
     }
     table.root()
 }
@@ -59,15 +40,15 @@ fn space(
 #[test]
 fn a_missing_invalidation_is_caught_in_strict_mode() {
     let mut bitmap = [0; 128];
-    let mut alloc = allocator(&mut bitmap);
+    let mut alloc = sim_allocator(&mut bitmap);
     let (mut machine, root) = one_process(&mut alloc, &[(0x40_0000, 0x1_0000, USER_RW)]);
     machine.store_value(va(0x40_0000), 0xAAu8, &mut NoResolver).unwrap();
     machine.ram_mut().write(pa(0x2_0000), &[0xBB]).unwrap();
 
     // Remap the page to another frame and forget the flush.
     let mut table = machine.page_table_at(root);
-    let (_, _, flush) = table.unmap(page(0x40_0000), &mut alloc).unwrap();
-    table.map(page(0x40_0000), frame(0x2_0000), USER_RW, &mut alloc).unwrap().ignore();
+    let (_, _, flush) = table.unmap(page::<Size4KiB>(0x40_0000), &mut alloc).unwrap();
+    table.map(page::<Size4KiB>(0x40_0000), frame(0x2_0000), USER_RW, &mut alloc).unwrap().ignore();
     let forgotten = flush;
     let err = machine.load_value::<u8, _>(va(0x40_0000), &mut NoResolver).unwrap_err();
     let MachineError::StaleTlb(stale) = &err else { panic!("expected a stale TLB use, got {err}") };
@@ -89,7 +70,7 @@ fn a_missing_invalidation_is_caught_in_strict_mode() {
 #[test]
 fn an_unmap_without_invalidation_is_caught_and_with_it_faults() {
     let mut bitmap = [0; 128];
-    let mut alloc = allocator(&mut bitmap);
+    let mut alloc = sim_allocator(&mut bitmap);
     let (mut machine, root) = one_process(&mut alloc, &[(0x40_0000, 0x1_0000, USER_RW)]);
     machine.load_value::<u32, _>(va(0x40_0000), &mut NoResolver).unwrap();
     let flush = machine
@@ -110,7 +91,7 @@ fn an_unmap_without_invalidation_is_caught_and_with_it_faults() {
 #[test]
 fn two_processes_share_an_address_but_not_memory() {
     let mut bitmap = [0; 128];
-    let mut alloc = allocator(&mut bitmap);
+    let mut alloc = sim_allocator(&mut bitmap);
     let mut machine = Machine::<X86_64>::new(MachineConfig::default());
     let shared_va = 0x1234_5000;
     let root_a = space(&mut machine, &mut alloc, &[(shared_va, 0x10_0000, USER_RW)]);
@@ -146,7 +127,7 @@ fn accessed_and_dirty_appear_as_on_x86() {
     const A: u64 = 1 << 5;
     const D: u64 = 1 << 6;
     let mut bitmap = [0; 128];
-    let mut alloc = allocator(&mut bitmap);
+    let mut alloc = sim_allocator(&mut bitmap);
     let (mut machine, root) = one_process(&mut alloc, &[(0x7000, 0x1_0000, USER_RW)]);
     let entries = |machine: &mut Machine<X86_64>| -> Vec<u64> {
         machine.page_table_at(root).walk(va(0x7000)).iter().map(|s| s.raw).collect()
@@ -170,7 +151,7 @@ fn accessed_and_dirty_appear_as_on_x86() {
 #[test]
 fn faults_go_to_the_policy_and_the_access_is_retried() {
     let mut bitmap = [0; 128];
-    let mut alloc = allocator(&mut bitmap);
+    let mut alloc = sim_allocator(&mut bitmap);
     let (mut machine, _root) = one_process(&mut alloc, &[]);
     // Demand-zero: the kernel maps a zeroed frame on the first touch.
     let mut zero_fill = |m: &mut Machine<X86_64>, fault: &Fault| -> Resolution {
@@ -216,7 +197,7 @@ fn faults_go_to_the_policy_and_the_access_is_retried() {
 #[test]
 fn protection_faults_carry_x86_error_codes() {
     let mut bitmap = [0; 128];
-    let mut alloc = allocator(&mut bitmap);
+    let mut alloc = sim_allocator(&mut bitmap);
     let read_only = PageFlags::READABLE | PageFlags::USER;
     let kernel = PageFlags::READABLE | PageFlags::WRITABLE;
     let (mut machine, _) =
@@ -240,7 +221,7 @@ fn protection_faults_carry_x86_error_codes() {
 #[test]
 fn an_access_across_pages_is_all_or_nothing() {
     let mut bitmap = [0; 128];
-    let mut alloc = allocator(&mut bitmap);
+    let mut alloc = sim_allocator(&mut bitmap);
     let (mut machine, _) = one_process(&mut alloc, &[(0x1000, 0x8000, USER_RW)]);
     // The second page is not mapped: the store must not write its first half either.
     let err = machine.store_value(va(0x1ffc), u64::MAX, &mut NoResolver).unwrap_err();
@@ -259,7 +240,7 @@ fn an_access_across_pages_is_all_or_nothing() {
 #[test]
 fn bad_tables_give_errors_not_hangs() {
     let mut bitmap = [0; 128];
-    let mut alloc = allocator(&mut bitmap);
+    let mut alloc = sim_allocator(&mut bitmap);
     let (mut machine, root) = one_process(&mut alloc, &[(0x1000, 0x1000, USER_RW)]);
     // A non-canonical address is a general-protection fault.
     assert_eq!(
@@ -282,7 +263,7 @@ fn bad_tables_give_errors_not_hangs() {
     assert!(machine.counters().walk_reads < 20);
     // A page mapping a frame beyond RAM.
     let mut table = machine.page_table_at(root);
-    table.map(page(0x9000), frame(1 << 40), USER_RW, &mut alloc).unwrap().ignore();
+    table.map(page::<Size4KiB>(0x9000), frame(1 << 40), USER_RW, &mut alloc).unwrap().ignore();
     let err = machine.probe(va(0x9000), Access::Read).unwrap_err();
     assert!(matches!(err, MachineError::PhysicalOutsideRam { .. }), "{err}");
 }
@@ -290,7 +271,7 @@ fn bad_tables_give_errors_not_hangs() {
 #[test]
 fn counters_and_costs_follow_the_tlb() {
     let mut bitmap = [0; 128];
-    let mut alloc = allocator(&mut bitmap);
+    let mut alloc = sim_allocator(&mut bitmap);
     let (mut machine, _) = one_process(&mut alloc, &[(0x1000, 0x1000, USER_RW)]);
     for _ in 0..10 {
         machine.load_value::<u32, _>(va(0x1000), &mut NoResolver).unwrap();
@@ -309,7 +290,7 @@ fn counters_and_costs_follow_the_tlb() {
 #[test]
 fn global_kernel_pages_survive_a_switch_and_fetches_need_execute() {
     let mut bitmap = [0; 128];
-    let mut alloc = allocator(&mut bitmap);
+    let mut alloc = sim_allocator(&mut bitmap);
     let kernel_text = PageFlags::READABLE | PageFlags::EXECUTABLE | PageFlags::GLOBAL;
     let user_code = PageFlags::READABLE | PageFlags::EXECUTABLE | PageFlags::USER;
     let mut machine = Machine::<X86_64>::new(MachineConfig::default());

@@ -2,30 +2,17 @@
 //! the property test (now `paging_harness::space_ops`, driven by `space_model.rs` and by
 //! the fuzzer), kept here as a fixed scenario.
 
-use paging::frame::{BitmapAllocator, FrameAllocator, MemoryRegion};
-use paging::space::{AddressSpace, Layout, Protection, Section, SpaceConfig, SpaceError};
-use paging::{Asid, VirtAddr};
-use paging_sim::{Machine, MachineConfig, ProcessId, SpaceKernel};
+use paging::VirtAddr;
+use paging::frame::FrameAllocator;
+use paging::space::{Protection, Section, SpaceError};
+use paging_harness::fixtures::{sim_allocator, sim_space};
+use paging_sim::{Machine, MachineConfig, SpaceKernel};
 use paging_x86::X86_64;
-
-type Space = AddressSpace<X86_64, 256>;
 
 const PAGE: u64 = 0x1000;
 const GRANULARITY: u64 = 0x1_0000;
 
 // ---- the bugs the model found, one by one ----
-
-/// A machine, an allocator over 32 MiB of its RAM, and a space registered as a process.
-fn one_space(machine: &mut Machine<X86_64>, alloc: &mut BitmapAllocator<'_>) -> (Space, ProcessId) {
-    let (memory, config) = (machine.ram_mut(), SpaceConfig::default());
-    let space = Space::new(Layout::X86_64, config, Asid(1), None, memory, alloc).unwrap();
-    let process = machine.add_process("p", space.root(), space.asid());
-    (space, process)
-}
-
-fn allocator(bitmap: &mut [u64; 128]) -> BitmapAllocator<'_> {
-    BitmapAllocator::new(&mut bitmap[..], &[MemoryRegion::usable(32 << 20, 8192 * PAGE)]).unwrap()
-}
 
 /// A view asked for at an address that is not a multiple of the granularity is refused
 /// (as `MapViewOfFileEx` refuses it); a view at an aligned address holds its pages and
@@ -34,10 +21,10 @@ fn allocator(bitmap: &mut [u64; 128]) -> BitmapAllocator<'_> {
 fn a_view_at_an_unaligned_address_maps_only_its_section() {
     let mut machine = Machine::<X86_64>::new(MachineConfig::default());
     let mut bitmap = Box::new([0u64; 128]);
-    let mut alloc = allocator(&mut bitmap);
+    let mut alloc = sim_allocator(&mut bitmap);
     let section = Section::create(2, machine.ram_mut(), &mut alloc).unwrap();
     // The space's root table takes the frame right after the section's.
-    let (mut space, process) = one_space(&mut machine, &mut alloc);
+    let (mut space, process) = sim_space(&mut machine, &mut alloc, 1);
     let asked = VirtAddr::new(0x2_3000);
     let refused =
         space.map_view(&section, Some(asked), 0, 2, Protection::READ_WRITE, machine.ram_mut());
@@ -67,9 +54,9 @@ fn a_view_at_an_unaligned_address_maps_only_its_section() {
 fn writes_through_a_write_copy_view_never_reach_the_section() {
     let mut machine = Machine::<X86_64>::new(MachineConfig::default());
     let mut bitmap = Box::new([0u64; 128]);
-    let mut alloc = allocator(&mut bitmap);
+    let mut alloc = sim_allocator(&mut bitmap);
     let section = Section::create(1, machine.ram_mut(), &mut alloc).unwrap();
-    let (mut space, process) = one_space(&mut machine, &mut alloc);
+    let (mut space, process) = sim_space(&mut machine, &mut alloc, 1);
     let view = space.map_view(&section, None, 0, 1, Protection::WRITE_COPY, machine.ram_mut());
     let view = view.unwrap();
     machine.switch_to(process);
@@ -92,8 +79,8 @@ fn writes_through_a_write_copy_view_never_reach_the_section() {
 fn guard_cannot_combine_with_no_access() {
     let mut machine = Machine::<X86_64>::new(MachineConfig::default());
     let mut bitmap = Box::new([0u64; 128]);
-    let mut alloc = allocator(&mut bitmap);
-    let (mut space, _) = one_space(&mut machine, &mut alloc);
+    let mut alloc = sim_allocator(&mut bitmap);
+    let (mut space, _) = sim_space(&mut machine, &mut alloc, 1);
     let invalid = Err(SpaceError::InvalidProtection { bits: 0x101 });
     let guarded = Protection::NO_ACCESS.guard();
     assert_eq!(space.reserve(None, PAGE, guarded), invalid);
@@ -111,13 +98,13 @@ fn guard_cannot_combine_with_no_access() {
 fn destroying_a_space_lets_its_views_sections_close() {
     let mut machine = Machine::<X86_64>::new(MachineConfig::default());
     let mut bitmap = Box::new([0u64; 128]);
-    let mut alloc = allocator(&mut bitmap);
+    let mut alloc = sim_allocator(&mut bitmap);
     let section = Section::create(1, machine.ram_mut(), &mut alloc).unwrap();
-    let (mut space, _) = one_space(&mut machine, &mut alloc);
+    let (mut space, _) = sim_space(&mut machine, &mut alloc, 1);
     space.map_view(&section, None, 0, 1, Protection::READ_WRITE, machine.ram_mut()).unwrap();
     assert_eq!(section.views(machine.ram()), 1);
     space.destroy(machine.ram_mut(), &mut alloc);
     assert_eq!(section.views(machine.ram()), 0, "the view went with the space");
-    assert!(section.close(machine.ram(), &mut alloc).is_ok());
+    assert_eq!(section.close(machine.ram(), &mut alloc), Ok(()));
     assert_eq!(alloc.frames_in_use(), 0);
 }

@@ -1,13 +1,14 @@
 //! Address spaces running on the simulated machine: the fault path end to end.
 
-use paging::frame::{BitmapAllocator, FrameAllocator, MemoryRegion};
+use paging::frame::{BitmapAllocator, FrameAllocator};
 
 use paging::space::{
     AccessViolation, AddressSpace, FaultChain, Layout, MemoryType, PageState, Protection, Section,
     SpaceConfig, Violation,
 };
 use paging::{Access, Asid, Exception, Fault, Privilege, Resolution};
-use paging_sim::{Machine, MachineConfig, MachineError, NoResolver, ProcessId, SpaceKernel};
+use paging_harness::fixtures::{sim_allocator, sim_space, user_fault};
+use paging_sim::{Machine, MachineConfig, MachineError, NoResolver, RaisedFault, SpaceKernel};
 use paging_x86::X86_64;
 
 type Space = AddressSpace<X86_64>;
@@ -23,34 +24,12 @@ impl World {
     }
 }
 
-fn allocator(bitmap: &mut [u64; 128]) -> BitmapAllocator<'_> {
-    BitmapAllocator::new(bitmap, &[MemoryRegion::usable(32 << 20, 8192 * 4096)]).unwrap()
-}
-
-fn new_space(
-    machine: &mut Machine<X86_64>,
-    alloc: &mut BitmapAllocator<'_>,
-    asid: u16,
-) -> (Space, ProcessId) {
-    let space = Space::new(
-        Layout::X86_64,
-        SpaceConfig::default(),
-        Asid(asid),
-        None,
-        machine.ram_mut(),
-        alloc,
-    )
-    .unwrap();
-    let process = machine.add_process("p", space.root(), space.asid());
-    (space, process)
-}
-
 #[test]
 fn committed_memory_is_zero_on_first_touch_and_takes_a_frame_only_then() {
     let mut world = World::new();
-    let mut alloc = allocator(&mut world.bitmap);
+    let mut alloc = sim_allocator(&mut world.bitmap);
     let machine = &mut world.machine;
-    let (mut space, process) = new_space(machine, &mut alloc, 1);
+    let (mut space, process) = sim_space(machine, &mut alloc, 1);
     machine.switch_to(process);
     let base = space.commit(None, 0x3000, Protection::READ_WRITE).unwrap();
     let before = alloc.frames_in_use();
@@ -71,9 +50,9 @@ fn committed_memory_is_zero_on_first_touch_and_takes_a_frame_only_then() {
 #[test]
 fn a_guard_page_fires_once() {
     let mut world = World::new();
-    let mut alloc = allocator(&mut world.bitmap);
+    let mut alloc = sim_allocator(&mut world.bitmap);
     let machine = &mut world.machine;
-    let (mut space, process) = new_space(machine, &mut alloc, 1);
+    let (mut space, process) = sim_space(machine, &mut alloc, 1);
     machine.switch_to(process);
     let base = space.commit(None, 0x2000, Protection::READ_WRITE.guard()).unwrap();
     let mut kernel = SpaceKernel::new(&mut space, &mut alloc);
@@ -90,11 +69,11 @@ fn a_guard_page_fires_once() {
 #[test]
 fn copy_on_write_between_two_processes_sharing_a_section() {
     let mut world = World::new();
-    let mut alloc = allocator(&mut world.bitmap);
+    let mut alloc = sim_allocator(&mut world.bitmap);
     let machine = &mut world.machine;
     let section = Section::create(4, machine.ram_mut(), &mut alloc).unwrap();
-    let (mut a, pa) = new_space(machine, &mut alloc, 1);
-    let (mut b, pb) = new_space(machine, &mut alloc, 2);
+    let (mut a, pa) = sim_space(machine, &mut alloc, 1);
+    let (mut b, pb) = sim_space(machine, &mut alloc, 2);
     let view_a =
         a.map_view(&section, None, 0, 4, Protection::READ_WRITE, machine.ram_mut()).unwrap();
     let view_b =
@@ -130,9 +109,9 @@ fn copy_on_write_between_two_processes_sharing_a_section() {
 #[test]
 fn unresolved_faults_go_to_the_process_then_terminate_it() {
     let mut world = World::new();
-    let mut alloc = allocator(&mut world.bitmap);
+    let mut alloc = sim_allocator(&mut world.bitmap);
     let machine = &mut world.machine;
-    let (mut space, process) = new_space(machine, &mut alloc, 1);
+    let (mut space, process) = sim_space(machine, &mut alloc, 1);
     machine.switch_to(process);
     let ro = space.commit(None, 0x1000, Protection::READ_ONLY).unwrap();
     let data = space.commit(None, 0x1000, Protection::READ_WRITE).unwrap();
@@ -155,12 +134,7 @@ fn unresolved_faults_go_to_the_process_then_terminate_it() {
     assert_eq!(record.windows_access(), 8);
     assert!(record.to_string().contains("data execution prevention"), "{record}");
 
-    let fault = Fault {
-        addr: reserved,
-        access: Access::Read,
-        privilege: Privilege::User,
-        cause: paging::FaultCause::NotPresent,
-    };
+    let fault = user_fault(reserved, Access::Read);
     assert_eq!(space.explain(&fault).reason, Violation::Reserved);
 
     // A process handler that commits reserved memory on demand resolves it at second
@@ -190,7 +164,7 @@ fn unresolved_faults_go_to_the_process_then_terminate_it() {
 fn spaces_are_isolated_and_share_only_the_kernel_half() {
     use paging::{Frame, Page, PageFlags, PageTable, Size4KiB};
     let mut world = World::new();
-    let mut alloc = allocator(&mut world.bitmap);
+    let mut alloc = sim_allocator(&mut world.bitmap);
     let machine = &mut world.machine;
     // The kernel maps one supervisor page in its half before the spaces exist.
     let mut kernel = PageTable::<X86_64, _>::new(machine.ram_mut(), &mut alloc).unwrap();
@@ -255,10 +229,10 @@ fn space_maps_nothing_of(
 #[test]
 fn a_copied_page_made_write_copy_again_stays_writable_without_a_second_copy() {
     let mut world = World::new();
-    let mut alloc = allocator(&mut world.bitmap);
+    let mut alloc = sim_allocator(&mut world.bitmap);
     let machine = &mut world.machine;
     let section = Section::create(1, machine.ram_mut(), &mut alloc).unwrap();
-    let (mut space, process) = new_space(machine, &mut alloc, 1);
+    let (mut space, process) = sim_space(machine, &mut alloc, 1);
     let view =
         space.map_view(&section, None, 0, 1, Protection::WRITE_COPY, machine.ram_mut()).unwrap();
     machine.switch_to(process);
@@ -280,9 +254,9 @@ fn a_copied_page_made_write_copy_again_stays_writable_without_a_second_copy() {
 #[test]
 fn a_kernel_adds_its_own_resolver_for_stack_growth() {
     let mut world = World::new();
-    let mut alloc = allocator(&mut world.bitmap);
+    let mut alloc = sim_allocator(&mut world.bitmap);
     let machine = &mut world.machine;
-    let (space, process) = new_space(machine, &mut alloc, 1);
+    let (space, process) = sim_space(machine, &mut alloc, 1);
     machine.switch_to(process);
     let shared = std::cell::RefCell::new((space, alloc));
     // A stack: 16 pages reserved, the top one committed.
@@ -328,7 +302,11 @@ fn a_kernel_adds_its_own_resolver_for_stack_growth() {
     assert_eq!((chain.second_chances, chain.terminated), (0, None));
     // Below the stack, nothing grows: an access violation ends the process.
     let below = paging::VirtAddr::new(stack.as_u64() - 0x1000);
-    assert!(machine.load_value::<u8, _>(below, &mut chain).is_err());
+    let violation = MachineError::Exception {
+        exception: Exception::AccessViolation { addr: below, access: Access::Read },
+        fault: RaisedFault { fault: user_fault(below, Access::Read), error_code: 0x4 },
+    };
+    assert_eq!(machine.load_value::<u8, _>(below, &mut chain), Err(violation));
     assert_eq!(chain.terminated.map(|f| f.addr), Some(below));
     let (space, _) = &*shared.borrow();
     assert_eq!(

@@ -16,12 +16,15 @@
 //! The two sides never hold live borrows of the arena at the same time: each phase ends
 //! (and drops its view of the arena) before the other begins.
 
+use std::fmt;
+
 use paging::frame::{BitmapAllocator, MemoryRegion};
 use paging::table::Visit;
 use paging::{
     ArenaMemory, Frame, FrameBuf, Page, PageFlags, PageSize, PageTable, PhysAddr, Size1GiB,
     Size2MiB, Size4KiB, TableError, Translation, VirtAddr,
 };
+use paging_harness::show::{Flags, Hex};
 use paging_x86::X86_64;
 use proptest::prelude::*;
 use x86_64::structures::paging::mapper::{MappedFrame, TranslateResult};
@@ -88,24 +91,27 @@ const PK_SHIFT: u32 = 59;
 // Flag correspondence.
 // ---------------------------------------------------------------------------------------
 
+/// Our flags and the `x86_64` crate's bits that stand for the same thing (NX, the page
+/// size and the protection key aside, which do not map one to one).
+const SAME_BITS: [(PageFlags, X); 11] = [
+    (PageFlags::WRITABLE, X::WRITABLE),
+    (PageFlags::USER, X::USER_ACCESSIBLE),
+    (PageFlags::WRITE_THROUGH, X::WRITE_THROUGH),
+    (PageFlags::NO_CACHE, X::NO_CACHE),
+    (PageFlags::ACCESSED, X::ACCESSED),
+    (PageFlags::DIRTY, X::DIRTY),
+    (PageFlags::GLOBAL, X::GLOBAL),
+    (PageFlags::SOFTWARE_0, X::BIT_9),
+    (PageFlags::SOFTWARE_1, X::BIT_10),
+    (PageFlags::SOFTWARE_2, X::BIT_11),
+    (PageFlags::SOFTWARE_3, X::BIT_52),
+];
+
 /// The leaf bits (everything but the address) that our `flags` stand for in a page of
 /// `size` bytes, as the `x86_64` crate names them.
 fn to_x86(flags: PageFlags, size: u64) -> X {
     let mut x = X::PRESENT;
-    let pairs = [
-        (PageFlags::WRITABLE, X::WRITABLE),
-        (PageFlags::USER, X::USER_ACCESSIBLE),
-        (PageFlags::WRITE_THROUGH, X::WRITE_THROUGH),
-        (PageFlags::NO_CACHE, X::NO_CACHE),
-        (PageFlags::ACCESSED, X::ACCESSED),
-        (PageFlags::DIRTY, X::DIRTY),
-        (PageFlags::GLOBAL, X::GLOBAL),
-        (PageFlags::SOFTWARE_0, X::BIT_9),
-        (PageFlags::SOFTWARE_1, X::BIT_10),
-        (PageFlags::SOFTWARE_2, X::BIT_11),
-        (PageFlags::SOFTWARE_3, X::BIT_52),
-    ];
-    for (ours, theirs) in pairs {
+    for (ours, theirs) in SAME_BITS {
         x.set(theirs, flags.contains(ours));
     }
     x.set(X::NO_EXECUTE, !flags.contains(PageFlags::EXECUTABLE));
@@ -116,20 +122,7 @@ fn to_x86(flags: PageFlags, size: u64) -> X {
 /// Our flags for the leaf bits `x` (the inverse of [`to_x86`] on the bits both know).
 fn from_x86(x: X) -> PageFlags {
     let mut flags = PageFlags::READABLE;
-    let pairs = [
-        (PageFlags::WRITABLE, X::WRITABLE),
-        (PageFlags::USER, X::USER_ACCESSIBLE),
-        (PageFlags::WRITE_THROUGH, X::WRITE_THROUGH),
-        (PageFlags::NO_CACHE, X::NO_CACHE),
-        (PageFlags::ACCESSED, X::ACCESSED),
-        (PageFlags::DIRTY, X::DIRTY),
-        (PageFlags::GLOBAL, X::GLOBAL),
-        (PageFlags::SOFTWARE_0, X::BIT_9),
-        (PageFlags::SOFTWARE_1, X::BIT_10),
-        (PageFlags::SOFTWARE_2, X::BIT_11),
-        (PageFlags::SOFTWARE_3, X::BIT_52),
-    ];
-    for (ours, theirs) in pairs {
+    for (ours, theirs) in SAME_BITS {
         flags.set(ours, x.contains(theirs));
     }
     flags.set(PageFlags::EXECUTABLE, !x.contains(X::NO_EXECUTE));
@@ -290,12 +283,34 @@ fn their_translations(frames: &mut [FrameBuf], root: u64, probes: &[u64]) -> Vec
 // ---------------------------------------------------------------------------------------
 
 /// One call to our engine.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy)]
 enum Op {
     /// `map::<S>` of one page of `size` bytes.
     Page { size: u64, virt: u64, phys: u64, flags: PageFlags },
     /// `map_range`.
     Range { virt: u64, phys: u64, len: u64, flags: PageFlags },
+}
+
+/// In hex, flags by name: what a shrunk failing case prints.
+impl fmt::Debug for Op {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Self::Page { size, virt, phys, flags } => f
+                .debug_struct("Page")
+                .field("size", &Hex(size))
+                .field("virt", &Hex(virt))
+                .field("phys", &Hex(phys))
+                .field("flags", &Flags(flags))
+                .finish(),
+            Self::Range { virt, phys, len, flags } => f
+                .debug_struct("Range")
+                .field("virt", &Hex(virt))
+                .field("phys", &Hex(phys))
+                .field("len", &Hex(len))
+                .field("flags", &Flags(flags))
+                .finish(),
+        }
+    }
 }
 
 /// A virtual address aligned to `size`, in one of the windows.
@@ -448,7 +463,8 @@ fn check_ours_against_theirs(
         // Non-canonical addresses: refused by ours, unrepresentable in theirs.
         for &addr in probes.iter().take(64) {
             let bad = addr ^ (1 << 50);
-            prop_assert!(x86_64::VirtAddr::try_new(bad).is_err());
+            let refused = x86_64::VirtAddr::try_new(bad).map_err(|not_valid| not_valid.0);
+            prop_assert_eq!(refused, Err(bad));
             prop_assert_eq!(
                 table.translate(VirtAddr::new(bad)),
                 Err(TableError::NonCanonical { addr: VirtAddr::new(bad) })
@@ -496,9 +512,12 @@ fn check_ours_against_theirs(
                 );
                 prop_assert_eq!(t.flags, a.flags, "{:#x} in {:x?}", addr, a);
             }
-            None => {
-                prop_assert!(our.is_err(), "{:#x} mapped by nothing, translated to {:?}", addr, our)
-            }
+            None => prop_assert_eq!(
+                our,
+                &Err(TableError::NotMapped { addr: VirtAddr::new(addr) }),
+                "{:#x} mapped by nothing",
+                addr
+            ),
         }
     }
     Ok(())
@@ -529,12 +548,24 @@ unsafe impl X86FrameAllocator<X4KiB> for ArenaFrames {
 }
 
 /// One call to the `x86_64` crate's mapper.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy)]
 struct XOp {
     size: u64,
     virt: u64,
     phys: u64,
     flags: X,
+}
+
+/// In hex, flags by the `x86_64` crate's names.
+impl fmt::Debug for XOp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("XOp")
+            .field("size", &Hex(self.size))
+            .field("virt", &Hex(self.virt))
+            .field("phys", &Hex(self.phys))
+            .field("flags", &self.flags)
+            .finish()
+    }
 }
 
 fn xop_strategy() -> impl Strategy<Value = XOp> {

@@ -1,52 +1,22 @@
 //! Exact outcomes of the engine on x86-64 4-level tables: errors, huge pages, splitting,
 //! reclaiming, flushes, and all-or-nothing failure.
 
-use paging::frame::{BitmapAllocator, FrameAllocator, LimitedAllocator, MemoryRegion};
+use paging::frame::{BitmapAllocator, FrameAllocator, MemoryRegion};
 use paging::table::{Holes, Lookup, Unmapped};
 use paging::{
-    AddrKind, ArenaMemory, Entry, EntrySize, Frame, FrameBuf, Occupant, Page, PageFlags, PageTable,
-    PhysAddr, Size1GiB, Size2MiB, Size4KiB, Size4MiB, TableError, TableMemory, VirtAddr,
+    AddrKind, ArenaMemory, Entry, EntrySize, FrameBuf, InvalidEntry, Occupant, PageFlags,
+    PageTable, PhysAddr, Size1GiB, Size2MiB, Size4KiB, Size4MiB, TableError, TableMemory,
 };
+use paging_harness::fixtures::{Arena, frame, pa, page, va};
 use paging_x86::{Legacy32, X86_64};
 
 const RW: PageFlags = PageFlags::READABLE.union(PageFlags::WRITABLE);
 const FRAMES: usize = 64;
 
-/// Host RAM, an allocator that can be told to run dry, and nothing mapped.
-struct Rig {
-    ram: Vec<FrameBuf>,
-    bitmap: [u64; 1],
-}
-
-impl Rig {
-    fn new() -> Self {
-        Self { ram: vec![FrameBuf::ZERO; FRAMES], bitmap: [0] }
-    }
-
-    fn parts(&mut self) -> (ArenaMemory<'_>, LimitedAllocator<BitmapAllocator<'_>>) {
-        let map = [MemoryRegion::usable(0, FRAMES as u64 * 4096)];
-        let bits = BitmapAllocator::new(&mut self.bitmap, &map).unwrap();
-        (ArenaMemory::new(&mut self.ram, PhysAddr::ZERO), LimitedAllocator::new(bits, usize::MAX))
-    }
-}
-
-fn va(raw: u64) -> VirtAddr {
-    VirtAddr::new(raw)
-}
-fn pa(raw: u64) -> PhysAddr {
-    PhysAddr::new(raw)
-}
-fn page<S: paging::PageSize>(raw: u64) -> Page<S> {
-    Page::from_start(va(raw)).unwrap()
-}
-fn frame<S: paging::PageSize>(raw: u64) -> Frame<S> {
-    Frame::from_start(pa(raw)).unwrap()
-}
-
 #[test]
 fn map_translate_unmap_one_page_and_reclaim() {
-    let mut rig = Rig::new();
-    let (memory, mut alloc) = rig.parts();
+    let mut rig = Arena::new(FRAMES);
+    let (memory, mut alloc) = rig.limited_parts();
     let mut table = PageTable::<X86_64, _>::new(memory, &mut alloc).unwrap();
     let flush = table
         .map(page::<Size4KiB>(0x7fff_f000), frame(0x5000), RW | PageFlags::USER, &mut alloc)
@@ -70,8 +40,8 @@ fn map_translate_unmap_one_page_and_reclaim() {
 
 #[test]
 fn keeping_empty_tables() {
-    let mut rig = Rig::new();
-    let (memory, mut alloc) = rig.parts();
+    let mut rig = Arena::new(FRAMES);
+    let (memory, mut alloc) = rig.limited_parts();
     let mut table = PageTable::<X86_64, _>::new(memory, &mut alloc).unwrap();
     table.keep_empty_tables(true);
     table.map(page::<Size4KiB>(0x1000), frame(0x1000), RW, &mut alloc).unwrap().ignore();
@@ -85,8 +55,8 @@ fn keeping_empty_tables() {
 #[test]
 fn a_failed_small_map_never_touches_the_huge_page_in_the_way() {
     // The x86_64 crate's map_to adds flags to an existing 2 MiB entry before it fails.
-    let mut rig = Rig::new();
-    let (memory, mut alloc) = rig.parts();
+    let mut rig = Arena::new(FRAMES);
+    let (memory, mut alloc) = rig.limited_parts();
     let mut table = PageTable::<X86_64, _>::new(memory, &mut alloc).unwrap();
     table
         .map(page::<Size2MiB>(0x20_0000), frame(0x4000_0000), PageFlags::READABLE, &mut alloc)
@@ -106,8 +76,8 @@ fn a_failed_small_map_never_touches_the_huge_page_in_the_way() {
 
 #[test]
 fn already_mapped_names_the_occupant() {
-    let mut rig = Rig::new();
-    let (memory, mut alloc) = rig.parts();
+    let mut rig = Arena::new(FRAMES);
+    let (memory, mut alloc) = rig.limited_parts();
     let mut table = PageTable::<X86_64, _>::new(memory, &mut alloc).unwrap();
     table.map(page::<Size4KiB>(0x5000), frame(0x9000), RW, &mut alloc).unwrap().ignore();
     let err = table.map(page::<Size4KiB>(0x5000), frame(0xa000), RW, &mut alloc).unwrap_err();
@@ -128,8 +98,8 @@ fn already_mapped_names_the_occupant() {
 
 #[test]
 fn ranges_take_the_largest_pages_alignment_allows() {
-    let mut rig = Rig::new();
-    let (memory, mut alloc) = rig.parts();
+    let mut rig = Arena::new(FRAMES);
+    let (memory, mut alloc) = rig.limited_parts();
     let mut table = PageTable::<X86_64, _>::new(memory, &mut alloc).unwrap();
     // 4 KiB up to a 2 MiB boundary, 2 MiB pages up to 1 GiB, one 1 GiB page, one 2 MiB page
     // and one 4 KiB page.
@@ -151,8 +121,8 @@ fn ranges_take_the_largest_pages_alignment_allows() {
 
 #[test]
 fn running_dry_halfway_changes_nothing() {
-    let mut rig = Rig::new();
-    let (memory, mut alloc) = rig.parts();
+    let mut rig = Arena::new(FRAMES);
+    let (memory, mut alloc) = rig.limited_parts();
     let mut table = PageTable::<X86_64, _>::new(memory, &mut alloc).unwrap();
     table.map(page::<Size4KiB>(0x1000), frame(0x1000), RW, &mut alloc).unwrap().ignore();
     let before = table.memory().frames().to_vec();
@@ -182,8 +152,8 @@ fn running_dry_halfway_changes_nothing() {
 
 #[test]
 fn unmapping_part_of_a_huge_page_splits_it() {
-    let mut rig = Rig::new();
-    let (memory, mut alloc) = rig.parts();
+    let mut rig = Arena::new(FRAMES);
+    let (memory, mut alloc) = rig.limited_parts();
     let mut table = PageTable::<X86_64, _>::new(memory, &mut alloc).unwrap();
     let flags = RW | PageFlags::GLOBAL;
     table
@@ -211,14 +181,17 @@ fn unmapping_part_of_a_huge_page_splits_it() {
         "that 2 MiB split into 4 KiB"
     );
     assert_eq!(table.translate(va(0x4020_3000)).unwrap().phys, pa(0x8020_3000));
-    assert!(table.translate(va(0x4020_1000)).is_err());
+    assert_eq!(
+        table.translate(va(0x4020_1000)),
+        Err(TableError::NotMapped { addr: va(0x4020_1000) })
+    );
     assert_eq!(table.translate(va(0x7fff_f000)).unwrap().flags, flags);
 }
 
 #[test]
 fn protect_keeps_what_the_mmu_recorded_and_splits() {
-    let mut rig = Rig::new();
-    let (memory, mut alloc) = rig.parts();
+    let mut rig = Arena::new(FRAMES);
+    let (memory, mut alloc) = rig.limited_parts();
     let mut table = PageTable::<X86_64, _>::new(memory, &mut alloc).unwrap();
     table.map(page::<Size2MiB>(0x20_0000), frame(0x20_0000), RW, &mut alloc).unwrap().ignore();
     // The MMU marks the page accessed and dirty.
@@ -242,8 +215,8 @@ fn protect_keeps_what_the_mmu_recorded_and_splits() {
 
 #[test]
 fn refused_arguments() {
-    let mut rig = Rig::new();
-    let (memory, mut alloc) = rig.parts();
+    let mut rig = Arena::new(FRAMES);
+    let (memory, mut alloc) = rig.limited_parts();
     let mut table = PageTable::<X86_64, _>::new(memory, &mut alloc).unwrap();
     let before = table.memory().frames().to_vec();
     let cases = [
@@ -317,8 +290,8 @@ fn refused_arguments() {
 
 #[test]
 fn flags_a_format_cannot_express_are_refused() {
-    let mut rig = Rig::new();
-    let (memory, mut alloc) = rig.parts();
+    let mut rig = Arena::new(FRAMES);
+    let (memory, mut alloc) = rig.limited_parts();
     let mut table = PageTable::<Legacy32, _>::new(memory, &mut alloc).unwrap();
     let err = table.map(page::<Size4KiB>(0), frame(0), RW.with_protection_key(3), &mut alloc);
     assert_eq!(
@@ -336,28 +309,37 @@ fn flags_a_format_cannot_express_are_refused() {
 
 #[test]
 fn corrupt_entries_are_reported_not_followed() {
-    let mut rig = Rig::new();
-    let (memory, mut alloc) = rig.parts();
+    let mut rig = Arena::new(FRAMES);
+    let (memory, mut alloc) = rig.limited_parts();
     let mut table = PageTable::<X86_64, _>::new(memory, &mut alloc).unwrap();
     let root = table.root();
     // Root entry 0: PS set where no leaf may be. Root entry 1: a table outside memory.
     table.memory_mut().write_entry(root, EntrySize::Eight, 0x1000 | 1 << 7 | 0x3);
     table.memory_mut().write_entry(root + 8, EntrySize::Eight, 0x7_0000_0000 | 0x3);
+    let corrupt = |addr: u64, raw: u64, reason| TableError::CorruptEntry {
+        addr: va(addr),
+        level: 4,
+        raw,
+        reason,
+    };
+    let leaf_in_root = |addr| corrupt(addr, 0x1083, Some(InvalidEntry::ReservedBits));
+    let outside = corrupt(0x80_0000_0000, 0x7_0000_0003, None);
     let before = table.memory().frames().to_vec();
     let err = table.map(page::<Size4KiB>(0x1000), frame(0), RW, &mut alloc).unwrap_err();
-    assert!(matches!(err, TableError::CorruptEntry { level: 4, reason: Some(_), .. }), "{err:?}");
+    assert_eq!(err, leaf_in_root(0x1000));
     let err = table.map_range(va(0x80_0000_0000), pa(0), 0x1000, RW, &mut alloc).unwrap_err();
-    assert!(matches!(err, TableError::CorruptEntry { level: 4, reason: None, .. }), "{err:?}");
-    assert!(table.lookup(va(0x80_0000_0000)).is_err());
-    assert!(table.unmap_range(va(0), 0x100_0000_0000, Holes::Skip, &mut alloc, |_| {}).is_err());
+    assert_eq!(err, outside);
+    assert_eq!(table.lookup(va(0x80_0000_0000)), Err(outside));
+    let err = table.unmap_range(va(0), 0x100_0000_0000, Holes::Skip, &mut alloc, |_| {});
+    assert_eq!(err.unwrap_err(), leaf_in_root(0));
     assert!(table.memory().frames() == &before[..], "memory changed");
     assert_eq!(alloc.frames_in_use(), 1);
 }
 
 #[test]
 fn payload_entries_are_kept_apart_from_mappings() {
-    let mut rig = Rig::new();
-    let (memory, mut alloc) = rig.parts();
+    let mut rig = Arena::new(FRAMES);
+    let (memory, mut alloc) = rig.limited_parts();
     let mut table = PageTable::<X86_64, _>::new(memory, &mut alloc).unwrap();
     table.map(page::<Size4KiB>(0x1000), frame(0x1000), RW, &mut alloc).unwrap().ignore();
     let step = *table.walk(va(0x1000)).last().unwrap();
@@ -381,8 +363,8 @@ fn payload_entries_are_kept_apart_from_mappings() {
 
 #[test]
 fn flushes_batch_then_cover_the_space() {
-    let mut rig = Rig::new();
-    let (memory, mut alloc) = rig.parts();
+    let mut rig = Arena::new(FRAMES);
+    let (memory, mut alloc) = rig.limited_parts();
     let mut table = PageTable::<X86_64, _>::new(memory, &mut alloc).unwrap();
     table.map_range(va(0x10_0000), pa(0), 0x40_000, RW, &mut alloc).unwrap().ignore();
     let few = table.unmap_range(va(0x10_0000), 0x3000, Holes::Refuse, &mut alloc, |_| {}).unwrap();
@@ -406,17 +388,17 @@ fn a_frame_outside_table_memory_is_refused_and_returned() {
     table.map(page::<Size4KiB>(0), frame(0), RW, &mut alloc).unwrap().ignore(); // frames 1..=3
     let in_use = alloc.frames_in_use();
     let err = table.map(page::<Size4KiB>(0x80_0000_0000), frame(0), RW, &mut alloc).unwrap_err();
-    assert!(matches!(err, TableError::FrameOutsideMemory { .. }), "{err:?}");
+    assert_eq!(err, TableError::FrameOutsideMemory { frame: pa(0x4000) });
     assert_eq!(alloc.frames_in_use(), in_use);
     let err = table.map_range(va(0x80_0000_0000), pa(0), 0x1000, RW, &mut alloc).unwrap_err();
-    assert!(matches!(err, TableError::FrameOutsideMemory { .. }), "{err:?}");
+    assert_eq!(err, TableError::FrameOutsideMemory { frame: pa(0x4000) });
     assert_eq!(alloc.frames_in_use(), in_use);
 }
 
 #[test]
 fn visit_and_destroy_account_for_every_table() {
-    let mut rig = Rig::new();
-    let (memory, mut alloc) = rig.parts();
+    let mut rig = Arena::new(FRAMES);
+    let (memory, mut alloc) = rig.limited_parts();
     let mut table = PageTable::<X86_64, _>::new(memory, &mut alloc).unwrap();
     table.map_range(va(0xffff_8000_0000_0000), pa(0), 0x40_2000, RW, &mut alloc).unwrap().ignore();
     table.map(page::<Size4KiB>(0x1000), frame(0), RW, &mut alloc).unwrap().ignore();
@@ -444,8 +426,8 @@ fn visit_and_destroy_account_for_every_table() {
 #[test]
 fn set_entry_hides_a_frame_behind_a_payload_and_brings_it_back() {
     use paging::table::NewEntry;
-    let mut rig = Rig::new();
-    let (memory, mut alloc) = rig.parts();
+    let mut rig = Arena::new(FRAMES);
+    let (memory, mut alloc) = rig.limited_parts();
     let mut table = PageTable::<X86_64, _>::new(memory, &mut alloc).unwrap();
     let at = page::<Size4KiB>(0x7000);
     let (before, flush) = table
@@ -468,7 +450,10 @@ fn set_entry_hides_a_frame_behind_a_payload_and_brings_it_back() {
     assert_eq!((before, flush.is_empty()), (Some(Occupant::Payload(0x13)), true));
     assert_eq!(table.translate(va(0x7000)).unwrap().flags, PageFlags::READABLE);
     let (before, _) = table.set_entry(at, NewEntry::Empty, &mut alloc).unwrap();
-    assert!(matches!(before, Some(Occupant::Page { .. })));
+    assert_eq!(
+        before,
+        Some(Occupant::Page { frame: pa(0x9000), size: 0x1000, flags: PageFlags::READABLE })
+    );
     assert_eq!(alloc.frames_in_use(), 1);
     // Clearing what is not there changes nothing; a zero payload is refused.
     assert_eq!(table.set_entry(at, NewEntry::Empty, &mut alloc).unwrap().0, None);
@@ -478,7 +463,10 @@ fn set_entry_hides_a_frame_behind_a_payload_and_brings_it_back() {
     table.map(page::<Size2MiB>(0x20_0000), frame(0x20_0000), RW, &mut alloc).unwrap().ignore();
     let err =
         table.set_entry(page::<Size4KiB>(0x20_1000), NewEntry::Empty, &mut alloc).unwrap_err();
-    assert!(matches!(err, TableError::HugePageInTheWay { level: 2, .. }));
+    assert_eq!(
+        err,
+        TableError::HugePageInTheWay { addr: va(0x20_0000), level: 2, size: 0x20_0000 }
+    );
 }
 
 #[test]
@@ -493,8 +481,8 @@ fn copy_frame_copies_every_byte() {
 #[test]
 fn rewrite_range_hides_restores_and_clears_as_told() {
     use paging::table::Rewrite;
-    let mut rig = Rig::new();
-    let (memory, mut alloc) = rig.parts();
+    let mut rig = Arena::new(FRAMES);
+    let (memory, mut alloc) = rig.limited_parts();
     let mut table = PageTable::<X86_64, _>::new(memory, &mut alloc).unwrap();
     table.map_range(va(0x10_0000), pa(0x50_0000), 0x4000, RW, &mut alloc).unwrap().ignore();
     // Hide the pages: the frame number goes into the payload.
@@ -531,7 +519,7 @@ fn rewrite_range_hides_restores_and_clears_as_told() {
         .unwrap();
     assert!(flush.is_empty(), "only non-present entries changed");
     assert_eq!(table.translate(va(0x10_1000)).unwrap().phys, pa(0x50_1000));
-    assert!(table.translate(va(0x10_2000)).is_err());
+    assert_eq!(table.translate(va(0x10_2000)), Err(TableError::NotMapped { addr: va(0x10_2000) }));
     // A bad answer from the rule refuses the whole call.
     let before = table.memory().frames().to_vec();
     let err = table.rewrite_range(
@@ -552,8 +540,8 @@ fn rewrite_range_hides_restores_and_clears_as_told() {
 
 #[test]
 fn a_recursive_mapping_is_visited_once_not_followed() {
-    let mut rig = Rig::new();
-    let (memory, mut alloc) = rig.parts();
+    let mut rig = Arena::new(FRAMES);
+    let (memory, mut alloc) = rig.limited_parts();
     let mut table = PageTable::<X86_64, _>::new(memory, &mut alloc).unwrap();
     table.map(page::<Size4KiB>(0x1000), frame(0x1000), RW, &mut alloc).unwrap().ignore();
     // Root entry 510 points at the root itself, as recursive-mapping kernels do.

@@ -351,7 +351,7 @@ fn step<A: Inspect>(
         {
             let _ = pick;
             let frame = PhysAddr::new(base);
-            prop_assert!(alloc.deallocate(frame).is_err());
+            prop_assert_eq!(alloc.deallocate(frame), Err(FrameError::NotAllocated { frame }));
         }
         Op::DeallocateHeld { pick } => {
             let frame = *model.held.iter().nth(pick % model.held.len()).unwrap();
@@ -394,7 +394,11 @@ fn free_run<A: Inspect>(
             model.held.remove(&frame);
         }
     } else {
-        prop_assert!(matches!(got, Err(FrameError::NotAllocated { .. })), "freed {:?}", got);
+        // The offending frame: one the model does not hold (or the end of the memory).
+        let Err(FrameError::NotAllocated { frame }) = got else {
+            return Err(TestCaseError::fail(format!("freed {start:#x}+{count}: {got:?}")));
+        };
+        prop_assert!(!model.held.contains(&frame.as_u64()), "{:#x} is held", frame.as_u64());
     }
     Ok(())
 }

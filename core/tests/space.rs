@@ -1,69 +1,20 @@
 //! Address spaces with the Windows memory API's semantics: exact outcomes, and every
 //! refusal as its own typed error that changes nothing.
 
-use paging::frame::{BitmapAllocator, FrameAllocator, MemoryRegion};
+use paging::frame::FrameAllocator;
 use paging::space::{
     AddressSpace, ImagePart, Layout, MemoryType, PageState, Protection, RegionInfo, Section,
     SpaceConfig, SpaceError,
 };
-use paging::{
-    Access, ArenaMemory, Asid, Exception, Fault, FaultCause, FrameBuf, PageTableFormat, PhysAddr,
-    Privilege, Resolution, TableError, VirtAddr,
-};
+use paging::{Access, Asid, Exception, PhysAddr, Resolution, TableError, VirtAddr};
+use paging_harness::fixtures::{Arena, regions, space, touch, va};
 use paging_x86::{Legacy32, X86_64};
 
 const FRAMES: usize = 256;
 
-fn va(raw: u64) -> VirtAddr {
-    VirtAddr::new(raw)
-}
-
-struct Rig {
-    ram: Vec<FrameBuf>,
-    bitmap: [u64; FRAMES / 64],
-}
-
-impl Rig {
-    fn new() -> Self {
-        Self { ram: vec![FrameBuf::ZERO; FRAMES], bitmap: [0; FRAMES / 64] }
-    }
-
-    fn parts(&mut self) -> (ArenaMemory<'_>, BitmapAllocator<'_>) {
-        let map = [MemoryRegion::usable(0, FRAMES as u64 * 4096)];
-        let alloc = BitmapAllocator::new(&mut self.bitmap, &map).unwrap();
-        (ArenaMemory::new(&mut self.ram, PhysAddr::ZERO), alloc)
-    }
-}
-
-fn space<F: PageTableFormat, const N: usize>(
-    layout: Layout,
-    config: SpaceConfig,
-    memory: &mut ArenaMemory<'_>,
-    alloc: &mut BitmapAllocator<'_>,
-) -> AddressSpace<F, N> {
-    AddressSpace::new(layout, config, Asid(1), None, memory, alloc).unwrap()
-}
-
-fn listing<F: PageTableFormat, const N: usize>(space: &AddressSpace<F, N>) -> Vec<RegionInfo> {
-    space.regions().collect()
-}
-
-fn touch<F: PageTableFormat, const N: usize>(
-    space: &mut AddressSpace<F, N>,
-    addr: VirtAddr,
-    access: Access,
-    memory: &mut ArenaMemory<'_>,
-    alloc: &mut BitmapAllocator<'_>,
-) -> Resolution {
-    let fault = Fault { addr, access, privilege: Privilege::User, cause: FaultCause::NotPresent };
-    let (resolution, flush) = space.resolve(&fault, memory, alloc);
-    flush.ignore();
-    resolution
-}
-
 #[test]
 fn reserve_rounds_to_the_granularity_and_covers_every_page_touched() {
-    let mut rig = Rig::new();
+    let mut rig = Arena::new(FRAMES);
     let (mut memory, mut alloc) = rig.parts();
     let mut s: AddressSpace<X86_64> =
         space(Layout::X86_64, SpaceConfig::default(), &mut memory, &mut alloc);
@@ -96,7 +47,7 @@ fn reserve_rounds_to_the_granularity_and_covers_every_page_touched() {
 
 #[test]
 fn commit_decommit_protect_and_release_follow_windows() {
-    let mut rig = Rig::new();
+    let mut rig = Arena::new(FRAMES);
     let (mut memory, mut alloc) = rig.parts();
     let mut s: AddressSpace<X86_64> =
         space(Layout::X86_64, SpaceConfig::default(), &mut memory, &mut alloc);
@@ -142,14 +93,14 @@ fn commit_decommit_protect_and_release_follow_windows() {
 
 #[test]
 fn every_refusal_is_its_own_error_and_changes_nothing() {
-    let mut rig = Rig::new();
+    let mut rig = Arena::new(FRAMES);
     let (mut memory, mut alloc) = rig.parts();
     let mut s: AddressSpace<X86_64, 8> =
         space(Layout::X86_64, SpaceConfig::default(), &mut memory, &mut alloc);
     let r = s.reserve(Some(va(0x100_0000)), 0x4_0000, Protection::READ_WRITE).unwrap();
     s.commit(Some(r), 0x1000, Protection::READ_WRITE).unwrap();
     let other = s.reserve(Some(va(0x200_0000)), 0x1000, Protection::READ_ONLY).unwrap();
-    let before = listing(&s);
+    let before = regions(&s);
     let frames = alloc.frames_in_use();
     let rw = Protection::READ_WRITE;
     let top = Layout::X86_64.highest;
@@ -210,7 +161,7 @@ fn every_refusal_is_its_own_error_and_changes_nothing() {
     }
     assert_eq!(Protection::from_windows(0x06), Err(SpaceError::InvalidProtection { bits: 0x06 }));
     assert_eq!(Protection::from_windows(0x101), Err(SpaceError::InvalidProtection { bits: 0x101 }));
-    assert_eq!(listing(&s), before);
+    assert_eq!(regions(&s), before);
     assert_eq!(alloc.frames_in_use(), frames);
 
     // The fixed region table: 8 runs in all; a full table refuses, changing nothing.
@@ -227,7 +178,7 @@ fn every_refusal_is_its_own_error_and_changes_nothing() {
 
 #[test]
 fn write_execute_is_refused_unless_the_space_opts_in() {
-    let mut rig = Rig::new();
+    let mut rig = Arena::new(FRAMES);
     let (mut memory, mut alloc) = rig.parts();
     let mut strict: AddressSpace<X86_64> =
         space(Layout::X86_64, SpaceConfig::default(), &mut memory, &mut alloc);
@@ -240,12 +191,12 @@ fn write_execute_is_refused_unless_the_space_opts_in() {
     assert_eq!(err.unwrap_err(), SpaceError::WritableExecutable);
     let config = SpaceConfig { allow_write_execute: true, ..SpaceConfig::default() };
     let mut jit: AddressSpace<X86_64> = space(Layout::X86_64, config, &mut memory, &mut alloc);
-    assert!(jit.commit(None, 0x1000, Protection::EXECUTE_READ_WRITE).is_ok());
+    assert_eq!(jit.commit(None, 0x1000, Protection::EXECUTE_READ_WRITE), Ok(va(0x1_0000)));
 }
 
 #[test]
 fn aslr_places_from_the_seed() {
-    let mut rig = Rig::new();
+    let mut rig = Arena::new(FRAMES);
     let (mut memory, mut alloc) = rig.parts();
     let mut place = |seed: Option<u64>| {
         let config = SpaceConfig { aslr_seed: seed, ..SpaceConfig::default() };
@@ -266,16 +217,21 @@ fn aslr_places_from_the_seed() {
 
 #[test]
 fn thirty_two_bit_layouts_hand_out_what_they_should() {
-    let mut rig = Rig::new();
+    let mut rig = Arena::new(FRAMES);
     let (mut memory, mut alloc) = rig.parts();
     for (layout, top) in [(Layout::X86_32_2G, 0x7FFE_FFFF_u64), (Layout::X86_32_3G, 0xBFFE_FFFF)] {
         let mut s: AddressSpace<Legacy32> =
             space(layout, SpaceConfig::default(), &mut memory, &mut alloc);
         let near_top = VirtAddr::new(top + 1 - 0x1_0000);
-        assert!(s.reserve(Some(near_top), 0x1_0000, Protection::READ_WRITE).is_ok());
+        assert_eq!(s.reserve(Some(near_top), 0x1_0000, Protection::READ_WRITE), Ok(near_top));
         let err = s.reserve(Some(near_top), 0x1_0001, Protection::READ_WRITE);
-        assert!(matches!(err, Err(SpaceError::OutsideUserSpace { .. })));
-        assert!(s.query(VirtAddr::new(top + 1)).is_err(), "above the user half");
+        assert_eq!(err, Err(SpaceError::OutsideUserSpace { addr: near_top, size: 0x1_0001 }));
+        let above = va(top + 1);
+        assert_eq!(
+            s.query(above),
+            Err(SpaceError::OutsideUserSpace { addr: above, size: 1 }),
+            "above the user half"
+        );
     }
     // The 64-bit layout cannot be used with a 32-bit format.
     let err = AddressSpace::<Legacy32>::new(
@@ -286,12 +242,14 @@ fn thirty_two_bit_layouts_hand_out_what_they_should() {
         &mut memory,
         &mut alloc,
     );
-    assert!(matches!(err, Err(SpaceError::OutsideUserSpace { .. })));
+    let (lowest, highest) = (Layout::X86_64.lowest, Layout::X86_64.highest);
+    let user_half = SpaceError::OutsideUserSpace { addr: lowest, size: highest - lowest + 1 };
+    assert_eq!(err.err(), Some(user_half));
 }
 
 #[test]
 fn sections_views_and_images() {
-    let mut rig = Rig::new();
+    let mut rig = Arena::new(FRAMES);
     let (mut memory, mut alloc) = rig.parts();
     let mut s: AddressSpace<X86_64> =
         space(Layout::X86_64, SpaceConfig::default(), &mut memory, &mut alloc);
@@ -371,12 +329,12 @@ fn sections_views_and_images() {
     other.close(&memory, &mut alloc).unwrap();
     assert_eq!(Section::create(0, &mut memory, &mut alloc).unwrap_err(), SpaceError::ZeroSize);
     let huge = Section::create(1 << 20, &mut memory, &mut alloc).unwrap_err();
-    assert!(matches!(huge, SpaceError::Table(TableError::OutOfFrames { .. })));
+    assert_eq!(huge, SpaceError::Table(TableError::OutOfFrames { needed: (1 << 20) + 1 }));
 }
 
 #[test]
 fn no_access_and_guard_pages_keep_their_contents() {
-    let mut rig = Rig::new();
+    let mut rig = Arena::new(FRAMES);
     let (mut memory, mut alloc) = rig.parts();
     let mut s: AddressSpace<X86_64> =
         space(Layout::X86_64, SpaceConfig::default(), &mut memory, &mut alloc);
@@ -385,7 +343,11 @@ fn no_access_and_guard_pages_keep_their_contents() {
     let frame = s.page_table(&mut memory).translate(base).unwrap().frame;
     let frames = alloc.frames_in_use();
     s.protect(base, 0x1000, Protection::NO_ACCESS, &mut memory, &mut alloc).unwrap().1.ignore();
-    assert!(s.page_table(&mut memory).translate(base).is_err(), "not present");
+    assert_eq!(
+        s.page_table(&mut memory).translate(base),
+        Err(TableError::NotMapped { addr: base }),
+        "not present"
+    );
     assert_eq!(alloc.frames_in_use(), frames, "the frame is kept");
     assert_eq!(touch(&mut s, base, Access::Read, &mut memory, &mut alloc), Resolution::Pass);
     s.protect(base, 0x1000, Protection::READ_ONLY.guard(), &mut memory, &mut alloc)
@@ -407,7 +369,7 @@ fn no_access_and_guard_pages_keep_their_contents() {
 #[test]
 fn the_kernel_half_is_shared_and_supervisor_only() {
     use paging::{Frame, Page, PageFlags, PageTable, Size4KiB};
-    let mut rig = Rig::new();
+    let mut rig = Arena::new(FRAMES);
     let (mut memory, mut alloc) = rig.parts();
     let mut kernel = PageTable::<X86_64, _>::new(&mut memory, &mut alloc).unwrap();
     let kpage = Page::<Size4KiB>::from_start(va(0xffff_8000_0000_0000)).unwrap();
@@ -449,7 +411,7 @@ fn the_kernel_half_is_shared_and_supervisor_only() {
     a.destroy(&mut memory, &mut alloc);
     assert_eq!(alloc.frames_in_use(), in_use - 1, "only a's root went; the kernel's tables stay");
     let mut kernel = PageTable::<X86_64, _>::from_root(kernel_root, &mut memory);
-    assert!(kernel.translate(kpage.start()).is_ok());
+    assert_eq!(kernel.translate(kpage.start()).map(|hit| hit.frame), Ok(kframe.start()));
     let _ = &mut kernel;
     b.destroy(&mut memory, &mut alloc);
 }

@@ -1,69 +1,16 @@
 //! The Unix face of address spaces: mmap, munmap and mprotect on x86-64 tables.
 
-use paging::frame::{BitmapAllocator, FrameAllocator, MemoryRegion};
+use paging::frame::FrameAllocator;
 use paging::space::{
-    AddressSpace, Layout, MapFixed, MemoryType, PageState, Prot, Protection, RegionInfo, Section,
-    SpaceConfig, SpaceError,
+    AddressSpace, Layout, MapFixed, MemoryType, PageState, Prot, Protection, Section, SpaceConfig,
+    SpaceError,
 };
-use paging::{
-    Access, ArenaMemory, Asid, Fault, FaultCause, FrameBuf, PageFlags, PhysAddr, Privilege,
-    Resolution, VirtAddr,
-};
+use paging::{Access, ArenaMemory, PageFlags, Resolution, VirtAddr};
+use paging_harness::fixtures::{self, Arena, regions, space, touch, va};
 use paging_x86::X86_64;
 
 const FRAMES: usize = 128;
 const PAGE: u64 = 4096;
-
-struct Rig {
-    ram: Vec<FrameBuf>,
-    bitmap: [u64; 2],
-}
-
-impl Rig {
-    fn new() -> Self {
-        Self { ram: vec![FrameBuf::ZERO; FRAMES], bitmap: [0; 2] }
-    }
-
-    fn parts(&mut self) -> (ArenaMemory<'_>, BitmapAllocator<'_>) {
-        let map = [MemoryRegion::usable(0, FRAMES as u64 * PAGE)];
-        let bits = BitmapAllocator::new(&mut self.bitmap, &map).unwrap();
-        (ArenaMemory::new(&mut self.ram, PhysAddr::ZERO), bits)
-    }
-}
-
-fn new_space<const N: usize>(
-    config: SpaceConfig,
-    memory: &mut ArenaMemory<'_>,
-    alloc: &mut BitmapAllocator<'_>,
-) -> AddressSpace<X86_64, N> {
-    AddressSpace::new(Layout::X86_64, config, Asid(1), None, memory, alloc).unwrap()
-}
-
-fn va(raw: u64) -> VirtAddr {
-    VirtAddr::new(raw)
-}
-
-/// A user write to `addr`, resolved by the space: whether it materialised the page.
-fn touch<const N: usize>(
-    space: &mut AddressSpace<X86_64, N>,
-    addr: VirtAddr,
-    memory: &mut ArenaMemory<'_>,
-    alloc: &mut BitmapAllocator<'_>,
-) -> Resolution {
-    let fault = Fault {
-        addr,
-        access: Access::Write,
-        privilege: Privilege::User,
-        cause: FaultCause::NotPresent,
-    };
-    let (resolution, flush) = space.resolve(&fault, memory, alloc);
-    flush.ignore();
-    resolution
-}
-
-fn snapshot<const N: usize>(space: &AddressSpace<X86_64, N>) -> Vec<RegionInfo> {
-    space.regions().collect()
-}
 
 fn flags_at<const N: usize>(
     space: &AddressSpace<X86_64, N>,
@@ -75,9 +22,10 @@ fn flags_at<const N: usize>(
 
 #[test]
 fn mmap_uses_a_free_aligned_hint_and_chooses_otherwise() {
-    let mut rig = Rig::new();
+    let mut rig = Arena::new(FRAMES);
     let (mut memory, mut alloc) = rig.parts();
-    let mut space = new_space::<64>(SpaceConfig::default(), &mut memory, &mut alloc);
+    let mut space: AddressSpace<X86_64> =
+        space(Layout::X86_64, SpaceConfig::default(), &mut memory, &mut alloc);
 
     let hint = va(0x4000_3000);
     let (base, flush) = space
@@ -106,21 +54,25 @@ fn mmap_uses_a_free_aligned_hint_and_chooses_otherwise() {
 
     // Committed memory: zero on first touch, a frame only then.
     let before = alloc.frames_in_use();
-    assert_eq!(touch(&mut space, base + 8, &mut memory, &mut alloc), Resolution::Retry);
+    assert_eq!(
+        touch(&mut space, base + 8, Access::Write, &mut memory, &mut alloc),
+        Resolution::Retry
+    );
     assert!(alloc.frames_in_use() > before);
 }
 
 #[test]
 fn fixed_no_replace_refuses_anything_in_the_way() {
-    let mut rig = Rig::new();
+    let mut rig = Arena::new(FRAMES);
     let (mut memory, mut alloc) = rig.parts();
-    let mut space = new_space::<64>(SpaceConfig::default(), &mut memory, &mut alloc);
+    let mut space: AddressSpace<X86_64> =
+        space(Layout::X86_64, SpaceConfig::default(), &mut memory, &mut alloc);
     let at = va(0x4000_0000);
     let (base, _) = space
         .mmap(Some(at), 0x3000, Prot::READ_WRITE, MapFixed::NoReplace, &mut memory, &mut alloc)
         .unwrap();
     assert_eq!(base, at);
-    let before = snapshot(&space);
+    let before = regions(&space);
     assert_eq!(
         space.mmap(
             Some(at + 0x2000),
@@ -132,7 +84,7 @@ fn fixed_no_replace_refuses_anything_in_the_way() {
         ),
         Err(SpaceError::Overlaps { base: at })
     );
-    assert_eq!(snapshot(&space), before);
+    assert_eq!(regions(&space), before);
     // Right after it is free.
     let (next, _) = space
         .mmap(Some(at + 0x3000), PAGE, Prot::READ, MapFixed::NoReplace, &mut memory, &mut alloc)
@@ -142,16 +94,20 @@ fn fixed_no_replace_refuses_anything_in_the_way() {
 
 #[test]
 fn fixed_replace_unmaps_what_is_in_the_way() {
-    let mut rig = Rig::new();
+    let mut rig = Arena::new(FRAMES);
     let (mut memory, mut alloc) = rig.parts();
-    let mut space = new_space::<64>(SpaceConfig::default(), &mut memory, &mut alloc);
+    let mut space: AddressSpace<X86_64> =
+        space(Layout::X86_64, SpaceConfig::default(), &mut memory, &mut alloc);
     let at = va(0x4000_0000);
     let (_, flush) = space
         .mmap(Some(at), 0x4000, Prot::READ_WRITE, MapFixed::Replace, &mut memory, &mut alloc)
         .unwrap();
     assert!(flush.is_empty(), "nothing was in the way");
     for page in 0..4 {
-        assert_eq!(touch(&mut space, at + page * PAGE, &mut memory, &mut alloc), Resolution::Retry);
+        assert_eq!(
+            touch(&mut space, at + page * PAGE, Access::Write, &mut memory, &mut alloc),
+            Resolution::Retry
+        );
     }
     let touched = alloc.frames_in_use();
 
@@ -163,7 +119,7 @@ fn fixed_replace_unmaps_what_is_in_the_way() {
     assert_eq!(flush.pages(), [at + PAGE, at + 0x2000]);
     assert_eq!(alloc.frames_in_use(), touched - 2, "the replaced pages' frames went back");
 
-    let regions: Vec<_> = snapshot(&space)
+    let regions: Vec<_> = regions(&space)
         .into_iter()
         .filter(|r| r.state != PageState::Free)
         .map(|r| (r.base, r.size, r.allocation_base, r.protect))
@@ -178,8 +134,11 @@ fn fixed_replace_unmaps_what_is_in_the_way() {
     );
     // The new pages are fresh: not mapped until touched.
     assert_eq!(flags_at(&space, at + PAGE, &mut memory), None);
-    assert!(flags_at(&space, at, &mut memory).is_some(), "the head kept its page");
-    assert!(flags_at(&space, at + 0x3000, &mut memory).is_some(), "the tail kept its page");
+    // Read-write user pages, with the software bit that marks a frame the space owns.
+    let rw = PageFlags::READABLE | PageFlags::WRITABLE | PageFlags::USER;
+    let kept = Some(rw | PageFlags::SOFTWARE_0);
+    assert_eq!(flags_at(&space, at, &mut memory), kept, "the head kept its page");
+    assert_eq!(flags_at(&space, at + 0x3000, &mut memory), kept, "the tail kept its page");
 
     // Replacing a span of several mappings and free space.
     let (base, _) = space
@@ -200,15 +159,16 @@ fn fixed_replace_unmaps_what_is_in_the_way() {
 
 #[test]
 fn munmap_splits_partly_covered_mappings_and_frees_frames() {
-    let mut rig = Rig::new();
+    let mut rig = Arena::new(FRAMES);
     let (mut memory, mut alloc) = rig.parts();
-    let mut space = new_space::<64>(SpaceConfig::default(), &mut memory, &mut alloc);
+    let mut space: AddressSpace<X86_64> =
+        space(Layout::X86_64, SpaceConfig::default(), &mut memory, &mut alloc);
     let baseline = alloc.frames_in_use();
     let (base, _) =
         space.mmap(None, 0x4000, Prot::READ_WRITE, MapFixed::No, &mut memory, &mut alloc).unwrap();
     for page in 0..4 {
         assert_eq!(
-            touch(&mut space, base + page * PAGE, &mut memory, &mut alloc),
+            touch(&mut space, base + page * PAGE, Access::Write, &mut memory, &mut alloc),
             Resolution::Retry
         );
     }
@@ -226,7 +186,10 @@ fn munmap_splits_partly_covered_mappings_and_frees_frames() {
     assert_eq!((hole.state, hole.size), (PageState::Free, 0x2000));
     let tail = space.query(base + 0x3000).unwrap();
     assert_eq!((tail.allocation_base, tail.size), (Some(base + 0x3000), PAGE));
-    assert_eq!(touch(&mut space, base + PAGE, &mut memory, &mut alloc), Resolution::Pass);
+    assert_eq!(
+        touch(&mut space, base + PAGE, Access::Write, &mut memory, &mut alloc),
+        Resolution::Pass
+    );
 
     // Unmapped ranges are not an error; a range over both pieces and the hole takes them.
     let empty = space.munmap(va(0x7000_0000), 0x10_0000, &mut memory, &mut alloc).unwrap();
@@ -239,12 +202,13 @@ fn munmap_splits_partly_covered_mappings_and_frees_frames() {
 
 #[test]
 fn munmap_and_mprotect_check_their_arguments() {
-    let mut rig = Rig::new();
+    let mut rig = Arena::new(FRAMES);
     let (mut memory, mut alloc) = rig.parts();
-    let mut space = new_space::<64>(SpaceConfig::default(), &mut memory, &mut alloc);
+    let mut space: AddressSpace<X86_64> =
+        space(Layout::X86_64, SpaceConfig::default(), &mut memory, &mut alloc);
     let (base, _) =
         space.mmap(None, 0x2000, Prot::READ_WRITE, MapFixed::No, &mut memory, &mut alloc).unwrap();
-    let before = snapshot(&space);
+    let before = regions(&space);
     let m = &mut memory;
     let a = &mut alloc;
     assert_eq!(space.mmap(None, 0, Prot::READ, MapFixed::No, m, a), Err(SpaceError::ZeroSize));
@@ -271,28 +235,29 @@ fn munmap_and_mprotect_check_their_arguments() {
         space.munmap(base, u64::MAX, m, a),
         Err(SpaceError::OutsideUserSpace { addr: base, size: u64::MAX })
     );
-    assert_eq!(snapshot(&space), before);
+    assert_eq!(regions(&space), before);
 }
 
 #[test]
 fn mprotect_spans_mappings_and_refuses_holes_whole() {
-    let mut rig = Rig::new();
+    let mut rig = Arena::new(FRAMES);
     let (mut memory, mut alloc) = rig.parts();
-    let mut space = new_space::<64>(SpaceConfig::default(), &mut memory, &mut alloc);
+    let mut space: AddressSpace<X86_64> =
+        space(Layout::X86_64, SpaceConfig::default(), &mut memory, &mut alloc);
     let at = va(0x4000_0000);
     let (m, a) = (&mut memory, &mut alloc);
     space.mmap(Some(at), 0x2000, Prot::READ_WRITE, MapFixed::NoReplace, m, a).unwrap().1.ignore();
     let second = space.mmap(Some(at + 0x2000), 0x2000, Prot::READ_WRITE, MapFixed::NoReplace, m, a);
     second.unwrap().1.ignore();
     for page in 0..4 {
-        assert_eq!(touch(&mut space, at + page * PAGE, m, a), Resolution::Retry);
+        assert_eq!(touch(&mut space, at + page * PAGE, Access::Write, m, a), Resolution::Retry);
     }
     let rw = flags_at(&space, at, m).unwrap();
     assert!(rw.contains(PageFlags::WRITABLE));
 
     let flush = space.mprotect(at + PAGE, 0x2000, Prot::READ, m, a).unwrap();
     assert_eq!(flush.pages(), [at + PAGE, at + 0x2000]);
-    let protects: Vec<_> = snapshot(&space)
+    let protects: Vec<_> = regions(&space)
         .into_iter()
         .filter(|r| r.state != PageState::Free)
         .map(|r| (r.base, r.size, r.allocation_base, r.protect))
@@ -318,7 +283,7 @@ fn mprotect_spans_mappings_and_refuses_holes_whole() {
 
     // A hole after the two mappings: ENOMEM, and nothing changes (the first mapping's
     // pages, which could have been changed first, included).
-    let before = snapshot(&space);
+    let before = regions(&space);
     let frames = alloc.frames_in_use();
     let (m, a) = (&mut memory, &mut alloc);
     assert_eq!(
@@ -330,7 +295,7 @@ fn mprotect_spans_mappings_and_refuses_holes_whole() {
         space.mprotect(va(at.as_u64() - PAGE), 0x2000, Prot::READ_WRITE, m, a),
         Err(SpaceError::NotCommitted { addr: va(at.as_u64() - PAGE) })
     );
-    assert_eq!(snapshot(&space), before);
+    assert_eq!(regions(&space), before);
     assert_eq!(flags_at(&space, at, m), Some(rx));
     assert_eq!(alloc.frames_in_use(), frames);
 
@@ -348,40 +313,42 @@ fn mprotect_spans_mappings_and_refuses_holes_whole() {
 
 #[test]
 fn write_and_execute_together_are_refused_unless_allowed() {
-    let mut rig = Rig::new();
+    let mut rig = Arena::new(FRAMES);
     let (mut memory, mut alloc) = rig.parts();
-    let mut space = new_space::<64>(SpaceConfig::default(), &mut memory, &mut alloc);
+    let mut space: AddressSpace<X86_64> =
+        space(Layout::X86_64, SpaceConfig::default(), &mut memory, &mut alloc);
     let (m, a) = (&mut memory, &mut alloc);
     assert_eq!(
         space.mmap(None, PAGE, Prot::READ_WRITE_EXEC, MapFixed::No, m, a),
         Err(SpaceError::WritableExecutable)
     );
     let (base, _) = space.mmap(None, PAGE, Prot::READ_WRITE, MapFixed::No, m, a).unwrap();
-    let before = snapshot(&space);
+    let before = regions(&space);
     assert_eq!(
         space.mprotect(base, PAGE, Prot::READ_WRITE_EXEC, m, a),
         Err(SpaceError::WritableExecutable)
     );
-    assert_eq!(snapshot(&space), before);
+    assert_eq!(regions(&space), before);
 
-    let mut rig = Rig::new();
+    let mut rig = Arena::new(FRAMES);
     let (mut memory, mut alloc) = rig.parts();
     let config = SpaceConfig { allow_write_execute: true, ..SpaceConfig::default() };
-    let mut space = new_space::<64>(config, &mut memory, &mut alloc);
     let (m, a) = (&mut memory, &mut alloc);
-    let (base, _) = space.mmap(None, PAGE, Prot::READ_WRITE_EXEC, MapFixed::No, m, a).unwrap();
-    assert_eq!(space.query(base).unwrap().protect, Some(Protection::EXECUTE_READ_WRITE));
+    let mut jit: AddressSpace<X86_64> = fixtures::space(Layout::X86_64, config, m, a);
+    let (base, _) = jit.mmap(None, PAGE, Prot::READ_WRITE_EXEC, MapFixed::No, m, a).unwrap();
+    assert_eq!(jit.query(base).unwrap().protect, Some(Protection::EXECUTE_READ_WRITE));
 }
 
 #[test]
 fn views_are_not_unmapped_or_replaced() {
-    let mut rig = Rig::new();
+    let mut rig = Arena::new(FRAMES);
     let (mut memory, mut alloc) = rig.parts();
-    let mut space = new_space::<64>(SpaceConfig::default(), &mut memory, &mut alloc);
+    let mut space: AddressSpace<X86_64> =
+        space(Layout::X86_64, SpaceConfig::default(), &mut memory, &mut alloc);
     let (m, a) = (&mut memory, &mut alloc);
     let section = Section::create(2, m, a).unwrap();
     let view = space.map_view(&section, None, 0, 2, Protection::READ_WRITE, m).unwrap();
-    let before = snapshot(&space);
+    let before = regions(&space);
     assert_eq!(
         space.munmap(view + PAGE, PAGE, m, a),
         Err(SpaceError::WrongType { expected: MemoryType::Private, found: MemoryType::Mapped })
@@ -390,7 +357,7 @@ fn views_are_not_unmapped_or_replaced() {
         space.mmap(Some(view), PAGE, Prot::READ, MapFixed::Replace, m, a),
         Err(SpaceError::Overlaps { base: view })
     );
-    assert_eq!(snapshot(&space), before);
+    assert_eq!(regions(&space), before);
     // mprotect works on views, within the view's own protection.
     space.mprotect(view, 0x2000, Prot::READ, m, a).unwrap().ignore();
     assert_eq!(space.query(view).unwrap().protect, Some(Protection::READ_ONLY));
@@ -400,18 +367,19 @@ fn views_are_not_unmapped_or_replaced() {
 #[test]
 #[cfg(not(feature = "alloc"))] // with `alloc` the books grow without bound
 fn a_full_region_table_refuses_before_changing_anything() {
-    let mut rig = Rig::new();
+    let mut rig = Arena::new(FRAMES);
     let (mut memory, mut alloc) = rig.parts();
     // Three reservations and three runs at most.
-    let mut space = new_space::<3>(SpaceConfig::default(), &mut memory, &mut alloc);
+    let mut space: AddressSpace<X86_64, 3> =
+        space(Layout::X86_64, SpaceConfig::default(), &mut memory, &mut alloc);
     let (m, a) = (&mut memory, &mut alloc);
     let (base, _) = space.mmap(None, 0x4000, Prot::READ_WRITE, MapFixed::No, m, a).unwrap();
     for page in 0..4 {
-        assert_eq!(touch(&mut space, base + page * PAGE, m, a), Resolution::Retry);
+        assert_eq!(touch(&mut space, base + page * PAGE, Access::Write, m, a), Resolution::Retry);
     }
     // One slot left.
     let (extra, _) = space.mmap(None, PAGE, Prot::READ, MapFixed::No, m, a).unwrap();
-    let before = snapshot(&space);
+    let before = regions(&space);
     let frames = a.frames_in_use();
 
     // A hole in the middle needs two splits.
@@ -423,7 +391,7 @@ fn a_full_region_table_refuses_before_changing_anything() {
     );
     // mprotect wants room for two run splits.
     assert_eq!(space.mprotect(base, PAGE, Prot::READ, m, a), Err(SpaceError::CapacityExhausted));
-    assert_eq!(snapshot(&space), before);
+    assert_eq!(regions(&space), before);
     assert_eq!(a.frames_in_use(), frames);
 
     // With the extra mapping gone, the middle can go (two splits, one removal).

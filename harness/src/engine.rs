@@ -4,18 +4,23 @@
 //! the leaves of the tree are exactly the model's pages, translate agrees with the model,
 //! the frames in use are exactly the tables reachable from the root, and a refused step
 //! left the table memory byte for byte as it was. At the end the table is destroyed and no
-//! frame stays in use.
+//! frame stays in use. A failure names the format, the step, and every step up to it with
+//! its addresses worked out (in hex) and its flags by name.
 
 use std::collections::BTreeMap;
+use std::fmt;
 
 use arbitrary::{Arbitrary, Unstructured};
-use paging::frame::{BitmapAllocator, FrameAllocator, LimitedAllocator, MemoryRegion};
+use paging::frame::FrameAllocator;
 use paging::table::{Holes, Visit};
 use paging::{
-    ArenaMemory, Frame, FrameBuf, Page, PageFlags, PageSize, PageTable, PageTableFormat, PhysAddr,
-    Size1GiB, Size2MiB, Size4KiB, Size4MiB, TableError, TableMemory, VirtAddr,
+    Frame, FrameBuf, Page, PageFlags, PageSize, PageTable, PageTableFormat, PhysAddr, Size1GiB,
+    Size2MiB, Size4KiB, Size4MiB, TableError, TableMemory, VirtAddr,
 };
 use paging_x86::{Legacy32, Pae, X86_64, X86_64La57};
+
+use crate::fixtures::Arena;
+use crate::show::{Flags, Hex, Numbered};
 
 const RAM_FRAMES: usize = 96;
 /// The most steps one input runs.
@@ -41,15 +46,25 @@ pub fn engine_ops(data: &[u8]) {
 }
 
 /// One mapped page in the model.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 struct ModelPage {
     size: u64,
     frame: u64,
     flags: PageFlags,
 }
 
+impl fmt::Debug for ModelPage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Page")
+            .field("size", &Hex(self.size))
+            .field("frame", &Hex(self.frame))
+            .field("flags", &Flags(self.flags))
+            .finish()
+    }
+}
+
 /// The model: pages by first virtual address.
-#[derive(Default, Clone, Debug)]
+#[derive(Default, Clone)]
 struct Model(BTreeMap<u64, ModelPage>);
 
 impl Model {
@@ -135,6 +150,124 @@ impl Step {
     }
 }
 
+/// An operation with its addresses, sizes and flags worked out for the format under test:
+/// what runs, and what a failure message shows (in hex, see [`Action`]'s `Debug`).
+#[derive(Clone, Copy)]
+enum Action {
+    Map {
+        va: u64,
+        pa: u64,
+        size: u64,
+        flags: PageFlags,
+    },
+    /// `max` caps the page size (`u64::MAX`: no cap).
+    MapRange {
+        va: u64,
+        pa: u64,
+        len: u64,
+        flags: PageFlags,
+        max: u64,
+    },
+    Unmap {
+        va: u64,
+        size: u64,
+    },
+    UnmapRange {
+        va: u64,
+        len: u64,
+        skip_holes: bool,
+    },
+    Protect {
+        va: u64,
+        size: u64,
+        flags: PageFlags,
+    },
+    ProtectRange {
+        va: u64,
+        len: u64,
+        flags: PageFlags,
+    },
+    Translate {
+        va: u64,
+    },
+}
+
+impl fmt::Debug for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Self::Map { va, pa, size, flags } => f
+                .debug_struct("Map")
+                .field("va", &Hex(va))
+                .field("pa", &Hex(pa))
+                .field("size", &Hex(size))
+                .field("flags", &Flags(flags))
+                .finish(),
+            Self::MapRange { va, pa, len, flags, max } => {
+                let mut map = f.debug_struct("MapRange");
+                map.field("va", &Hex(va)).field("pa", &Hex(pa)).field("len", &Hex(len));
+                map.field("flags", &Flags(flags));
+                if max != u64::MAX {
+                    map.field("max_page", &Hex(max));
+                }
+                map.finish()
+            }
+            Self::Unmap { va, size } => {
+                f.debug_struct("Unmap").field("va", &Hex(va)).field("size", &Hex(size)).finish()
+            }
+            Self::UnmapRange { va, len, skip_holes } => f
+                .debug_struct("UnmapRange")
+                .field("va", &Hex(va))
+                .field("len", &Hex(len))
+                .field("holes", &if skip_holes { Holes::Skip } else { Holes::Refuse })
+                .finish(),
+            Self::Protect { va, size, flags } => f
+                .debug_struct("Protect")
+                .field("va", &Hex(va))
+                .field("size", &Hex(size))
+                .field("flags", &Flags(flags))
+                .finish(),
+            Self::ProtectRange { va, len, flags } => f
+                .debug_struct("ProtectRange")
+                .field("va", &Hex(va))
+                .field("len", &Hex(len))
+                .field("flags", &Flags(flags))
+                .finish(),
+            Self::Translate { va } => f.debug_struct("Translate").field("va", &Hex(va)).finish(),
+        }
+    }
+}
+
+/// An action and the allocator budget it runs with.
+#[derive(Clone, Copy)]
+struct Planned {
+    action: Action,
+    budget: usize,
+}
+
+impl fmt::Debug for Planned {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.action)?;
+        if self.budget != usize::MAX {
+            write!(f, " with {} frames to spare", self.budget)?;
+        }
+        Ok(())
+    }
+}
+
+/// Where a run is, for failure messages: the format, the step and every step up to it.
+struct At<'a> {
+    format: &'static str,
+    steps: &'a [Planned],
+    now: usize,
+}
+
+impl fmt::Display for At<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (now, steps) = (self.now, &self.steps[..=self.now]);
+        write!(f, "{}, step {now}: {:?}\n{}", self.format, steps[now], Numbered(steps, Some(now)))
+    }
+}
+
 /// The format under test with its geometry.
 struct Harness<F: PageTableFormat> {
     /// Leaf sizes, smallest first.
@@ -191,55 +324,90 @@ impl<F: PageTableFormat> Harness<F> {
         flags & F::SUPPORTED
     }
 
+    /// Works out what `step` does in this format.
+    fn plan(&self, step: &Step) -> Planned {
+        let pa_of = |va: u64, delta: u8| va - self.virt_base + self.delta(delta);
+        let action = match step.op {
+            Op::Map { size, virt, delta, flags } => {
+                let va = self.virt(virt);
+                let (size, flags) = (self.pick(size), Self::flags(flags));
+                Action::Map { va, pa: pa_of(va, delta), size, flags }
+            }
+            Op::MapRange { virt, delta, pages, unit, flags, limit } => {
+                let (va, len) = (self.virt(virt), Self::pages(pages) * self.pick(unit));
+                // One time in four, a cap on the page size (maybe below every size).
+                let max = match limit % 8 {
+                    0 => self.pick(limit / 8),
+                    1 => 0x800,
+                    _ => u64::MAX,
+                };
+                Action::MapRange { va, pa: pa_of(va, delta), len, flags: Self::flags(flags), max }
+            }
+            Op::Unmap { size, virt } => {
+                Action::Unmap { va: self.virt(virt), size: self.pick(size) }
+            }
+            Op::UnmapRange { virt, pages, unit, skip_holes } => {
+                let len = Self::pages(pages) * self.pick(unit);
+                Action::UnmapRange { va: self.virt(virt), len, skip_holes }
+            }
+            Op::Protect { size, virt, flags } => {
+                let (va, size, flags) = (self.virt(virt), self.pick(size), Self::flags(flags));
+                Action::Protect { va, size, flags }
+            }
+            Op::ProtectRange { virt, pages, unit, flags } => {
+                let (va, len) = (self.virt(virt), Self::pages(pages) * self.pick(unit));
+                Action::ProtectRange { va, len, flags: Self::flags(flags) }
+            }
+            Op::Translate { virt } => Action::Translate { va: self.virt(virt) + 0x123 },
+        };
+        Planned { action, budget: step.budget() }
+    }
+
     fn run(&self, steps: &[Step]) {
-        let mut ram = vec![FrameBuf::ZERO; RAM_FRAMES];
-        let mut memory = ArenaMemory::new(&mut ram, PhysAddr::ZERO);
-        let mut bitmap = [0u64; RAM_FRAMES.div_ceil(64)];
-        let map = [MemoryRegion::usable(0, RAM_FRAMES as u64 * 4096)];
-        let bits = BitmapAllocator::new(&mut bitmap, &map).unwrap();
-        let mut alloc = LimitedAllocator::new(bits, usize::MAX);
+        let planned: Vec<Planned> = steps.iter().map(|step| self.plan(step)).collect();
+        let mut arena = Arena::new(RAM_FRAMES);
+        let (mut memory, mut alloc) = arena.limited_parts();
         let mut table = PageTable::<F, _>::new(&mut memory, &mut alloc).unwrap();
         let mut model = Model::default();
 
-        for step in steps {
-            let op = &step.op;
-            alloc.set_budget(step.budget());
+        for (now, step) in planned.iter().enumerate() {
+            let at = At { format: F::NAME, steps: &planned, now };
+            alloc.set_budget(step.budget);
             let before: Vec<FrameBuf> = table.memory().frames().to_vec();
             let in_use = alloc.frames_in_use();
-            let (expect_ok, result) = self.step(op, &mut table, &mut alloc, &mut model);
+            let (expect_ok, result) =
+                self.step(&step.action, &mut table, &mut alloc, &mut model, &at);
             match (&result, expect_ok) {
                 (Ok(()), true) => {}
                 // A budget, or the RAM itself, may run out: then nothing may have changed.
                 (Err(TableError::OutOfFrames { .. }), true) => {}
                 (Err(e), false) if !matches!(e, TableError::OutOfFrames { .. }) => {}
-                _ => panic!("{}: {op:?}: got {result:?}, model expected ok={expect_ok}", F::NAME),
+                _ => panic!("got {result:?}, the model expected ok={expect_ok}: {at}"),
             }
             if result.is_err() {
-                assert!(table.memory().frames() == &before[..], "{op:?} failed but changed memory");
-                assert_eq!(alloc.frames_in_use(), in_use, "{op:?} failed but kept frames");
+                assert!(table.memory().frames() == &before[..], "failed but changed memory: {at}");
+                assert_eq!(alloc.frames_in_use(), in_use, "failed but kept frames: {at}");
             }
-            self.check(&table, &alloc, &model, op);
+            self.check(&table, &alloc, &model, &at);
         }
         alloc.set_budget(usize::MAX);
         table.destroy(&mut alloc);
         assert_eq!(alloc.frames_in_use(), 0, "{}: frames left after destroy", F::NAME);
     }
 
-    /// Applies `op` to the table and, where the model says it succeeds, to the model.
-    /// Returns the model's verdict and the engine's result.
+    /// Applies `action` to the table and, where the model says it succeeds, to the model
+    /// (`at` names it in a failure). Returns the model's verdict and the engine's result.
     fn step<M: TableMemory, A: FrameAllocator>(
         &self,
-        op: &Op,
+        action: &Action,
         table: &mut PageTable<F, M>,
         alloc: &mut A,
         model: &mut Model,
+        at: &At<'_>,
     ) -> (bool, Result<(), TableError>) {
         let sizes = &self.sizes;
-        match *op {
-            Op::Map { size, virt, delta, flags } => {
-                let (size, va) = (self.pick(size), self.virt(virt));
-                let pa = va - self.virt_base + self.delta(delta);
-                let flags = Self::flags(flags);
+        match *action {
+            Action::Map { va, pa, size, flags } => {
                 let ok = va % size == 0 && pa % size == 0 && !model.overlaps(va, va + size - 1);
                 let result = map_sized(table, size, va, pa, flags, alloc);
                 if ok && result.is_ok() {
@@ -247,16 +415,7 @@ impl<F: PageTableFormat> Harness<F> {
                 }
                 (ok, result)
             }
-            Op::MapRange { virt, delta, pages, unit, flags, limit } => {
-                let (va, len) = (self.virt(virt), Self::pages(pages) * self.pick(unit));
-                let pa = va - self.virt_base + self.delta(delta);
-                let flags = Self::flags(flags);
-                // One time in four, a cap on the page size (maybe below every size).
-                let max = match limit % 8 {
-                    0 => self.pick(limit / 8),
-                    1 => 0x800,
-                    _ => u64::MAX,
-                };
+            Action::MapRange { va, pa, len, flags, max } => {
                 let ok = !model.overlaps(va, va + len - 1);
                 let result = table
                     .map_range_limited(VirtAddr::new(va), PhysAddr::new(pa), len, flags, max, alloc)
@@ -282,8 +441,7 @@ impl<F: PageTableFormat> Harness<F> {
                 }
                 (ok, result)
             }
-            Op::Unmap { size, virt } => {
-                let (size, va) = (self.pick(size), self.virt(virt));
+            Action::Unmap { va, size } => {
                 let ok = va % size == 0 && model.0.get(&va).is_some_and(|p| p.size == size);
                 let result = unmap_sized(table, size, va, alloc);
                 if ok && result.is_ok() {
@@ -291,8 +449,7 @@ impl<F: PageTableFormat> Harness<F> {
                 }
                 (ok, result)
             }
-            Op::UnmapRange { virt, pages, unit, skip_holes } => {
-                let (va, len) = (self.virt(virt), Self::pages(pages) * self.pick(unit));
+            Action::UnmapRange { va, len, skip_holes } => {
                 let last = va + len - 1;
                 let ok = skip_holes || model.covers(va, last);
                 let holes = if skip_holes { Holes::Skip } else { Holes::Refuse };
@@ -303,18 +460,16 @@ impl<F: PageTableFormat> Harness<F> {
                 if ok && result.is_ok() {
                     model.split_edges(va, last, sizes);
                     let gone = model.starts_in(va, last);
-                    assert_eq!(reported.len(), gone.len(), "one report per removed page");
+                    assert_eq!(reported.len(), gone.len(), "one report per removed page: {at}");
                     for start in gone {
                         model.0.remove(&start);
                     }
                 } else {
-                    assert!(reported.is_empty(), "a refused unmap reported pages");
+                    assert!(reported.is_empty(), "a refused unmap reported pages: {at}");
                 }
                 (ok, result)
             }
-            Op::Protect { size, virt, flags } => {
-                let (size, va) = (self.pick(size), self.virt(virt));
-                let flags = Self::flags(flags);
+            Action::Protect { va, size, flags } => {
                 let ok = va % size == 0 && model.0.get(&va).is_some_and(|p| p.size == size);
                 let result = protect_sized(table, size, va, flags);
                 if ok && result.is_ok() {
@@ -322,10 +477,8 @@ impl<F: PageTableFormat> Harness<F> {
                 }
                 (ok, result)
             }
-            Op::ProtectRange { virt, pages, unit, flags } => {
-                let (va, len) = (self.virt(virt), Self::pages(pages) * self.pick(unit));
+            Action::ProtectRange { va, len, flags } => {
                 let last = va + len - 1;
-                let flags = Self::flags(flags);
                 let ok = model.covers(va, last);
                 let result = table.protect_range(VirtAddr::new(va), len, flags, alloc).map(drop);
                 if ok && result.is_ok() {
@@ -336,12 +489,11 @@ impl<F: PageTableFormat> Harness<F> {
                 }
                 (ok, result)
             }
-            Op::Translate { virt } => {
-                let va = self.virt(virt) + 0x123;
+            Action::Translate { va } => {
                 let got =
                     table.translate(VirtAddr::new(va)).ok().map(|t| (t.phys.as_u64(), t.flags));
                 let want = model.page_at(va).map(|(start, p)| (p.frame + (va - start), p.flags));
-                assert_eq!(got, want, "translate {va:#x}");
+                assert_eq!(got, want, "translate: {at}");
                 (true, Ok(()))
             }
         }
@@ -352,7 +504,7 @@ impl<F: PageTableFormat> Harness<F> {
         table: &PageTable<F, M>,
         alloc: &A,
         model: &Model,
-        op: &Op,
+        at: &At<'_>,
     ) {
         // `visit` goes in address order: the leaves compare with the model's pages in turn.
         let mut pages = model.0.iter();
@@ -360,31 +512,26 @@ impl<F: PageTableFormat> Harness<F> {
         table.visit(|visit| match visit {
             Visit::Table { .. } => tables += 1,
             Visit::Page { virt, frame, size, flags } => {
-                let leaf = (virt.as_u64(), ModelPage { size, frame: frame.as_u64(), flags });
-                let want = pages.next().map(|(&start, &page)| (start, page));
-                assert_eq!(
-                    Some(leaf),
-                    want,
-                    "{}: a leaf differs from the model after {op:?}",
-                    F::NAME
-                );
+                let leaf = (Hex(virt.as_u64()), ModelPage { size, frame: frame.as_u64(), flags });
+                let want = pages.next().map(|(&start, &page)| (Hex(start), page));
+                assert_eq!(Some(leaf), want, "a leaf differs from the model after {at}");
             }
-            other => panic!("unexpected {other:?}"),
+            other => panic!("unexpected {other:?} after {at}"),
         });
-        assert_eq!(pages.next(), None, "{}: a page of the model is missing after {op:?}", F::NAME);
+        assert_eq!(pages.next(), None, "a page of the model is missing after {at}");
         assert_eq!(
             alloc.frames_in_use(),
             tables,
-            "{}: frames in use are not the reachable tables after {op:?}",
-            F::NAME
+            "frames in use are not the reachable tables after {at}"
         );
         // Translate agrees at both ends of some pages (at most 32: `visit` compared them all).
         let stride = model.0.len().div_ceil(32).max(1);
         for (&start, page) in model.0.iter().step_by(stride) {
             for probe in [start, start + page.size - 1] {
                 let t = table.translate(VirtAddr::new(probe)).unwrap();
-                assert_eq!(t.phys.as_u64(), page.frame + (probe - start));
-                assert_eq!(t.flags, page.flags);
+                let (phys, flags) = (page.frame + (probe - start), page.flags);
+                assert_eq!(t.phys.as_u64(), phys, "translate {} after {at}", Hex(probe));
+                assert_eq!(t.flags, flags, "flags at {} after {at}", Hex(probe));
             }
         }
     }

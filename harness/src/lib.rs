@@ -14,10 +14,15 @@
 //!
 //! `fuzz/fuzz_targets/<name>.rs` calls these under libFuzzer on nightly;
 //! `tests/replay.rs` replays the corpus and every crash kept in `fuzz/` on stable.
+//!
+//! [`fixtures`] holds what the test files of every crate build their cases from, and
+//! [`show`] how generated operations read in a failure message.
 
 mod decode;
 mod engine;
+pub mod fixtures;
 mod mmu;
+pub mod show;
 mod space;
 
 pub use decode::decode_entries;

@@ -43,15 +43,17 @@ pub fn space_ops(data: &[u8]) {
     let mut u = Unstructured::new(data);
     let setup = setup(&mut u);
     let ops = ops(&mut u);
-    if let Err(message) = run(&setup, &ops) {
-        panic!("{message}\nsetup: {setup:?}");
+    if let Err((step, message)) = run(&setup, &ops) {
+        let upto = step.map_or(ops.len(), |i| i + 1);
+        panic!("{message}\nsetup: {setup:?}\nsteps:\n{}", Numbered(&ops[..upto], step));
     }
 }
 
 use std::collections::BTreeMap;
+use std::fmt;
 
 use arbitrary::Unstructured;
-use paging::frame::{BitmapAllocator, FrameAllocator, MemoryRegion};
+use paging::frame::{BitmapAllocator, FrameAllocator};
 use paging::space::{
     AddressSpace, FaultChain, Layout, MemoryType, PageState, Protection, RegionInfo, Section,
     SpaceConfig, SpaceError,
@@ -61,6 +63,8 @@ use paging::{Access, Asid, Exception, PageFlags, PhysAddr, VirtAddr};
 use paging_sim::{Machine, MachineConfig, MachineError, NoResolver, ProcessId, SpaceKernel};
 use paging_x86::X86_64;
 
+use crate::fixtures::sim_allocator;
+use crate::show::{Hex, Numbered};
 use crate::weighted;
 
 /// Room for every reservation and run a sequence can make: the region table never fills.
@@ -116,13 +120,27 @@ const VIEW_PROTECTIONS: [Protection; 4] = [
 
 /// An address: a slot, or (when `pick` is set and the space has any) the base of one of
 /// the space's reservations, plus an offset (kept inside the reservation when `inside`).
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy)]
 struct Target {
     slot: usize,
     pick: Option<usize>,
     inside: bool,
     page: u64,
     in_page: u64,
+}
+
+/// Shown as `reservation 2 (or 0x3_0000) + 1 pages + 0x7ff`: the base (a reservation of
+/// the space by index, the slot when it has none), the page and the offset in it.
+impl fmt::Debug for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let slot = Hex(SLOTS[self.slot]);
+        match self.pick {
+            Some(k) => write!(f, "reservation {k} (or {slot})")?,
+            None => write!(f, "{slot}")?,
+        }
+        let wrapped = if self.pick.is_some() && self.inside { " (wrapped into it)" } else { "" };
+        write!(f, " + {} pages{wrapped} + {:#x}", self.page, self.in_page)
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -132,7 +150,7 @@ enum Kind {
     Fetch,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 enum Op {
     Reserve {
         space: usize,
@@ -187,6 +205,76 @@ enum Op {
         len: usize,
         value: u64,
     },
+}
+
+/// Sizes and offsets in hex, protections by their Windows names.
+impl fmt::Debug for Op {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let shown = |p: &Protection| Shown(p.to_string());
+        match self {
+            Self::Reserve { space, at, size, protect }
+            | Self::Commit { space, at, size, protect } => {
+                let name = if matches!(self, Self::Reserve { .. }) { "Reserve" } else { "Commit" };
+                f.debug_struct(name)
+                    .field("space", space)
+                    .field("at", at)
+                    .field("size", &Hex(*size))
+                    .field("protect", &shown(protect))
+                    .finish()
+            }
+            Self::Decommit { space, at, size } => f
+                .debug_struct("Decommit")
+                .field("space", space)
+                .field("at", at)
+                .field("size", &Hex(*size))
+                .finish(),
+            Self::Release { space, at } => {
+                f.debug_struct("Release").field("space", space).field("at", at).finish()
+            }
+            Self::Protect { space, at, size, protect } => f
+                .debug_struct("Protect")
+                .field("space", space)
+                .field("at", at)
+                .field("size", &Hex(*size))
+                .field("protect", &shown(protect))
+                .finish(),
+            Self::Query { space, at } => {
+                f.debug_struct("Query").field("space", space).field("at", at).finish()
+            }
+            Self::MapView { space, section, at, offset, pages, protect } => f
+                .debug_struct("MapView")
+                .field("space", space)
+                .field("section", section)
+                .field("at", at)
+                .field("offset", offset)
+                .field("pages", pages)
+                .field("protect", &shown(protect))
+                .finish(),
+            Self::UnmapView { space, at } => {
+                f.debug_struct("UnmapView").field("space", space).field("at", at).finish()
+            }
+            Self::CloseSection { section } => {
+                f.debug_struct("CloseSection").field("section", section).finish()
+            }
+            Self::Access { space, at, kind, len, value } => f
+                .debug_struct("Access")
+                .field("space", space)
+                .field("at", at)
+                .field("kind", kind)
+                .field("len", len)
+                .field("value", &Hex(*value))
+                .finish(),
+        }
+    }
+}
+
+/// Text shown as it is, without quotes.
+struct Shown(String);
+
+impl fmt::Debug for Shown {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -1144,10 +1232,11 @@ fn model_protect(
     Ok(old)
 }
 
-fn run(setup: &Setup, ops: &[Op]) -> Result<(), String> {
+/// Runs `ops` after `setup`; on a disagreement, the message and the step it came at (none
+/// when it came before the first step or after the last).
+fn run(setup: &Setup, ops: &[Op]) -> Result<(), (Option<usize>, String)> {
     let mut bitmap = Box::new([0u64; 128]);
-    let usable = [MemoryRegion::usable(32 << 20, 8192 * PAGE)];
-    let alloc = BitmapAllocator::new(&mut bitmap[..], &usable).unwrap();
+    let alloc = sim_allocator(&mut bitmap);
     let mut world = World {
         machine: Machine::new(MachineConfig::default()),
         alloc,
@@ -1173,22 +1262,29 @@ fn run(setup: &Setup, ops: &[Op]) -> Result<(), String> {
         world.processes.push(process);
         world.model.spaces.push(MSpace { aslr: aslr_seed.is_some(), ..MSpace::default() });
     }
-    world.check()?;
+    world.check().map_err(|e| (None, e))?;
     for (i, op) in ops.iter().enumerate() {
-        let context = |e: String| fail(format!("step {i}, {op:?}: {e}"));
+        let context = |e: String| (Some(i), format!("step {i}, {op:?}: {e}"));
         world.step(op).map_err(context)?;
         world.check().map_err(context)?;
     }
-    for space in world.spaces.drain(..) {
-        space.destroy(world.machine.ram_mut(), &mut world.alloc);
-    }
-    // `destroy` documents that views' sections count one view less: every section closes.
-    for section in world.sections.drain(..).flatten() {
-        if let Err((section, error)) = section.close(world.machine.ram(), &mut world.alloc) {
-            let views = section.views(world.machine.ram());
-            return Err(fail(format!("after destroy: {error} ({views} views left)")));
+    world.finish(baseline).map_err(|e| (None, e))
+}
+
+impl World<'_> {
+    /// Destroys every space and closes every section: no frame beyond `baseline` stays.
+    fn finish(&mut self, baseline: usize) -> Result<(), String> {
+        for space in self.spaces.drain(..) {
+            space.destroy(self.machine.ram_mut(), &mut self.alloc);
         }
+        // `destroy` documents that views' sections count one view less: every section closes.
+        for section in self.sections.drain(..).flatten() {
+            if let Err((section, error)) = section.close(self.machine.ram(), &mut self.alloc) {
+                let views = section.views(self.machine.ram());
+                return Err(fail(format!("after destroy: {error} ({views} views left)")));
+            }
+        }
+        ensure_eq!(self.alloc.frames_in_use(), baseline, "frames left after the end");
+        Ok(())
     }
-    ensure_eq!(world.alloc.frames_in_use(), baseline, "frames left after the end");
-    Ok(())
 }
