@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use arbitrary::{Arbitrary, Unstructured};
 use paging::frame::{BitmapAllocator, FrameAllocator, LimitedAllocator, MemoryRegion};
-use paging::table::{Holes, Visit};
+use paging::table::{Holes, MappedPage, Visit};
 use paging::{
     ArenaMemory, Frame, FrameBuf, Page, PageFlags, PageSize, PageTable, PageTableFormat, PhysAddr,
     Size1GiB, Size2MiB, Size4KiB, Size4MiB, TableError, TableMemory, VirtAddr,
@@ -359,7 +359,7 @@ impl<F: PageTableFormat> Harness<F> {
         let mut tables = 0;
         table.visit(|visit| match visit {
             Visit::Table { .. } => tables += 1,
-            Visit::Page { virt, frame, size, flags } => {
+            Visit::Page(MappedPage { virt, frame, size, flags }) => {
                 let leaf = (virt.as_u64(), ModelPage { size, frame: frame.as_u64(), flags });
                 let want = pages.next().map(|(&start, &page)| (start, page));
                 assert_eq!(

@@ -368,7 +368,7 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
             alloc,
             |_, _, occupant| {
                 let (frame, owned) = match occupant {
-                    Occupant::Page { frame, flags, .. } => (frame, flags.contains(OWNED)),
+                    Occupant::Page(mapped) => (mapped.frame, mapped.flags.contains(OWNED)),
                     Occupant::Payload(payload) => unhide(payload),
                 };
                 match page_flags(&allocation, protect, owned) {
@@ -860,7 +860,7 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
             |_, _, _| Rewrite::Clear,
             |_, old| {
                 let (frame, owned) = match old {
-                    Occupant::Page { frame, flags, .. } => (frame, flags.contains(OWNED)),
+                    Occupant::Page(mapped) => (mapped.frame, mapped.flags.contains(OWNED)),
                     Occupant::Payload(payload) => unhide(payload),
                 };
                 if owned {
