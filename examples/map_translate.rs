@@ -65,7 +65,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut removed = 0;
     let flush =
         table.unmap_range(VirtAddr::new(0x1000_0000), 0x1000, Holes::Refuse, &mut frames, |u| {
-            if let Unmapped::Page { .. } = u {
+            if let Unmapped::Page(_) = u {
                 removed += 1;
             }
         })?;

@@ -2,7 +2,7 @@
 //! accessed and dirty, it faults with the right codes, and bad tables never hang it.
 
 use paging::frame::{BitmapAllocator, FrameAllocator};
-use paging::table::{Holes, Visit};
+use paging::table::{Holes, MappedPage, Visit};
 use paging::{
     Access, Asid, EntrySize, Exception, Fault, FaultCause, Frame, Page, PageFlags, PageTable,
     PhysAddr, Privilege, Resolution, Size4KiB, TableMemory, Tlb,
@@ -113,7 +113,7 @@ fn two_processes_share_an_address_but_not_memory() {
     // Neither space maps a page of the other's frames, so no address reaches them.
     for (root, foreign) in [(root_a, 0x20_0000), (root_b, 0x10_0000)] {
         machine.page_table_at(root).visit(|visit| {
-            if let Visit::Page { frame, size, .. } = visit {
+            if let Visit::Page(MappedPage { frame, size, .. }) = visit {
                 assert!(foreign < frame.as_u64() || foreign >= frame.as_u64() + size);
             }
         });

@@ -10,7 +10,7 @@
 //!   the x86 error code of the fault when it refuses.
 
 use paging::frame::{BitmapAllocator, MemoryRegion};
-use paging::table::Lookup;
+use paging::table::{Lookup, MappedPage, Visit};
 use paging::{
     Access, FaultCause, Frame, PageFlags, PageSize, PageTable, PageTableFormat, PhysAddr,
     Privilege, Size1GiB, Size2MiB, Size4KiB, Size4MiB, TableError, VirtAddr,
@@ -222,7 +222,7 @@ fn probe_addresses<F: PageTableFormat, M: paging::TableMemory>(
 ) -> Vec<u64> {
     let mut pages = Vec::new();
     table.visit(|visit| {
-        if let paging::table::Visit::Page { virt, size, .. } = visit {
+        if let Visit::Page(MappedPage { virt, size, .. }) = visit {
             pages.push((virt.as_u64(), size));
         }
     });

@@ -6,6 +6,7 @@ use paging::space::{
     AccessViolation, AddressSpace, FaultChain, Layout, MemoryType, PageState, Protection, Section,
     SpaceConfig, Violation,
 };
+use paging::table::{MappedPage, Visit};
 use paging::{Access, Asid, Exception, Fault, Privilege, Resolution};
 use paging_harness::fixtures::{sim_allocator, sim_space, user_fault};
 use paging_sim::{Machine, MachineConfig, MachineError, NoResolver, RaisedFault, SpaceKernel};
@@ -219,7 +220,7 @@ fn space_maps_nothing_of(
     frame: paging::PhysAddr,
 ) {
     kernel.space.page_table(machine.ram_mut()).visit(|visit| {
-        if let paging::table::Visit::Page { frame: mapped, size, virt, .. } = visit {
+        if let Visit::Page(MappedPage { frame: mapped, size, virt, .. }) = visit {
             let user = virt.as_u64() < 0x8000_0000_0000;
             assert!(!user || frame < mapped || frame >= mapped + size, "{virt:?} maps {frame:?}");
         }

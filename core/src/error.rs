@@ -5,6 +5,7 @@ use core::fmt;
 use crate::addr::{PhysAddr, VirtAddr};
 use crate::flags::PageFlags;
 use crate::format::InvalidEntry;
+use crate::table::MappedPage;
 
 /// An address that does not fit what was asked of it.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
@@ -35,15 +36,8 @@ impl core::error::Error for AddrError {}
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Occupant {
-    /// A page of `size` bytes mapping `frame` with `flags`.
-    Page {
-        /// The page's first physical address.
-        frame: PhysAddr,
-        /// The page's size.
-        size: u64,
-        /// The page's flags.
-        flags: PageFlags,
-    },
+    /// A mapped page.
+    Page(MappedPage),
     /// A non-present entry carrying a software payload.
     Payload(u64),
 }
@@ -165,6 +159,19 @@ pub enum TableError {
     },
 }
 
+impl TableError {
+    /// The error for the level-`level` entry holding `raw` on the walk of `addr`: malformed
+    /// as `reason` says, or, with no reason, pointing outside table memory.
+    pub(crate) const fn corrupt_entry(
+        addr: VirtAddr,
+        level: u8,
+        raw: u64,
+        reason: Option<InvalidEntry>,
+    ) -> Self {
+        Self::CorruptEntry { addr, level, raw, reason }
+    }
+}
+
 impl fmt::Display for TableError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
@@ -186,7 +193,7 @@ impl fmt::Display for TableError {
                 write!(f, "the format cannot express the flags {flags:?}")
             }
             Self::AlreadyMapped { addr, occupant } => match occupant {
-                Occupant::Page { frame, size, flags } => write!(
+                Occupant::Page(MappedPage { frame, size, flags, .. }) => write!(
                     f,
                     "{:#x} is already mapped: a {size:#x}-byte page at {:#x} ({flags:?})",
                     addr.as_u64(),

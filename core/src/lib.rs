@@ -51,5 +51,5 @@ pub use flags::PageFlags;
 pub use format::{Entry, EntrySize, InvalidEntry, PageTableFormat};
 pub use frame::FrameAllocator;
 pub use memory::{ArenaMemory, FrameBuf, TableMemory};
-pub use table::{PageTable, Translation};
+pub use table::{MappedPage, PageTable, Translation};
 pub use tlb::{Asid, Flush, Tlb};

@@ -19,7 +19,7 @@
 use std::fmt;
 
 use paging::frame::{BitmapAllocator, MemoryRegion};
-use paging::table::Visit;
+use paging::table::{MappedPage, Visit};
 use paging::{
     ArenaMemory, Frame, FrameBuf, Page, PageFlags, PageSize, PageTable, PhysAddr, Size1GiB,
     Size2MiB, Size4KiB, TableError, Translation, VirtAddr,
@@ -439,7 +439,7 @@ fn check_ours_against_theirs(
         let mut pages = Vec::new();
         let mut corrupt = Vec::new();
         table.visit(|visit| match visit {
-            Visit::Page { virt, frame, size, flags } => {
+            Visit::Page(MappedPage { virt, frame, size, flags }) => {
                 pages.push(VisitedPage { virt: virt.as_u64(), frame: frame.as_u64(), size, flags });
             }
             Visit::Table { .. } => {}
@@ -655,7 +655,9 @@ fn check_theirs_against_ours(
     let mut pages = Vec::new();
     let mut others = Vec::new();
     table.visit(|visit| match visit {
-        Visit::Page { virt, frame, size, .. } => pages.push((virt.as_u64(), frame.as_u64(), size)),
+        Visit::Page(MappedPage { virt, frame, size, .. }) => {
+            pages.push((virt.as_u64(), frame.as_u64(), size));
+        }
         Visit::Table { .. } => {}
         other => others.push(other),
     });

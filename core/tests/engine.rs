@@ -2,10 +2,11 @@
 //! reclaiming, flushes, and all-or-nothing failure.
 
 use paging::frame::{BitmapAllocator, FrameAllocator, MemoryRegion};
-use paging::table::{Holes, Lookup, Unmapped};
+use paging::table::{Holes, Lookup, Unmapped, Visit};
 use paging::{
-    AddrKind, ArenaMemory, Entry, EntrySize, FrameBuf, InvalidEntry, Occupant, PageFlags,
-    PageTable, PhysAddr, Size1GiB, Size2MiB, Size4KiB, Size4MiB, TableError, TableMemory,
+    AddrKind, ArenaMemory, Entry, EntrySize, FrameBuf, InvalidEntry, MappedPage, Occupant,
+    PageFlags, PageTable, PhysAddr, Size1GiB, Size2MiB, Size4KiB, Size4MiB, TableError,
+    TableMemory,
 };
 use paging_harness::fixtures::{Arena, frame, pa, page, va};
 use paging_x86::{Legacy32, X86_64};
@@ -81,7 +82,8 @@ fn already_mapped_names_the_occupant() {
     let mut table = PageTable::<X86_64, _>::new(memory, &mut alloc).unwrap();
     table.map(page::<Size4KiB>(0x5000), frame(0x9000), RW, &mut alloc).unwrap().ignore();
     let err = table.map(page::<Size4KiB>(0x5000), frame(0xa000), RW, &mut alloc).unwrap_err();
-    let occupant = Occupant::Page { frame: pa(0x9000), size: 4096, flags: RW };
+    let occupant =
+        Occupant::Page(MappedPage { virt: va(0x5000), frame: pa(0x9000), size: 4096, flags: RW });
     assert_eq!(err, TableError::AlreadyMapped { addr: va(0x5000), occupant });
     assert_eq!(
         err.to_string(),
@@ -167,12 +169,12 @@ fn unmapping_part_of_a_huge_page_splits_it() {
     assert!(flush.touches_global());
     assert_eq!(
         gone,
-        [0x4020_1000, 0x4020_2000].map(|v| Unmapped::Page {
+        [0x4020_1000, 0x4020_2000].map(|v| Unmapped::Page(MappedPage {
             virt: va(v),
             frame: pa(v + 0x4000_0000),
             size: 0x1000,
             flags
-        })
+        }))
     );
     assert_eq!(table.translate(va(0x4000_0000)).unwrap().size, 0x20_0000, "1 GiB split into 2 MiB");
     assert_eq!(
@@ -404,7 +406,7 @@ fn visit_and_destroy_account_for_every_table() {
     table.map(page::<Size4KiB>(0x1000), frame(0), RW, &mut alloc).unwrap().ignore();
     let mut pages = Vec::new();
     table.visit(|v| {
-        if let paging::table::Visit::Page { virt, size, .. } = v {
+        if let Visit::Page(MappedPage { virt, size, .. }) = v {
             pages.push((virt, size));
         }
     });
@@ -436,7 +438,8 @@ fn set_entry_hides_a_frame_behind_a_payload_and_brings_it_back() {
     assert_eq!((before, flush.is_empty()), (None, true));
     // Hide it: the frame number travels in the payload.
     let (before, flush) = table.set_entry(at, NewEntry::Payload(0x9 << 1 | 1), &mut alloc).unwrap();
-    assert_eq!(before, Some(Occupant::Page { frame: pa(0x9000), size: 0x1000, flags: RW }));
+    let hidden = MappedPage { virt: va(0x7000), frame: pa(0x9000), size: 0x1000, flags: RW };
+    assert_eq!(before, Some(Occupant::Page(hidden)));
     assert_eq!(flush.pages(), [va(0x7000)], "a present entry went away");
     assert_eq!(table.lookup(va(0x7000)).unwrap(), Lookup::Payload { payload: 0x13, level: 1 });
     // Bring it back read-only, then clear it: the tables go back to the allocator.
@@ -450,10 +453,13 @@ fn set_entry_hides_a_frame_behind_a_payload_and_brings_it_back() {
     assert_eq!((before, flush.is_empty()), (Some(Occupant::Payload(0x13)), true));
     assert_eq!(table.translate(va(0x7000)).unwrap().flags, PageFlags::READABLE);
     let (before, _) = table.set_entry(at, NewEntry::Empty, &mut alloc).unwrap();
-    assert_eq!(
-        before,
-        Some(Occupant::Page { frame: pa(0x9000), size: 0x1000, flags: PageFlags::READABLE })
-    );
+    let hidden = MappedPage {
+        virt: va(0x7000),
+        frame: pa(0x9000),
+        size: 0x1000,
+        flags: PageFlags::READABLE,
+    };
+    assert_eq!(before, Some(Occupant::Page(hidden)));
     assert_eq!(alloc.frames_in_use(), 1);
     // Clearing what is not there changes nothing; a zero payload is refused.
     assert_eq!(table.set_entry(at, NewEntry::Empty, &mut alloc).unwrap().0, None);
@@ -493,7 +499,7 @@ fn rewrite_range_hides_restores_and_clears_as_told() {
             0x4000,
             &mut alloc,
             |_, _, old| match old {
-                Occupant::Page { frame, .. } => Rewrite::Payload(frame.as_u64() >> 12),
+                Occupant::Page(MappedPage { frame, .. }) => Rewrite::Payload(frame.as_u64() >> 12),
                 Occupant::Payload(_) => Rewrite::Keep,
             },
             |virt, old| seen.push((virt, old)),
@@ -551,7 +557,7 @@ fn a_recursive_mapping_is_visited_once_not_followed() {
     let mut corrupt = 0;
     table.visit(|v| {
         visits += 1;
-        corrupt += usize::from(matches!(v, paging::table::Visit::Corrupt { .. }));
+        corrupt += usize::from(matches!(v, Visit::Corrupt { .. }));
     });
     assert_eq!((visits, corrupt), (6, 1), "root, 3 tables, the page, the self-reference");
     assert_eq!(table.table_count(), 4);

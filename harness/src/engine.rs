@@ -12,7 +12,7 @@ use std::fmt;
 
 use arbitrary::{Arbitrary, Unstructured};
 use paging::frame::FrameAllocator;
-use paging::table::{Holes, Visit};
+use paging::table::{Holes, MappedPage, Visit};
 use paging::{
     Frame, FrameBuf, Page, PageFlags, PageSize, PageTable, PageTableFormat, PhysAddr, Size1GiB,
     Size2MiB, Size4KiB, Size4MiB, TableError, TableMemory, VirtAddr,
@@ -511,7 +511,7 @@ impl<F: PageTableFormat> Harness<F> {
         let mut tables = 0;
         table.visit(|visit| match visit {
             Visit::Table { .. } => tables += 1,
-            Visit::Page { virt, frame, size, flags } => {
+            Visit::Page(MappedPage { virt, frame, size, flags }) => {
                 let leaf = (Hex(virt.as_u64()), ModelPage { size, frame: frame.as_u64(), flags });
                 let want = pages.next().map(|(&start, &page)| (Hex(start), page));
                 assert_eq!(Some(leaf), want, "a leaf differs from the model after {at}");

@@ -58,7 +58,7 @@ use paging::space::{
     AddressSpace, FaultChain, Layout, MemoryType, PageState, Protection, RegionInfo, Section,
     SpaceConfig, SpaceError,
 };
-use paging::table::Visit;
+use paging::table::{MappedPage, Visit};
 use paging::{Access, Asid, Exception, PageFlags, PhysAddr, VirtAddr};
 use paging_sim::{Machine, MachineConfig, MachineError, NoResolver, ProcessId, SpaceKernel};
 use paging_x86::X86_64;
@@ -1120,7 +1120,7 @@ impl World<'_> {
                         tables += 1;
                         continue;
                     }
-                    Visit::Page { virt, frame, size, flags } => {
+                    Visit::Page(MappedPage { virt, frame, size, flags }) => {
                         ensure_eq!(size, PAGE, "a 4 KiB page at {:#x}", virt.as_u64());
                         (virt.as_u64(), frame, flags.contains(OWNED), Some(flags))
                     }

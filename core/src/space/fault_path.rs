@@ -248,7 +248,7 @@ pub(crate) fn unhide(payload: u64) -> (PhysAddr, bool) {
 /// The frame an entry holds, present or hidden, and whether the space owns it.
 pub(crate) fn frame_of(occupant: Occupant) -> (PhysAddr, bool) {
     match occupant {
-        Occupant::Page { frame, flags, .. } => (frame, flags.contains(OWNED)),
+        Occupant::Page(mapped) => (mapped.frame, mapped.flags.contains(OWNED)),
         Occupant::Payload(payload) => unhide(payload),
     }
 }

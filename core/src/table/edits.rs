@@ -7,23 +7,15 @@ use crate::error::{Occupant, TableError};
 use crate::flags::PageFlags;
 use crate::format::{Entry, PageTableFormat};
 
+use super::MappedPage;
 use super::range::{Action, Edit, Slot};
 
 /// What an unmap took out of the tables, handed to the caller who owns the memory.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Unmapped {
-    /// A page that was mapped.
-    Page {
-        /// Its first virtual address.
-        virt: VirtAddr,
-        /// Its first physical address.
-        frame: PhysAddr,
-        /// Its size in bytes.
-        size: u64,
-        /// Its flags, accessed and dirty bits included.
-        flags: PageFlags,
-    },
+    /// A page that was mapped (its flags with the accessed and dirty bits the MMU set).
+    Page(MappedPage),
     /// A non-present entry that carried a payload.
     Payload {
         /// The first virtual address the entry covered.
@@ -46,19 +38,30 @@ pub enum Holes {
     Skip,
 }
 
+/// What a level-`level` entry covering from `virt` holds, if it is a page or a payload.
+pub(super) fn occupant<F: PageTableFormat>(
+    entry: Entry,
+    virt: VirtAddr,
+    level: u8,
+) -> Option<Occupant> {
+    match entry {
+        Entry::Leaf { frame, flags } => {
+            Some(Occupant::Page(MappedPage { virt, frame, size: F::leaf_size(level), flags }))
+        }
+        Entry::Payload(payload) => Some(Occupant::Payload(payload)),
+        Entry::Empty | Entry::Table { .. } | Entry::Invalid(_) => None,
+    }
+}
+
 /// Returns the error for an occupied entry: the occupant if it has the size the caller
 /// wanted, the huge page in the way if it is larger.
 fn occupied<F: PageTableFormat>(slot: &Slot, wanted_here: bool) -> TableError {
     let addr = VirtAddr::new(slot.va);
-    let size = F::leaf_size(slot.level);
-    match slot.entry {
-        Entry::Leaf { frame, flags } if wanted_here => {
-            TableError::AlreadyMapped { addr, occupant: Occupant::Page { frame, size, flags } }
+    match occupant::<F>(slot.entry, addr, slot.level) {
+        Some(occupant) if wanted_here => TableError::AlreadyMapped { addr, occupant },
+        _ => {
+            TableError::HugePageInTheWay { addr, level: slot.level, size: F::leaf_size(slot.level) }
         }
-        Entry::Payload(payload) if wanted_here => {
-            TableError::AlreadyMapped { addr, occupant: Occupant::Payload(payload) }
-        }
-        _ => TableError::HugePageInTheWay { addr, level: slot.level, size },
     }
 }
 
@@ -68,11 +71,9 @@ pub(crate) struct MapEdit<F> {
     /// The physical address minus the virtual address (wrapping).
     pub delta: u64,
     pub flags: PageFlags,
-    /// The highest level a leaf may take.
+    /// The highest level a leaf may take (a table already where a leaf could go is a
+    /// place to map smaller pages).
     pub top_level: u8,
-    /// Whether a table already in the way of a leaf at `top_level` is an error (single-page
-    /// maps) rather than a place to map smaller pages (range maps).
-    pub exact: bool,
     pub format: PhantomData<F>,
 }
 
@@ -88,7 +89,7 @@ impl<F: PageTableFormat> MapEdit<F> {
 
 impl<F: PageTableFormat> Edit<F> for MapEdit<F> {
     #[inline]
-    fn decide(&mut self, slot: &Slot) -> Action {
+    fn decide(&self, slot: &Slot) -> Action {
         let leaf = slot.covered && self.leaf_here(slot.level);
         match slot.entry {
             Entry::Empty if leaf => {
@@ -96,10 +97,6 @@ impl<F: PageTableFormat> Edit<F> for MapEdit<F> {
                 Action::Write(F::encode_leaf(frame, self.flags, slot.level))
             }
             Entry::Empty => Action::Create,
-            Entry::Table { .. } if leaf && self.exact => Action::Fail(TableError::TableInTheWay {
-                addr: VirtAddr::new(slot.va),
-                level: slot.level,
-            }),
             Entry::Table { .. } => Action::Descend,
             Entry::Leaf { .. } | Entry::Payload(_) | Entry::Invalid(_) => {
                 Action::Fail(occupied::<F>(slot, leaf))
@@ -128,7 +125,7 @@ pub(crate) struct UnmapEdit<F, C> {
 }
 
 impl<F: PageTableFormat, C: FnMut(Unmapped)> Edit<F> for UnmapEdit<F, C> {
-    fn decide(&mut self, slot: &Slot) -> Action {
+    fn decide(&self, slot: &Slot) -> Action {
         match slot.entry {
             Entry::Empty if self.holes == Holes::Skip => Action::Keep,
             Entry::Empty => Action::Fail(TableError::NotMapped { addr: VirtAddr::new(slot.first) }),
@@ -142,14 +139,12 @@ impl<F: PageTableFormat, C: FnMut(Unmapped)> Edit<F> for UnmapEdit<F, C> {
     fn removed(&mut self, slot: &Slot) {
         let virt = VirtAddr::new(slot.va);
         let size = F::leaf_size(slot.level);
-        match slot.entry {
-            Entry::Leaf { frame, flags } => {
-                (self.on_unmapped)(Unmapped::Page { virt, frame, size, flags });
+        match occupant::<F>(slot.entry, virt, slot.level) {
+            Some(Occupant::Page(page)) => (self.on_unmapped)(Unmapped::Page(page)),
+            Some(Occupant::Payload(payload)) => {
+                (self.on_unmapped)(Unmapped::Payload { virt, size, payload });
             }
-            Entry::Payload(payload) => {
-                (self.on_unmapped)(Unmapped::Payload { virt, size, payload })
-            }
-            _ => {}
+            None => {}
         }
     }
 
@@ -166,7 +161,7 @@ pub(crate) struct ProtectEdit<F> {
 }
 
 impl<F: PageTableFormat> Edit<F> for ProtectEdit<F> {
-    fn decide(&mut self, slot: &Slot) -> Action {
+    fn decide(&self, slot: &Slot) -> Action {
         match slot.entry {
             Entry::Table { .. } => Action::Descend,
             Entry::Leaf { frame, flags } if slot.covered => {
@@ -217,22 +212,24 @@ pub(crate) struct RewriteEdit<F, D, C> {
 impl<F, D, C> Edit<F> for RewriteEdit<F, D, C>
 where
     F: PageTableFormat,
-    D: FnMut(VirtAddr, u64, Occupant) -> Rewrite,
+    D: Fn(VirtAddr, u64, Occupant) -> Rewrite,
     C: FnMut(VirtAddr, Occupant),
 {
-    fn decide(&mut self, slot: &Slot) -> Action {
-        let size = F::leaf_size(slot.level);
+    fn decide(&self, slot: &Slot) -> Action {
+        let (virt, size) = (VirtAddr::new(slot.va), F::leaf_size(slot.level));
         let occupant = match slot.entry {
             Entry::Empty => return Action::Keep,
             Entry::Table { .. } => return Action::Descend,
             Entry::Leaf { .. } if !slot.covered && F::leaf_allowed(slot.level - 1) => {
                 return Action::Split;
             }
-            Entry::Leaf { frame, flags } if slot.covered => Occupant::Page { frame, size, flags },
-            Entry::Payload(payload) if slot.covered => Occupant::Payload(payload),
-            _ => return Action::Fail(occupied::<F>(slot, false)),
+            entry if slot.covered => occupant::<F>(entry, virt, slot.level),
+            _ => None,
         };
-        match (self.decide)(VirtAddr::new(slot.va), size, occupant) {
+        let Some(occupant) = occupant else {
+            return Action::Fail(occupied::<F>(slot, false));
+        };
+        match (self.decide)(virt, size, occupant) {
             Rewrite::Keep => Action::Keep,
             Rewrite::Clear => Action::Write(0),
             Rewrite::Page { frame, flags } => {
@@ -257,13 +254,10 @@ where
     }
 
     fn removed(&mut self, slot: &Slot) {
-        let size = F::leaf_size(slot.level);
-        let old = match slot.entry {
-            Entry::Leaf { frame, flags } => Occupant::Page { frame, size, flags },
-            Entry::Payload(payload) => Occupant::Payload(payload),
-            _ => return,
-        };
-        (self.on_change)(VirtAddr::new(slot.va), old);
+        let virt = VirtAddr::new(slot.va);
+        if let Some(old) = occupant::<F>(slot.entry, virt, slot.level) {
+            (self.on_change)(virt, old);
+        }
     }
 
     fn reclaims(&self) -> bool {

@@ -10,7 +10,26 @@ use crate::memory::TableMemory;
 
 use super::PageTable;
 
+/// A page the tables map: one leaf entry, as the table holds it.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct MappedPage {
+    /// Its first virtual address.
+    pub virt: VirtAddr,
+    /// Its first physical address.
+    pub frame: PhysAddr,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Its flags as the leaf holds them, accessed and dirty bits included.
+    pub flags: PageFlags,
+}
+
 /// A successful translation of one address.
+///
+/// Not a [`MappedPage`]: a translation answers for one address rather than one leaf. It
+/// carries the physical address that address maps to and the level of the leaf, and its
+/// flags are what the whole walk grants: the leaf's, less the permissions an intermediate
+/// entry withholds.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Translation {
@@ -75,16 +94,7 @@ pub enum Visit {
         virt: VirtAddr,
     },
     /// A mapped page.
-    Page {
-        /// Its first virtual address.
-        virt: VirtAddr,
-        /// Its first physical address.
-        frame: PhysAddr,
-        /// Its size.
-        size: u64,
-        /// Its flags.
-        flags: PageFlags,
-    },
+    Page(MappedPage),
     /// A non-present entry carrying a payload.
     Payload {
         /// The first virtual address it covers.
@@ -146,12 +156,7 @@ impl<F: PageTableFormat, M: TableMemory> PageTable<F, M> {
                     }));
                 }
                 Entry::Invalid(reason) => {
-                    return Err(TableError::CorruptEntry {
-                        addr,
-                        level,
-                        raw,
-                        reason: Some(reason),
-                    });
+                    return Err(TableError::corrupt_entry(addr, level, raw, Some(reason)));
                 }
             }
         }
@@ -232,7 +237,9 @@ impl<F: PageTableFormat, M: TableMemory> PageTable<F, M> {
                     self.visit_table(frame, level - 1, virt.as_u64(), path, visitor);
                     path[usize::from((level - 1) & 7)] = PhysAddr::ZERO;
                 }
-                Entry::Leaf { frame, flags } => visitor(Visit::Page { virt, frame, size, flags }),
+                Entry::Leaf { frame, flags } => {
+                    visitor(Visit::Page(MappedPage { virt, frame, size, flags }));
+                }
                 Entry::Payload(payload) => visitor(Visit::Payload { virt, level, payload }),
                 Entry::Table { .. } | Entry::Invalid(_) => {
                     visitor(Visit::Corrupt { virt, level, raw });

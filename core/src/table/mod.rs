@@ -51,7 +51,7 @@ pub enum NewEntry<S: PageSize> {
     /// Nothing.
     Empty,
 }
-pub use inspect::{Lookup, Translation, Visit, WalkStep};
+pub use inspect::{Lookup, MappedPage, Translation, Visit, WalkStep};
 
 use edits::{MapEdit, ProtectEdit, RewriteEdit, UnmapEdit};
 
@@ -143,7 +143,7 @@ impl<F: PageTableFormat, M: TableMemory> PageTable<F, M> {
         alloc: &mut A,
     ) -> Result<Flush, TableError> {
         let new = NewEntry::Page { frame, flags };
-        self.place(page, new, false, alloc).map(|(_, flush)| flush)
+        self.write_page_entry(page, new, false, alloc).map(|(_, flush)| flush)
     }
 
     /// Makes the entry for `page` hold `new`, whatever it held, creating tables on the way
@@ -160,11 +160,13 @@ impl<F: PageTableFormat, M: TableMemory> PageTable<F, M> {
         new: NewEntry<S>,
         alloc: &mut A,
     ) -> Result<(Option<Occupant>, Flush), TableError> {
-        self.place(page, new, true, alloc)
+        self.write_page_entry(page, new, true, alloc)
     }
 
-    /// The walk of [`map`](Self::map) and [`set_entry`](Self::set_entry).
-    fn place<S: PageSize, A: FrameAllocator + ?Sized>(
+    /// The walk of [`map`](Self::map) and [`set_entry`](Self::set_entry): makes the entry
+    /// for `page` hold `new`, creating tables on the way. An entry that holds a page or a
+    /// payload is replaced if `replace` says so, and refused otherwise.
+    fn write_page_entry<S: PageSize, A: FrameAllocator + ?Sized>(
         &mut self,
         page: Page<S>,
         new: NewEntry<S>,
@@ -189,58 +191,58 @@ impl<F: PageTableFormat, M: TableMemory> PageTable<F, M> {
         let (mut table, mut level) = self.descend(va, target, &mut path);
         loop {
             path[usize::from(level)] = table;
-            let raw = self.read(table, F::index(va, level));
-            let entry = if raw == 0 { Entry::Empty } else { F::decode(raw, level) };
+            let (raw, entry) = self.entry_at(table, F::index(va, level), level);
             let here = VirtAddr::new(va.as_u64() & !(F::leaf_size(level) - 1));
-            let occupant = match entry {
-                Entry::Leaf { frame, flags } => {
-                    Some(Occupant::Page { frame, size: F::leaf_size(level), flags })
-                }
-                Entry::Payload(payload) => Some(Occupant::Payload(payload)),
-                _ => None,
-            };
-            match entry {
-                Entry::Empty if raw_new == 0 => return Ok((None, Flush::new())),
-                Entry::Empty => break,
-                Entry::Table { frame: next, .. } if level > target => {
+            match (entry, edits::occupant::<F>(entry, here, level)) {
+                (Entry::Empty, _) if raw_new == 0 => return Ok((None, Flush::new())),
+                (Entry::Empty, _) => break,
+                (Entry::Table { frame: next, .. }, _) if level > target => {
                     self.follow(next, va, level, raw)?;
                     table = next;
                     level -= 1;
                 }
-                Entry::Table { .. } => return Err(TableError::TableInTheWay { addr: here, level }),
-                Entry::Leaf { .. } | Entry::Payload(_) if level == target => {
-                    let Some(occupant) = occupant else { break };
+                (Entry::Table { .. }, _) => {
+                    return Err(TableError::TableInTheWay { addr: here, level });
+                }
+                (_, Some(occupant)) if level == target => {
                     if !replace {
                         return Err(TableError::AlreadyMapped { addr: here, occupant });
                     }
                     self.write(table, F::index(va, level), raw_new);
                     let mut flush = Flush::new();
-                    if let Occupant::Page { flags, .. } = occupant {
-                        flush.add(va, flags.contains(PageFlags::GLOBAL));
+                    if let Occupant::Page(old) = occupant {
+                        flush.add(va, old.flags.contains(PageFlags::GLOBAL));
                     }
                     if raw_new == 0 {
                         self.reclaim_path(&path, target, va, alloc);
                     }
                     return Ok((Some(occupant), flush));
                 }
-                Entry::Leaf { .. } | Entry::Payload(_) => {
+                (Entry::Leaf { .. } | Entry::Payload(_), _) => {
                     let size = F::leaf_size(level);
                     return Err(TableError::HugePageInTheWay { addr: here, level, size });
                 }
-                Entry::Invalid(reason) => {
-                    return Err(TableError::CorruptEntry {
-                        addr: va,
-                        level,
-                        raw,
-                        reason: Some(reason),
-                    });
+                (Entry::Invalid(reason), _) => {
+                    return Err(TableError::corrupt_entry(va, level, raw, Some(reason)));
                 }
             }
         }
+        self.link_new_tables(table, level, target, va, raw_new, alloc)?;
+        Ok((None, Flush::new()))
+    }
 
-        // `level` holds the empty entry; tables are needed for every level below it down
-        // to the target. Take them all first, then build the chain bottom-up so that the
-        // entry in the live table is written last.
+    /// Puts `raw_new` in the entry for `va` at `target`, below the empty entry at `level`
+    /// in `table`: takes the tables for every level in between first, then builds the
+    /// chain bottom-up, so that the entry in the live table is written last.
+    fn link_new_tables<A: FrameAllocator + ?Sized>(
+        &mut self,
+        table: PhysAddr,
+        level: u8,
+        target: u8,
+        va: VirtAddr,
+        raw_new: u64,
+        alloc: &mut A,
+    ) -> Result<(), TableError> {
         let needed = usize::from(level - target);
         let mut fresh = [PhysAddr::ZERO; 5];
         for taken in 0..needed {
@@ -265,7 +267,7 @@ impl<F: PageTableFormat, M: TableMemory> PageTable<F, M> {
             entry = F::encode_table(new, new_level + 1);
         }
         self.write(table, F::index(va, level), entry);
-        Ok((None, Flush::new()))
+        Ok(())
     }
 
     /// Unmaps `page`, returning the frame and flags it had, and gives back tables that
@@ -389,7 +391,6 @@ impl<F: PageTableFormat, M: TableMemory> PageTable<F, M> {
             delta: phys.as_u64().wrapping_sub(virt.as_u64()),
             flags,
             top_level,
-            exact: false,
             format: PhantomData,
         };
         self.run_edit(&mut edit, span, alloc)
@@ -445,7 +446,8 @@ impl<F: PageTableFormat, M: TableMemory> PageTable<F, M> {
     /// Rewrites every page and payload in `[virt, virt + len)` as `decide` says, splitting
     /// huge pages the range covers in part; empty entries are passed over. `decide` gets
     /// each entry's first address, its size and what it holds, and is called twice per
-    /// entry (a dry run, then the real run), so it must answer the same both times.
+    /// entry (a dry run, then the real run): it is a `Fn`, and must answer from its
+    /// arguments alone, the same both times.
     /// `on_change` is told, once, what each rewritten entry held before. Tables left empty
     /// are given back.
     ///
@@ -465,7 +467,7 @@ impl<F: PageTableFormat, M: TableMemory> PageTable<F, M> {
         virt: VirtAddr,
         len: u64,
         alloc: &mut A,
-        decide: impl FnMut(VirtAddr, u64, Occupant) -> Rewrite,
+        decide: impl Fn(VirtAddr, u64, Occupant) -> Rewrite,
         on_change: impl FnMut(VirtAddr, Occupant),
     ) -> Result<Flush, TableError> {
         let span = check::virt_range::<F>(virt, len, F::leaf_size(1))?;
@@ -507,12 +509,7 @@ impl<F: PageTableFormat, M: TableMemory> PageTable<F, M> {
                 }
                 Entry::Empty | Entry::Payload(_) => return Err(TableError::NotMapped { addr: va }),
                 Entry::Invalid(reason) => {
-                    return Err(TableError::CorruptEntry {
-                        addr: va,
-                        level,
-                        raw,
-                        reason: Some(reason),
-                    });
+                    return Err(TableError::corrupt_entry(va, level, raw, Some(reason)));
                 }
             }
         }
@@ -543,7 +540,7 @@ impl<F: PageTableFormat, M: TableMemory> PageTable<F, M> {
         if level > 1 && self.memory.contains(next) {
             Ok(())
         } else {
-            Err(TableError::CorruptEntry { addr: va, level, raw, reason: None })
+            Err(TableError::corrupt_entry(va, level, raw, None))
         }
     }
 
@@ -552,6 +549,13 @@ impl<F: PageTableFormat, M: TableMemory> PageTable<F, M> {
     fn is_empty_table(&self, table: PhysAddr, level: u8, cleared: usize) -> bool {
         let after = cleared + 1..F::entries(level);
         after.chain(0..cleared).all(|index| self.read(table, index) == 0)
+    }
+
+    /// Reads entry `index` of the table at `table` (at `level`): its raw value and meaning.
+    #[inline]
+    fn entry_at(&self, table: PhysAddr, index: usize, level: u8) -> (u64, Entry) {
+        let raw = self.read(table, index);
+        (raw, if raw == 0 { Entry::Empty } else { F::decode(raw, level) })
     }
 
     /// Reads entry `index` of the table at `table`.

@@ -1,14 +1,20 @@
 //! The range driver: one traversal that every range operation runs twice.
 //!
-//! The first pass is a dry run. It reads the tables, asks the operation what it would do
-//! with each entry, and stops at the first refusal; tables the operation would create or
-//! split are stood in for by virtual sources, so the pass counts the frames it needs
-//! without taking any. The frames are then taken all at once (see
-//! [`Reserve`](super::reserve::Reserve)), and the second pass applies the same decisions to
-//! the same entries. It cannot fail: everything it needs was checked or is in hand.
+//! The first pass is a dry run ([`DryRun`]). It reads the tables, asks the operation what
+//! it would do with each entry, and stops at the first refusal; tables the operation would
+//! create or split are stood in for by virtual sources, so the pass counts the frames it
+//! needs without taking any. The frames are then taken all at once (see
+//! [`Reserve`](super::reserve::Reserve)), and the second pass ([`RealRun`]) applies the
+//! same decisions to the same entries. It cannot fail: everything it needs was checked or
+//! is in hand.
 //!
-//! The traversal is recursive over levels, one loop per table: consecutive entries of a
-//! table are visited without walking from the root again, which is what a cursor buys.
+//! The traversal ([`Pass::edit_table`]) is shared: it visits the entries, asks the
+//! operation, and hands each action to the pass, which says what that action means to it.
+//! It is recursive over levels, one loop per table: consecutive entries of a table are
+//! visited without walking from the root again, which is what a cursor buys.
+
+mod dry_run;
+mod real_run;
 
 use crate::addr::{PhysAddr, VirtAddr};
 use crate::error::TableError;
@@ -21,6 +27,8 @@ use crate::tlb::Flush;
 use super::PageTable;
 use super::check::Span;
 use super::reserve::Reserve;
+use dry_run::{DryRun, DrySource};
+use real_run::{RealRun, Target};
 
 /// One entry as an operation sees it.
 #[derive(Clone, Copy, Debug)]
@@ -57,9 +65,10 @@ pub(crate) enum Action {
 
 /// A range operation: what to do with each entry.
 pub(crate) trait Edit<F: PageTableFormat> {
-    /// Decides for one entry. For an empty entry that the range covers, the decision must
+    /// Decides for one entry. Both passes ask, and must get the same answer: the decision
+    /// is a function of the slot alone. For an empty entry that the range covers, it must
     /// depend on nothing but the level: the dry run decides once for a run of them.
-    fn decide(&mut self, slot: &Slot) -> Action;
+    fn decide(&self, slot: &Slot) -> Action;
 
     /// Called in the second pass after a leaf or payload entry was overwritten.
     fn removed(&mut self, _slot: &Slot) {}
@@ -82,25 +91,6 @@ pub(crate) trait Edit<F: PageTableFormat> {
     }
 }
 
-/// Where a table's entries come from.
-#[derive(Clone, Copy, Debug)]
-enum Source {
-    /// A table in memory; `fresh` when it was just zeroed by this pass.
-    Memory { table: PhysAddr, fresh: bool },
-    /// A table the first pass pretends to have created: all empty.
-    Empty,
-    /// A table the first pass pretends to have split from a huge leaf.
-    Split { frame: PhysAddr, flags: PageFlags },
-}
-
-/// The state of one pass.
-struct Pass<'a, A: ?Sized> {
-    needed: usize,
-    reserve: Reserve,
-    flush: Flush,
-    alloc: &'a mut A,
-}
-
 impl<F: PageTableFormat, M: TableMemory> PageTable<F, M> {
     /// Runs `op` over `span`: a dry run, then the frames, then the real run.
     pub(crate) fn run_edit<E: Edit<F>, A: FrameAllocator + ?Sized>(
@@ -109,223 +99,238 @@ impl<F: PageTableFormat, M: TableMemory> PageTable<F, M> {
         span: Span,
         alloc: &mut A,
     ) -> Result<Flush, TableError> {
-        let root = Source::Memory { table: self.root, fresh: false };
-        let mut dry = Pass { needed: 0, reserve: Reserve::empty(), flush: Flush::new(), alloc };
-        self.edit::<E, A, true>(op, &mut dry, root, F::LEVELS, span)?;
+        let mut dry = DryRun::new(self, op);
+        dry.edit_table(DrySource::Memory(self.root), F::LEVELS, span)?;
+        let needed = dry.needed();
+        let reserve = Reserve::fill(&mut self.memory, alloc, needed)?;
 
-        let reserve = Reserve::fill(&mut self.memory, dry.alloc, dry.needed)?;
-        let mut real = Pass { needed: 0, reserve, flush: Flush::new(), alloc: dry.alloc };
-        // The real pass repeats decisions the dry pass accepted on unchanged tables: it has
-        // no refusal left to meet, so its result carries no error worth reporting.
-        let _ = self.edit::<E, A, false>(op, &mut real, root, F::LEVELS, span);
-        // Every reserved frame was used; releasing is a safety net that costs nothing.
-        real.reserve.release(&mut self.memory, real.alloc);
-        Ok(real.flush)
-    }
-
-    /// Visits the entries of one table that `span` touches; returns whether the table is
-    /// empty afterwards (computed only in the real pass of a reclaiming operation).
-    fn edit<E: Edit<F>, A: FrameAllocator + ?Sized, const DRY: bool>(
-        &mut self,
-        op: &mut E,
-        pass: &mut Pass<'_, A>,
-        source: Source,
-        level: u8,
-        span: Span,
-    ) -> Result<bool, TableError> {
-        if DRY && matches!(source, Source::Empty) {
-            pass.needed += self.dry_empty(op, level, span)?;
-            return Ok(false);
-        }
-        let size = F::leaf_size(level);
-        let first_index = F::index(VirtAddr::new(span.first), level);
-        let last_index = F::index(VirtAddr::new(span.last), level);
-        let first_va = span.first & !(size - 1);
-        let mut holds_something = false;
-        // In a table this pass just created, covered entries get consecutive leaves.
-        let mut index = first_index;
-        while index <= last_index {
-            let va = first_va.wrapping_add((index - first_index) as u64 * size);
-            let last = va + (size - 1);
-            let covered = va >= span.first && last <= span.last;
-            index += 1;
-            if let (false, Source::Memory { table, fresh: true }, true) = (DRY, source, covered) {
-                if let Some(raw) = op.fresh_leaf(level, va).filter(|_| F::LINEAR_LEAVES) {
-                    // Every covered entry from here gets the next leaf: only the last entry
-                    // of the span can be partly covered.
-                    let last_covered =
-                        if last_index_covered(span, first_va, first_index, last_index, size) {
-                            last_index
-                        } else {
-                            last_index - 1
-                        };
-                    let count = last_covered + 1 - (index - 1);
-                    let at = table + (index - 1) as u64 * F::ENTRY_SIZE.bytes();
-                    self.memory.fill_entries(at, F::ENTRY_SIZE, count, raw, size);
-                    holds_something = true;
-                    index = last_covered + 1;
-                    continue;
-                }
-            }
-            let index = index - 1;
-            let (table, raw) = match source {
-                Source::Memory { table, fresh: false } => (table, self.read(table, index)),
-                Source::Memory { table, fresh: true } => (table, 0),
-                Source::Empty | Source::Split { .. } => (PhysAddr::ZERO, 0),
-            };
-            let entry = match source {
-                Source::Split { frame, flags } => {
-                    Entry::Leaf { frame: frame + index as u64 * size, flags }
-                }
-                _ if raw == 0 => Entry::Empty,
-                _ => F::decode(raw, level),
-            };
-            let sub = Span { first: va.max(span.first), last: last.min(span.last) };
-            let slot = Slot { level, va, first: sub.first, covered, entry };
-            let action = match entry {
-                Entry::Invalid(_) => Action::Fail(corrupt(&slot, raw)),
-                _ => op.decide(&slot),
-            };
-            let action = match action {
-                Action::Descend | Action::Create | Action::Split if level == 1 => {
-                    Action::Fail(corrupt(&slot, raw))
-                }
-                action => action,
-            };
-            holds_something |= match action {
-                Action::Keep => entry != Entry::Empty,
-                Action::Write(raw) => {
-                    if !DRY {
-                        self.write(table, index, raw);
-                        if let Entry::Leaf { flags, .. } = entry {
-                            pass.flush.add(VirtAddr::new(va), flags.contains(PageFlags::GLOBAL));
-                        }
-                        if matches!(entry, Entry::Leaf { .. } | Entry::Payload(_)) {
-                            op.removed(&slot);
-                        }
-                    }
-                    raw != 0
-                }
-                Action::Descend => {
-                    let Entry::Table { frame, .. } = entry else {
-                        return Err(corrupt(&slot, raw));
-                    };
-                    if !self.memory.contains(frame) {
-                        return Err(corrupt(&slot, raw));
-                    }
-                    let child = Source::Memory { table: frame, fresh: false };
-                    let emptied = self.edit::<E, A, DRY>(op, pass, child, level - 1, sub)?;
-                    if !DRY && emptied && op.reclaims() {
-                        self.write(table, index, 0);
-                        pass.flush.add(VirtAddr::new(va), false);
-                        // The frame was a table of this tree; the allocator handed it out.
-                        let _ = pass.alloc.deallocate(frame);
-                        false
-                    } else {
-                        true
-                    }
-                }
-                Action::Create => {
-                    if DRY {
-                        pass.needed += 1;
-                        self.edit::<E, A, true>(op, pass, Source::Empty, level - 1, sub)?;
-                    } else if let Some(frame) = pass.reserve.pop(&self.memory) {
-                        // A table the operation fills whole needs no zeroing first.
-                        if !(covered && op.fills_new_tables()) {
-                            self.memory.zero_frame(frame);
-                        }
-                        let child = Source::Memory { table: frame, fresh: true };
-                        self.edit::<E, A, false>(op, pass, child, level - 1, sub)?;
-                        self.write(table, index, F::encode_table(frame, level));
-                    }
-                    true
-                }
-                Action::Split => {
-                    let Entry::Leaf { frame, flags } = entry else {
-                        return Err(corrupt(&slot, raw));
-                    };
-                    if DRY {
-                        pass.needed += 1;
-                        let child = Source::Split { frame, flags };
-                        self.edit::<E, A, true>(op, pass, child, level - 1, sub)?;
-                    } else if let Some(new) = pass.reserve.pop(&self.memory) {
-                        self.fill_split(new, frame, flags, level - 1);
-                        let child = Source::Memory { table: new, fresh: false };
-                        self.edit::<E, A, false>(op, pass, child, level - 1, sub)?;
-                        // The table mirrors the huge leaf before it replaces it.
-                        self.write(table, index, F::encode_table(new, level));
-                        pass.flush.add(VirtAddr::new(va), flags.contains(PageFlags::GLOBAL));
-                    }
-                    true
-                }
-                Action::Fail(error) => return Err(error),
-            };
-        }
-        if DRY || holds_something || !op.reclaims() {
-            return Ok(false);
-        }
-        let Source::Memory { table, .. } = source else { return Ok(false) };
-        let entries = F::entries(level);
-        let outside = (0..first_index).chain(last_index + 1..entries);
-        Ok(outside.into_iter().all(|index| self.read(table, index) == 0))
-    }
-
-    /// Counts the tables a dry run needs below an empty entry, deciding once for the
-    /// covered middle of the span (every covered empty entry gets the same decision).
-    fn dry_empty<E: Edit<F>>(
-        &self,
-        op: &mut E,
-        level: u8,
-        span: Span,
-    ) -> Result<usize, TableError> {
-        let size = F::leaf_size(level);
-        let first_index = F::index(VirtAddr::new(span.first), level);
-        let last_index = F::index(VirtAddr::new(span.last), level);
-        let first_va = span.first & !(size - 1);
-        let mut one = |va: u64| -> Result<usize, TableError> {
-            let last = va + (size - 1);
-            let covered = va >= span.first && last <= span.last;
-            let sub = Span { first: va.max(span.first), last: last.min(span.last) };
-            let slot = Slot { level, va, first: sub.first, covered, entry: Entry::Empty };
-            match op.decide(&slot) {
-                Action::Keep | Action::Write(_) => Ok(0),
-                Action::Create if level > 1 => Ok(1 + self.dry_empty(op, level - 1, sub)?),
-                Action::Fail(error) => Err(error),
-                Action::Create | Action::Descend | Action::Split => Err(corrupt(&slot, 0)),
-            }
-        };
-        let mut needed = one(first_va)?;
-        if last_index > first_index {
-            let last_va = first_va + (last_index - first_index) as u64 * size;
-            needed += one(last_va)?;
-            let middle = last_index - first_index - 1;
-            if middle > 0 {
-                needed += middle * one(first_va + size)?;
-            }
-        }
-        Ok(needed)
-    }
-
-    /// Fills `table` (at `level`) with leaves mapping the huge page at `frame`.
-    fn fill_split(&mut self, table: PhysAddr, frame: PhysAddr, flags: PageFlags, level: u8) {
-        let size = F::leaf_size(level);
-        for index in 0..F::entries(level) {
-            let raw = F::encode_leaf(frame + index as u64 * size, flags, level);
-            self.write(table, index, raw);
-        }
+        let root = Target { table: self.root, fresh: false };
+        let mut real = RealRun::new(self, op, reserve, alloc);
+        let outcome = real.edit_table(root, F::LEVELS, span);
+        // The real pass repeats decisions the dry pass accepted on unchanged tables, with
+        // the frames the dry pass counted: it has no refusal left to meet.
+        debug_assert!(outcome.is_ok(), "the real pass was refused: {outcome:?}");
+        Ok(real.finish())
     }
 }
 
-/// Whether the span covers the whole of the last entry it touches in a table.
-fn last_index_covered(
+/// The entries of one table that a span touches, in order.
+#[derive(Clone, Debug)]
+struct Entries {
+    /// The span.
     span: Span,
-    first_va: u64,
-    first_index: usize,
-    last_index: usize,
+    /// The size of one entry's span.
     size: u64,
-) -> bool {
-    let va = first_va.wrapping_add((last_index - first_index) as u64 * size);
-    va >= span.first && va + (size - 1) <= span.last
+    /// The first entry the span touches, and the first address it covers.
+    first_index: usize,
+    first_va: u64,
+    /// The last entry the span touches.
+    last_index: usize,
+    /// The next entry to visit.
+    next: usize,
+}
+
+/// Where one entry lies against the span.
+#[derive(Clone, Copy, Debug)]
+struct Place {
+    /// Its index in its table.
+    index: usize,
+    /// The first virtual address it covers.
+    va: u64,
+    /// The part of the span it covers.
+    sub: Span,
+    /// Whether the span covers it whole.
+    covered: bool,
+}
+
+impl Entries {
+    fn new<F: PageTableFormat>(level: u8, span: Span) -> Self {
+        let size = F::leaf_size(level);
+        let first_index = F::index(VirtAddr::new(span.first), level);
+        Self {
+            span,
+            size,
+            first_index,
+            first_va: span.first & !(size - 1),
+            last_index: F::index(VirtAddr::new(span.last), level),
+            next: first_index,
+        }
+    }
+
+    /// The place of entry `index` (one the span touches).
+    #[inline]
+    fn place(&self, index: usize) -> Place {
+        let va = self.first_va.wrapping_add((index - self.first_index) as u64 * self.size);
+        let last = va + (self.size - 1);
+        let sub = Span { first: va.max(self.span.first), last: last.min(self.span.last) };
+        Place { index, va, sub, covered: va >= self.span.first && last <= self.span.last }
+    }
+
+    /// Takes the rest of the run of covered entries that `from` (a covered entry just
+    /// visited) starts, and returns the run's length. Only the last entry the span touches
+    /// can be partly covered, so the run goes to it or to the one before.
+    fn take_covered_run(&mut self, from: &Place) -> usize {
+        let last = self.last_index;
+        let run_end = if self.place(last).covered { last } else { last - 1 };
+        self.next = run_end + 1;
+        run_end + 1 - from.index
+    }
+
+    /// The indices of a table of `count` entries that the span does not touch.
+    fn untouched(&self, count: usize) -> impl Iterator<Item = usize> {
+        (0..self.first_index).chain(self.last_index + 1..count)
+    }
+}
+
+impl Iterator for Entries {
+    type Item = Place;
+
+    #[inline]
+    fn next(&mut self) -> Option<Place> {
+        let index = self.next;
+        (index <= self.last_index).then(|| {
+            self.next += 1;
+            self.place(index)
+        })
+    }
+}
+
+impl Place {
+    /// The slot an operation sees for this place holding `entry` at `level`.
+    #[inline]
+    fn slot(&self, level: u8, entry: Entry) -> Slot {
+        Slot { level, va: self.va, first: self.sub.first, covered: self.covered, entry }
+    }
+}
+
+/// An entry a pass is acting on: the table it is in, where, and what the operation saw.
+#[derive(Clone, Copy, Debug)]
+struct At<S> {
+    source: S,
+    index: usize,
+    sub: Span,
+    slot: Slot,
+}
+
+/// One of the two passes over the tables: what each action the operation decides means to
+/// it. The traversal itself, [`edit_table`](Pass::edit_table), is the same for both.
+trait Pass<F: PageTableFormat> {
+    /// Where the pass reads the entries of one table.
+    type Source: Copy;
+    /// The memory the tables live in.
+    type Memory: TableMemory;
+    /// The operation.
+    type Op: Edit<F>;
+
+    /// The page table and the operation the pass runs over.
+    fn parts(&self) -> (&PageTable<F, Self::Memory>, &Self::Op);
+
+    /// Entry `index` of the table `source` at `level`: its raw value and meaning.
+    fn entry(&self, source: Self::Source, index: usize, level: u8) -> (u64, Entry);
+
+    /// Writes, in one run, the covered entries from `place` on of a table this pass just
+    /// created, if the operation fills them with consecutive leaves; returns whether it did
+    /// (having taken the run from `entries`).
+    fn fill_fresh(
+        &mut self,
+        _source: Self::Source,
+        _level: u8,
+        _place: &Place,
+        _entries: &mut Entries,
+    ) -> bool {
+        false
+    }
+
+    /// [`Action::Write`]: stores `raw` in the entry.
+    fn write(&mut self, at: &At<Self::Source>, raw: u64);
+
+    /// [`Action::Descend`]: edits the table `child` the entry points to. Returns whether
+    /// the entry still points to it (it does unless the table was emptied and given back).
+    fn descend(&mut self, at: &At<Self::Source>, child: PhysAddr) -> Result<bool, TableError>;
+
+    /// [`Action::Create`]: puts a new table in the (empty) entry and edits it.
+    fn create(&mut self, at: &At<Self::Source>) -> Result<(), TableError>;
+
+    /// [`Action::Split`]: replaces the huge leaf mapping `frame` with `flags` by a table
+    /// of smaller leaves, and edits it.
+    fn split(
+        &mut self,
+        at: &At<Self::Source>,
+        frame: PhysAddr,
+        flags: PageFlags,
+    ) -> Result<(), TableError>;
+
+    /// Whether the table `source` at `level`, whose entries in the span hold nothing now,
+    /// is empty and to be given back.
+    fn emptied(&self, source: Self::Source, level: u8, entries: &Entries) -> bool;
+
+    /// Visits the entries of one table that `span` touches; returns whether the table is
+    /// to be given back (see [`emptied`](Pass::emptied)).
+    fn edit_table(
+        &mut self,
+        source: Self::Source,
+        level: u8,
+        span: Span,
+    ) -> Result<bool, TableError> {
+        let mut entries = Entries::new::<F>(level, span);
+        let mut holds_something = false;
+        while let Some(place) = entries.next() {
+            if place.covered && self.fill_fresh(source, level, &place, &mut entries) {
+                holds_something = true;
+                continue;
+            }
+            holds_something |= self.edit_entry(source, level, place)?;
+        }
+        Ok(!holds_something && self.emptied(source, level, &entries))
+    }
+
+    /// Decides for one entry and acts; returns whether the entry holds something after.
+    #[inline]
+    fn edit_entry(
+        &mut self,
+        source: Self::Source,
+        level: u8,
+        place: Place,
+    ) -> Result<bool, TableError> {
+        let (raw, entry) = self.entry(source, place.index, level);
+        let slot = place.slot(level, entry);
+        let at = At { source, index: place.index, sub: place.sub, slot };
+        match self.checked_decision(&slot, raw) {
+            Action::Keep => Ok(entry != Entry::Empty),
+            Action::Write(new) => {
+                self.write(&at, new);
+                Ok(new != 0)
+            }
+            Action::Descend => match entry {
+                Entry::Table { frame, .. } if self.parts().0.memory.contains(frame) => {
+                    self.descend(&at, frame)
+                }
+                _ => Err(corrupt(&slot, raw)),
+            },
+            Action::Create => self.create(&at).map(|()| true),
+            Action::Split => match entry {
+                Entry::Leaf { frame, flags } => self.split(&at, frame, flags).map(|()| true),
+                _ => Err(corrupt(&slot, raw)),
+            },
+            Action::Fail(error) => Err(error),
+        }
+    }
+
+    /// The operation's decision for `slot` (holding `raw`), refused where the tables cannot
+    /// follow it: the operation is not asked about a malformed entry, and no table goes
+    /// below level 1.
+    #[inline]
+    fn checked_decision(&self, slot: &Slot, raw: u64) -> Action {
+        if let Entry::Invalid(_) = slot.entry {
+            return Action::Fail(corrupt(slot, raw));
+        }
+        match self.parts().1.decide(slot) {
+            Action::Descend | Action::Create | Action::Split if slot.level == 1 => {
+                Action::Fail(corrupt(slot, raw))
+            }
+            action => action,
+        }
+    }
 }
 
 /// The error for an entry that does not hold what the walk needs.
@@ -334,5 +339,5 @@ fn corrupt(slot: &Slot, raw: u64) -> TableError {
         Entry::Invalid(reason) => Some(reason),
         _ => None,
     };
-    TableError::CorruptEntry { addr: VirtAddr::new(slot.va), level: slot.level, raw, reason }
+    TableError::corrupt_entry(VirtAddr::new(slot.va), slot.level, raw, reason)
 }

@@ -1,0 +1,119 @@
+//! The first pass: reads the tables, checks every decision, and counts the frames the real
+//! run will take. It writes nothing and takes nothing.
+
+use crate::addr::PhysAddr;
+use crate::error::TableError;
+use crate::flags::PageFlags;
+use crate::format::{Entry, PageTableFormat};
+use crate::memory::TableMemory;
+
+use super::super::PageTable;
+use super::super::check::Span;
+use super::{Action, At, Edit, Entries, Pass, Place, corrupt};
+
+/// Where the dry run reads the entries of one table.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum DrySource {
+    /// A table in memory.
+    Memory(PhysAddr),
+    /// A table the dry run pretends to have split from the huge leaf mapping `frame` with
+    /// `flags`: smaller leaves mapping the same memory.
+    Split { frame: PhysAddr, flags: PageFlags },
+}
+
+/// The dry run over one operation.
+pub(super) struct DryRun<'a, F: PageTableFormat, M: TableMemory, E> {
+    tables: &'a PageTable<F, M>,
+    op: &'a E,
+    /// The frames the real run will take for new tables.
+    needed: usize,
+}
+
+impl<'a, F: PageTableFormat, M: TableMemory, E: Edit<F>> DryRun<'a, F, M, E> {
+    pub(super) fn new(tables: &'a PageTable<F, M>, op: &'a E) -> Self {
+        Self { tables, op, needed: 0 }
+    }
+
+    /// The frames the real run will take for new tables.
+    pub(super) fn needed(&self) -> usize {
+        self.needed
+    }
+
+    /// Counts the tables the operation would create in and below a new (empty) table at
+    /// `level`. It decides once for the covered middle of the span: every covered empty
+    /// entry gets the same decision.
+    fn tables_in_new(&self, level: u8, span: Span) -> Result<usize, TableError> {
+        let entries = Entries::new::<F>(level, span);
+        let (first, last) = (entries.first_index, entries.last_index);
+        let mut needed = self.tables_for_empty(entries.place(first), level)?;
+        if last > first {
+            needed += self.tables_for_empty(entries.place(last), level)?;
+            let middle = last - first - 1;
+            if middle > 0 {
+                needed += middle * self.tables_for_empty(entries.place(first + 1), level)?;
+            }
+        }
+        Ok(needed)
+    }
+
+    /// Counts the tables the operation would create for one empty entry at `level`.
+    fn tables_for_empty(&self, place: Place, level: u8) -> Result<usize, TableError> {
+        let slot = place.slot(level, Entry::Empty);
+        match self.checked_decision(&slot, 0) {
+            Action::Keep | Action::Write(_) => Ok(0),
+            Action::Create => Ok(1 + self.tables_in_new(level - 1, place.sub)?),
+            Action::Fail(error) => Err(error),
+            Action::Descend | Action::Split => Err(corrupt(&slot, 0)),
+        }
+    }
+}
+
+impl<F: PageTableFormat, M: TableMemory, E: Edit<F>> Pass<F> for DryRun<'_, F, M, E> {
+    type Source = DrySource;
+    type Memory = M;
+    type Op = E;
+
+    #[inline]
+    fn parts(&self) -> (&PageTable<F, M>, &E) {
+        (self.tables, self.op)
+    }
+
+    #[inline]
+    fn entry(&self, source: DrySource, index: usize, level: u8) -> (u64, Entry) {
+        match source {
+            DrySource::Memory(table) => self.tables.entry_at(table, index, level),
+            DrySource::Split { frame, flags } => {
+                (0, Entry::Leaf { frame: frame + index as u64 * F::leaf_size(level), flags })
+            }
+        }
+    }
+
+    #[inline]
+    fn write(&mut self, _at: &At<DrySource>, _raw: u64) {}
+
+    fn descend(&mut self, at: &At<DrySource>, child: PhysAddr) -> Result<bool, TableError> {
+        self.edit_table(DrySource::Memory(child), at.slot.level - 1, at.sub)?;
+        Ok(true)
+    }
+
+    fn create(&mut self, at: &At<DrySource>) -> Result<(), TableError> {
+        self.needed += 1 + self.tables_in_new(at.slot.level - 1, at.sub)?;
+        Ok(())
+    }
+
+    fn split(
+        &mut self,
+        at: &At<DrySource>,
+        frame: PhysAddr,
+        flags: PageFlags,
+    ) -> Result<(), TableError> {
+        self.needed += 1;
+        self.edit_table(DrySource::Split { frame, flags }, at.slot.level - 1, at.sub)?;
+        Ok(())
+    }
+
+    fn emptied(&self, _source: DrySource, _level: u8, _entries: &Entries) -> bool {
+        // Nothing is given back in a dry run.
+        false
+    }
+}
