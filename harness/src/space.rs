@@ -59,7 +59,7 @@ use paging::space::{
     SpaceConfig, SpaceError,
 };
 use paging::table::{MappedPage, Visit};
-use paging::{Access, Asid, Exception, PageFlags, PhysAddr, VirtAddr};
+use paging::{Access, Asid, Exception, PageFlags, SoftwarePte, VirtAddr};
 use paging_sim::{Machine, MachineConfig, MachineError, NoResolver, ProcessId, SpaceKernel};
 use paging_x86::X86_64;
 
@@ -1126,8 +1126,11 @@ impl World<'_> {
                     }
                     Visit::Payload { virt, level, payload } => {
                         ensure_eq!(level, 1, "a payload leaf at {:#x}", virt.as_u64());
-                        let frame = PhysAddr::new((payload >> 2) << 12);
-                        (virt.as_u64(), frame, payload & 2 != 0, None)
+                        let Ok(SoftwarePte::Hidden { frame, owned }) = SoftwarePte::decode(payload)
+                        else {
+                            return Err(fail(format!("payload {payload:#x} at {virt:#x?}")));
+                        };
+                        (virt.as_u64(), frame, owned, None)
                     }
                     Visit::Corrupt { virt, level, raw } => {
                         return Err(fail(format!("corrupt entry {raw:#x} at {virt:#x?} L{level}")));

@@ -19,6 +19,7 @@ use crate::flags::PageFlags;
 use crate::format::PageTableFormat;
 use crate::frame::FrameAllocator;
 use crate::memory::TableMemory;
+use crate::software_pte::SoftwarePte;
 use crate::table::{Lookup, NewEntry, PageTable};
 use crate::tlb::Flush;
 
@@ -172,10 +173,11 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
                 owned: t.flags.contains(OWNED),
                 present: Some(t.flags),
             })),
-            Ok(Lookup::Payload { payload, .. }) => {
-                let (frame, owned) = unhide(payload);
-                Ok(Some(Held { frame, owned, present: None }))
-            }
+            Ok(Lookup::Payload { payload, .. }) => match unhide(payload) {
+                Some((frame, owned)) => Ok(Some(Held { frame, owned, present: None })),
+                // Not a payload the space wrote: nothing it can explain.
+                None => Err(()),
+            },
             Ok(Lookup::Unmapped) => Ok(None),
             Err(_) => Err(()),
         }
@@ -235,20 +237,25 @@ pub(crate) fn page_flags(
     Some(flags)
 }
 
-/// The payload that hides `frame` (and whether the space owns it) in a non-present entry.
-pub(crate) fn hide(frame: PhysAddr, owned: bool) -> u64 {
-    (frame.as_u64() >> 12) << 2 | u64::from(owned) << 1 | 1
+/// The payload that hides `frame` (and whether the space owns it) in a non-present entry;
+/// 0, which the engine refuses with a typed error, if the format cannot hold it (no x86
+/// format's physical width is too wide for its payload).
+pub(crate) fn hide<F: PageTableFormat>(frame: PhysAddr, owned: bool) -> u64 {
+    SoftwarePte::Hidden { frame, owned }.encode::<F>().unwrap_or(0)
 }
 
-/// The frame and ownership a payload hides.
-pub(crate) fn unhide(payload: u64) -> (PhysAddr, bool) {
-    (PhysAddr::new((payload >> 2) << 12), payload & 2 != 0)
+/// The frame and ownership a payload hides, if it is one the space wrote.
+pub(crate) fn unhide(payload: u64) -> Option<(PhysAddr, bool)> {
+    match SoftwarePte::decode(payload) {
+        Ok(SoftwarePte::Hidden { frame, owned }) => Some((frame, owned)),
+        _ => None,
+    }
 }
 
 /// The frame an entry holds, present or hidden, and whether the space owns it.
-pub(crate) fn frame_of(occupant: Occupant) -> (PhysAddr, bool) {
+pub(crate) fn frame_of(occupant: Occupant) -> Option<(PhysAddr, bool)> {
     match occupant {
-        Occupant::Page(mapped) => (mapped.frame, mapped.flags.contains(OWNED)),
+        Occupant::Page(mapped) => Some((mapped.frame, mapped.flags.contains(OWNED))),
         Occupant::Payload(payload) => unhide(payload),
     }
 }

@@ -296,10 +296,12 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
             end - start,
             alloc,
             |_, _, occupant| {
-                let (frame, owned) = frame_of(occupant);
+                // A page the space does not hold (none yet) gets its protection when it
+                // comes: the books say it.
+                let Some((frame, owned)) = frame_of(occupant) else { return Rewrite::Keep };
                 match page_flags(&reservation, protect, owned) {
                     Some(flags) => Rewrite::Page { frame, flags },
-                    None => Rewrite::Payload(hide(frame, owned)),
+                    None => Rewrite::Payload(hide::<F>(frame, owned)),
                 }
             },
             |_, _| {},
@@ -453,8 +455,7 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
             &mut tables,
             |_, _, _| Rewrite::Clear,
             |_, old| {
-                let (frame, owned) = frame_of(old);
-                if owned {
+                if let Some((frame, true)) = frame_of(old) {
                     // The space allocated the frame; it goes back where it came from.
                     let _ = shared.borrow_mut().deallocate(frame);
                 }
