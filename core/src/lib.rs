@@ -40,6 +40,7 @@ pub mod flags;
 pub mod format;
 pub mod frame;
 pub mod memory;
+pub mod pager;
 pub mod software_pte;
 pub mod space;
 pub mod table;
