@@ -40,6 +40,7 @@ pub mod flags;
 pub mod format;
 pub mod frame;
 pub mod memory;
+pub mod pager;
 pub mod space;
 pub mod table;
 pub mod tlb;
