@@ -12,7 +12,9 @@
 //!   and the machine's strict mode reports such a use as an error;
 //! - [`Machine`]: the CPU, processes, loads, stores and fetches of any size across pages,
 //!   the fault path through core's [`FaultPolicy`](paging::FaultPolicy) with retry, and
-//!   [`Counters`] with a [`CostModel`].
+//!   [`Counters`] with a [`CostModel`];
+//! - [`SimDisk`] and [`FileStore`]: backing stores for paging, one with a cost per I/O and
+//!   failures to inject, one over a host file.
 //!
 //! ```
 //! use paging::{Asid, FaultPolicy, PageFlags, PageTable, PhysAddr, Tlb, VirtAddr};
@@ -46,6 +48,7 @@
 struct ReadmeExamples;
 
 pub mod counters;
+pub mod disk;
 pub mod kernel;
 pub mod machine;
 pub mod mmu;
@@ -53,6 +56,7 @@ pub mod ram;
 pub mod tlb;
 
 pub use counters::{CostModel, Counters};
+pub use disk::{DiskCost, DiskCounters, FileStore, SimDisk};
 pub use kernel::SpaceKernel;
 pub use machine::{
     Machine, MachineConfig, MachineError, NoResolver, Process, ProcessId, RETRY_LIMIT, RaisedFault,

@@ -229,6 +229,26 @@ impl TableMemory for Ram {
     fn contains(&self, frame: PhysAddr) -> bool {
         frame.as_u64() >> FRAME_SHIFT < self.frames
     }
+
+    /// Copies the frame holding `frame` out in one piece (zeros outside RAM).
+    fn read_frame(&self, frame: PhysAddr, bytes: &mut [u8; FRAME_SIZE as usize]) {
+        if self.read(frame.align_down(FRAME_SIZE), bytes).is_err() {
+            bytes.fill(0);
+        }
+    }
+
+    /// Copies `bytes` into the frame holding `frame` in one piece (dropped outside RAM). A
+    /// page of zeros, common when pages come back from the store, drops the frame's backing
+    /// instead, as `zero_frame` does.
+    fn write_frame(&mut self, frame: PhysAddr, bytes: &[u8; FRAME_SIZE as usize]) {
+        let base = frame.align_down(FRAME_SIZE);
+        if bytes.iter().all(|&b| b == 0) {
+            self.zero_frame(base);
+        } else {
+            // Out of range: dropped, as the trait asks.
+            let _ = self.write(base, bytes);
+        }
+    }
 }
 
 /// The length in bytes of an entry of `size`.
@@ -416,6 +436,25 @@ mod tests {
         let huge = Ram::new(u64::MAX);
         assert!(huge.contains(pa(u64::MAX - 8191)));
         assert!(!huge.contains(pa(u64::MAX - 4095)));
+    }
+
+    #[test]
+    fn frames_round_trip() {
+        let mut ram = Ram::new(4);
+        let page: [u8; 4096] = core::array::from_fn(|i| (i % 251) as u8 | 1);
+        ram.write_frame(pa(0x2123), &page);
+        assert_eq!(ram.read_u64(pa(0x2000)).unwrap(), 0x0707_0505_0303_0101);
+        let mut back = [0xAA; 4096];
+        ram.read_frame(pa(0x2000), &mut back);
+        assert_eq!(back, page);
+        assert_eq!(ram.materialised_frames(), 1);
+        // Zeros dematerialise; outside reads zero and writes are dropped.
+        ram.write_frame(pa(0x2000), &[0; 4096]);
+        assert_eq!(ram.materialised_frames(), 0);
+        ram.write_frame(pa(0x4000), &page);
+        assert_eq!(ram.materialised_frames(), 0);
+        ram.read_frame(pa(u64::MAX), &mut back);
+        assert_eq!(back, [0; 4096]);
     }
 
     #[test]

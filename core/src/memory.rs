@@ -42,6 +42,39 @@ pub trait TableMemory {
             self.write_entry(to + offset, EntrySize::Eight, word);
         }
     }
+
+    /// Reads the bytes of the 4 KiB frame holding `frame` (the pager moves them to a backing
+    /// store), as little-endian memory holds them. A frame outside the memory reads as
+    /// zeros. The default reads word by word through the entry accessors.
+    fn read_frame(&self, frame: PhysAddr, bytes: &mut [u8; FRAME_BYTES]) {
+        let base = frame.align_down(FRAME_BYTES as u64);
+        for (offset, chunk) in (0..).step_by(8).zip(bytes.chunks_exact_mut(8)) {
+            let word = self.read_entry(base + offset, EntrySize::Eight);
+            chunk.copy_from_slice(&word.to_le_bytes());
+        }
+    }
+
+    /// Writes `bytes` to the 4 KiB frame holding `frame` (the pager brings a page back from
+    /// a backing store). A write outside the memory is dropped. The default writes word by
+    /// word through the entry accessors.
+    fn write_frame(&mut self, frame: PhysAddr, bytes: &[u8; FRAME_BYTES]) {
+        let base = frame.align_down(FRAME_BYTES as u64);
+        for (offset, chunk) in (0..).step_by(8).zip(bytes.chunks_exact(8)) {
+            self.write_entry(base + offset, EntrySize::Eight, le_word(chunk));
+        }
+    }
+}
+
+/// The bytes of a 4 KiB frame.
+const FRAME_BYTES: usize = crate::frame::FRAME_SIZE as usize;
+
+/// The little-endian value of the (up to) 8 bytes of `chunk`.
+fn le_word(chunk: &[u8]) -> u64 {
+    let mut word = [0; 8];
+    for (to, from) in word.iter_mut().zip(chunk) {
+        *to = *from;
+    }
+    u64::from_le_bytes(word)
 }
 
 impl<T: TableMemory + ?Sized> TableMemory for &mut T {
@@ -67,6 +100,12 @@ impl<T: TableMemory + ?Sized> TableMemory for &mut T {
     #[inline]
     fn fill_entries(&mut self, at: PhysAddr, size: EntrySize, count: usize, first: u64, step: u64) {
         (**self).fill_entries(at, size, count, first, step);
+    }
+    fn read_frame(&self, frame: PhysAddr, bytes: &mut [u8; FRAME_BYTES]) {
+        (**self).read_frame(frame, bytes);
+    }
+    fn write_frame(&mut self, frame: PhysAddr, bytes: &[u8; FRAME_BYTES]) {
+        (**self).write_frame(frame, bytes);
     }
 }
 
@@ -195,6 +234,20 @@ impl TableMemory for ArenaMemory<'_> {
             value = value.wrapping_add(step);
         }
     }
+
+    fn read_frame(&self, frame: PhysAddr, bytes: &mut [u8; FRAME_BYTES]) {
+        let Some((index, _)) = self.locate(frame) else { return bytes.fill(0) };
+        for (chunk, word) in bytes.chunks_exact_mut(8).zip(self.frames[index].0) {
+            chunk.copy_from_slice(&word.to_le_bytes());
+        }
+    }
+
+    fn write_frame(&mut self, frame: PhysAddr, bytes: &[u8; FRAME_BYTES]) {
+        let Some((index, _)) = self.locate(frame) else { return };
+        for (word, chunk) in self.frames[index].0.iter_mut().zip(bytes.chunks_exact(8)) {
+            *word = le_word(chunk);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -220,5 +273,74 @@ mod tests {
         assert_eq!(memory.read_entry(PhysAddr::new(0x0), EntrySize::Eight), 0);
         assert_eq!(memory.read_entry(PhysAddr::new(u64::MAX - 7), EntrySize::Eight), 0);
         assert!(memory.contains(PhysAddr::new(0x1000)));
+    }
+
+    /// A frame's worth of bytes that differ from word to word and within each word.
+    fn pattern() -> [u8; FRAME_BYTES] {
+        core::array::from_fn(|i| (i % 251) as u8)
+    }
+
+    #[test]
+    fn frames_round_trip_as_little_endian_bytes() {
+        let mut frames = [FrameBuf::ZERO; 2];
+        let mut memory = ArenaMemory::new(&mut frames, PhysAddr::new(0x1000));
+        memory.write_frame(PhysAddr::new(0x2000), &pattern());
+        assert_eq!(memory.frames()[1].0[0], 0x0706_0504_0302_0100);
+        assert_eq!(
+            memory.read_entry(PhysAddr::new(0x2FF8), EntrySize::Eight),
+            0x4F4E_4D4C_4B4A_4948
+        );
+        let mut back = [0xAA; FRAME_BYTES];
+        // Any address inside the frame names it.
+        memory.read_frame(PhysAddr::new(0x2ABC), &mut back);
+        assert_eq!(back, pattern());
+        assert_eq!(memory.frames()[0], FrameBuf::ZERO);
+    }
+
+    #[test]
+    fn frames_outside_read_zero_and_drop_writes() {
+        let mut frames = [FrameBuf::ZERO; 1];
+        let mut memory = ArenaMemory::new(&mut frames, PhysAddr::new(0x1000));
+        memory.write_frame(PhysAddr::new(0x2000), &pattern());
+        memory.write_frame(PhysAddr::new(0), &pattern());
+        assert_eq!(memory.frames()[0], FrameBuf::ZERO);
+        let mut back = [0xAA; FRAME_BYTES];
+        memory.read_frame(PhysAddr::new(u64::MAX), &mut back);
+        assert_eq!(back, [0; FRAME_BYTES]);
+    }
+
+    /// Table memory that only has the required methods, to test the provided ones.
+    struct Plain<'a>(ArenaMemory<'a>);
+
+    impl TableMemory for Plain<'_> {
+        fn read_entry(&self, at: PhysAddr, size: EntrySize) -> u64 {
+            self.0.read_entry(at, size)
+        }
+        fn write_entry(&mut self, at: PhysAddr, size: EntrySize, value: u64) {
+            self.0.write_entry(at, size, value);
+        }
+        fn zero_frame(&mut self, frame: PhysAddr) {
+            self.0.zero_frame(frame);
+        }
+        fn contains(&self, frame: PhysAddr) -> bool {
+            self.0.contains(frame)
+        }
+    }
+
+    #[test]
+    fn default_frame_copies_agree_with_the_arena() {
+        let mut frames = [FrameBuf::ZERO; 1];
+        let mut plain = Plain(ArenaMemory::new(&mut frames, PhysAddr::new(0x1000)));
+        // Through `&mut Plain`, which forwards to the defaults.
+        let mut memory = &mut plain;
+        TableMemory::write_frame(&mut memory, PhysAddr::new(0x1008), &pattern());
+        TableMemory::write_frame(&mut memory, PhysAddr::new(0x5000), &[0xFF; FRAME_BYTES]);
+        let mut back = [0xAA; FRAME_BYTES];
+        TableMemory::read_frame(&memory, PhysAddr::new(0x1000), &mut back);
+        assert_eq!(back, pattern());
+        plain.0.read_frame(PhysAddr::new(0x1000), &mut back);
+        assert_eq!(back, pattern());
+        plain.read_frame(PhysAddr::new(0x0), &mut back);
+        assert_eq!(back, [0; FRAME_BYTES]);
     }
 }

@@ -34,6 +34,7 @@ use core::fmt;
 use crate::addr::PhysAddr;
 use crate::format::PageTableFormat;
 use crate::frame::FRAME_SIZE;
+use crate::pager::Slot;
 
 /// The payload bits of the kind.
 const KIND_MASK: u64 = 0b111;
@@ -67,7 +68,7 @@ pub enum SoftwarePte {
     /// In the backing store.
     PagingFile {
         /// The slot.
-        slot: u32,
+        slot: Slot,
     },
     /// A page of a section: the section's prototype entry says where it is.
     Prototype,
@@ -131,7 +132,7 @@ impl SoftwarePte {
             Self::DemandZero => (1, false, 0),
             Self::Hidden { frame, owned } => (2, owned, frame_number(frame)?),
             Self::Transition { frame, owned } => (3, owned, frame_number(frame)?),
-            Self::PagingFile { slot } => (4, false, u64::from(slot)),
+            Self::PagingFile { slot } => (4, false, u64::from(slot.0)),
             Self::Prototype => (5, false, 0),
         };
         let bits = Self::value_bits::<F>();
@@ -157,7 +158,7 @@ impl SoftwarePte {
             2 => Ok(Self::Hidden { frame: frame(), owned }),
             3 => Ok(Self::Transition { frame: frame(), owned }),
             4 => u32::try_from(value)
-                .map(|slot| Self::PagingFile { slot })
+                .map(|slot| Self::PagingFile { slot: Slot(slot) })
                 .map_err(|_| SoftwarePteError::TooWide { value, bits: u32::BITS }),
             5 => Ok(Self::Prototype),
             _ => Err(SoftwarePteError::UnknownKind { payload }),

@@ -1,6 +1,7 @@
 //! Software page-table entries in every x86 format: exact layouts, round trips through a
 //! real non-present entry, the bits an erratum may set, and the refusals.
 
+use paging::pager::Slot;
 use paging::{Entry, PageTableFormat, PhysAddr, SoftwarePte, SoftwarePteError};
 use paging_x86::{Legacy32, Pae, X86_64, X86_64La57};
 use proptest::prelude::*;
@@ -28,7 +29,7 @@ fn the_layout_is_exact() {
         SoftwarePte::Transition { frame, owned: false }.encode::<X86_64>(),
         Ok(0x12345 << 6 | 0b011)
     );
-    assert_eq!(SoftwarePte::PagingFile { slot: 7 }.encode::<X86_64>(), Ok(7 << 6 | 0b100));
+    assert_eq!(SoftwarePte::PagingFile { slot: Slot(7) }.encode::<X86_64>(), Ok(7 << 6 | 0b100));
     assert_eq!(SoftwarePte::Prototype.encode::<X86_64>(), Ok(0b101));
     // In the entry: one bit up, present clear.
     assert_eq!(X86_64::encode_payload(0b001), Some(0b10));
@@ -44,7 +45,7 @@ fn value_bits_per_format() {
 
 #[test]
 fn refusals() {
-    let too_far = SoftwarePte::PagingFile { slot: 1 << 25 };
+    let too_far = SoftwarePte::PagingFile { slot: Slot(1 << 25) };
     assert_eq!(
         too_far.encode::<Legacy32>(),
         Err(SoftwarePteError::TooWide { value: 1 << 25, bits: 25 })
@@ -94,7 +95,7 @@ fn any_pte(phys_bits: u32, value_bits: u32) -> impl Strategy<Value = SoftwarePte
         (frame.clone(), any::<bool>())
             .prop_map(|(frame, owned)| SoftwarePte::Hidden { frame, owned }),
         (frame, any::<bool>()).prop_map(|(frame, owned)| SoftwarePte::Transition { frame, owned }),
-        slot.prop_map(|slot| SoftwarePte::PagingFile { slot: slot as u32 }),
+        slot.prop_map(|slot| SoftwarePte::PagingFile { slot: Slot(slot as u32) }),
         Just(SoftwarePte::Prototype),
     ]
 }

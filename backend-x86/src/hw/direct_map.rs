@@ -71,6 +71,13 @@ impl DirectMap {
         NonNull::new(ptr::with_exposed_provenance_mut(addr))
     }
 
+    /// A pointer to the first word of the 4 KiB frame holding `frame`, if the whole frame
+    /// lies in the range.
+    fn frame_words(&self, frame: PhysAddr) -> Option<NonNull<u64>> {
+        let base = frame.align_down(4096);
+        if self.contains(base) { self.pointer::<u64>(base) } else { None }
+    }
+
     /// Reads the value at `at` (zero outside the range).
     fn read<T: Copy + Default>(&self, at: PhysAddr) -> T {
         match self.pointer::<T>(at) {
@@ -118,5 +125,68 @@ impl TableMemory for DirectMap {
     fn contains(&self, frame: PhysAddr) -> bool {
         let raw = frame.as_u64();
         raw % 4096 == 0 && raw >= self.start && raw.checked_add(4096).is_some_and(|e| e <= self.end)
+    }
+
+    /// Copies the frame holding `frame` word by word with one range check (zeros outside).
+    fn read_frame(&self, frame: PhysAddr, bytes: &mut [u8; 4096]) {
+        let Some(first) = self.frame_words(frame) else { return bytes.fill(0) };
+        for (i, chunk) in bytes.chunks_exact_mut(8).enumerate() {
+            // SAFETY: `frame_words` checked that the whole frame is in the range, and i <
+            // 512 keeps the word inside it; `new`'s contract maps it and keeps references off.
+            let word = unsafe { VolatilePtr::new_read_only(first.add(i)) }.read();
+            chunk.copy_from_slice(&word.to_le_bytes());
+        }
+    }
+
+    /// Copies `bytes` into the frame holding `frame` word by word with one range check
+    /// (dropped outside).
+    fn write_frame(&mut self, frame: PhysAddr, bytes: &[u8; 4096]) {
+        let Some(first) = self.frame_words(frame) else { return };
+        for (i, chunk) in bytes.chunks_exact(8).enumerate() {
+            let mut word = [0; 8];
+            word.copy_from_slice(chunk);
+            // SAFETY: as in `read_frame`: inside the checked frame, mapped writable, and
+            // reached only through raw volatile accesses.
+            unsafe { VolatilePtr::new(first.add(i)) }.write(u64::from_le_bytes(word));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use paging::FrameBuf;
+
+    use super::*;
+
+    const BASE: u64 = 0x10_0000;
+
+    #[test]
+    fn frames_round_trip_through_the_map() {
+        let mut frames = [FrameBuf::ZERO; 2];
+        let virt = frames.as_mut_ptr().expose_provenance() as u64;
+        // SAFETY: the two frames are mapped at `virt`, i.e. physical BASE + offset, and are
+        // not used through a reference until the map is done with.
+        let mut memory = unsafe {
+            DirectMap::new(
+                virt.wrapping_sub(BASE),
+                PhysAddr::new(BASE),
+                PhysAddr::new(BASE + 0x2000),
+            )
+        };
+        let page: [u8; 4096] = core::array::from_fn(|i| (i % 251) as u8);
+        memory.write_frame(PhysAddr::new(BASE + 0x1234), &page);
+        memory.write_frame(PhysAddr::new(BASE + 0x2000), &page);
+        let mut back = [0xAA; 4096];
+        memory.read_frame(PhysAddr::new(BASE + 0x1000), &mut back);
+        assert_eq!(back, page);
+        memory.read_frame(PhysAddr::new(BASE - 1), &mut back);
+        assert_eq!(back, [0; 4096]);
+        assert_eq!(
+            memory.read_entry(PhysAddr::new(BASE + 0x1000), EntrySize::Eight),
+            0x0706_0504_0302_0100
+        );
+        // The map is done with: the frames are read as Rust values again.
+        assert_eq!(frames[0], FrameBuf::ZERO);
+        assert_eq!(frames[1].0[1], 0x0F0E_0D0C_0B0A_0908);
     }
 }

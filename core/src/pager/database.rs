@@ -13,6 +13,7 @@ use crate::addr::{PhysAddr, VirtAddr};
 use crate::frame::FRAME_SIZE;
 
 use super::policy::FrameIndex;
+use super::store::Slot;
 
 /// The lists a frame can be on.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
@@ -76,7 +77,7 @@ pub struct FrameRecord {
     pub share_count: u16,
     /// The slot that holds a copy of the page, if the copy is still good: a clean page
     /// with one is dropped without a write, and its PTE becomes that slot.
-    pub slot: Option<u32>,
+    pub slot: Option<Slot>,
 }
 
 impl FrameRecord {
