@@ -1,6 +1,6 @@
 //! Aging: an 8-bit history of the Accessed bit per page, the smallest goes.
 
-use super::ring::Ring;
+use super::ring::{Ring, ring_queries};
 use super::{FrameIndex, PageBits, PolicyError, PolicySlot, ReplacementPolicy};
 
 /// The counter a page starts with: as if the tick to come had seen it referenced. With
@@ -42,29 +42,10 @@ impl<'s> Aging<'s> {
 }
 
 impl ReplacementPolicy for Aging<'_> {
-    fn frames(&self) -> u32 {
-        self.ring.frames()
-    }
-
-    fn resident(&self) -> u32 {
-        self.ring.len()
-    }
-
-    fn is_resident(&self, frame: FrameIndex) -> bool {
-        self.ring.contains(frame)
-    }
+    ring_queries!();
 
     fn insert(&mut self, frame: FrameIndex, _now: u64) -> Result<(), PolicyError> {
-        let at = self.ring.check_absent(frame)?;
-        self.ring.push_back(at);
-        self.ring.set_value(at, u64::from(NEW_PAGE_COUNTER));
-        Ok(())
-    }
-
-    fn remove(&mut self, frame: FrameIndex) -> Result<(), PolicyError> {
-        let at = self.ring.check_present(frame)?;
-        self.ring.unlink(at);
-        Ok(())
+        self.ring.insert(frame, u64::from(NEW_PAGE_COUNTER))
     }
 
     fn tick<B: PageBits + ?Sized>(&mut self, bits: &mut B) {

@@ -1,6 +1,6 @@
 //! Clock: FIFO that gives a referenced page a second chance.
 
-use super::ring::Ring;
+use super::ring::{Ring, ring_queries};
 use super::{FrameIndex, PageBits, PolicyError, PolicySlot, ReplacementPolicy};
 
 /// Second chance on the hardware Accessed bit: a hand goes round the resident frames;
@@ -29,28 +29,10 @@ impl<'s> Clock<'s> {
 }
 
 impl ReplacementPolicy for Clock<'_> {
-    fn frames(&self) -> u32 {
-        self.ring.frames()
-    }
-
-    fn resident(&self) -> u32 {
-        self.ring.len()
-    }
-
-    fn is_resident(&self, frame: FrameIndex) -> bool {
-        self.ring.contains(frame)
-    }
+    ring_queries!();
 
     fn insert(&mut self, frame: FrameIndex, _now: u64) -> Result<(), PolicyError> {
-        let at = self.ring.check_absent(frame)?;
-        self.ring.push_back(at);
-        Ok(())
-    }
-
-    fn remove(&mut self, frame: FrameIndex) -> Result<(), PolicyError> {
-        let at = self.ring.check_present(frame)?;
-        self.ring.unlink(at);
-        Ok(())
+        self.ring.insert(frame, 0)
     }
 
     fn victim<B: PageBits + ?Sized>(&mut self, bits: &mut B, _now: u64) -> Option<FrameIndex> {

@@ -1,6 +1,6 @@
 //! FIFO: the page that came in first leaves first.
 
-use super::ring::Ring;
+use super::ring::{Ring, ring_queries};
 use super::{FrameIndex, PageBits, PolicyError, PolicySlot, ReplacementPolicy};
 
 /// First in, first out: evicts the evictable page loaded earliest, whatever its use.
@@ -28,28 +28,10 @@ impl<'s> Fifo<'s> {
 }
 
 impl ReplacementPolicy for Fifo<'_> {
-    fn frames(&self) -> u32 {
-        self.ring.frames()
-    }
-
-    fn resident(&self) -> u32 {
-        self.ring.len()
-    }
-
-    fn is_resident(&self, frame: FrameIndex) -> bool {
-        self.ring.contains(frame)
-    }
+    ring_queries!();
 
     fn insert(&mut self, frame: FrameIndex, _now: u64) -> Result<(), PolicyError> {
-        let at = self.ring.check_absent(frame)?;
-        self.ring.push_back(at);
-        Ok(())
-    }
-
-    fn remove(&mut self, frame: FrameIndex) -> Result<(), PolicyError> {
-        let at = self.ring.check_present(frame)?;
-        self.ring.unlink(at);
-        Ok(())
+        self.ring.insert(frame, 0)
     }
 
     fn victim<B: PageBits + ?Sized>(&mut self, bits: &mut B, _now: u64) -> Option<FrameIndex> {

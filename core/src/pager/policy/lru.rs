@@ -1,6 +1,6 @@
 //! Exact LRU: the page used least recently leaves first.
 
-use super::ring::Ring;
+use super::ring::{Ring, ring_queries};
 use super::{FrameIndex, PageBits, PolicyError, PolicySlot, ReplacementPolicy};
 
 /// Least recently used, exactly: evicts the evictable page whose last reference is the
@@ -31,32 +31,14 @@ impl<'s> Lru<'s> {
 }
 
 impl ReplacementPolicy for Lru<'_> {
-    fn frames(&self) -> u32 {
-        self.ring.frames()
-    }
-
-    fn resident(&self) -> u32 {
-        self.ring.len()
-    }
-
-    fn is_resident(&self, frame: FrameIndex) -> bool {
-        self.ring.contains(frame)
-    }
+    ring_queries!();
 
     fn wants_references(&self) -> bool {
         true
     }
 
     fn insert(&mut self, frame: FrameIndex, _now: u64) -> Result<(), PolicyError> {
-        let at = self.ring.check_absent(frame)?;
-        self.ring.push_back(at);
-        Ok(())
-    }
-
-    fn remove(&mut self, frame: FrameIndex) -> Result<(), PolicyError> {
-        let at = self.ring.check_present(frame)?;
-        self.ring.unlink(at);
-        Ok(())
+        self.ring.insert(frame, 0)
     }
 
     fn touch(&mut self, frame: FrameIndex, _now: u64) -> Result<(), PolicyError> {

@@ -128,6 +128,21 @@ impl<'s> Ring<'s> {
         self.slot_mut(at).value = value;
     }
 
+    /// Makes `frame` resident with `value` beside it, just behind the cursor.
+    pub(super) fn insert(&mut self, frame: FrameIndex, value: u64) -> Result<(), PolicyError> {
+        let at = self.check_absent(frame)?;
+        self.push_back(at);
+        self.set_value(at, value);
+        Ok(())
+    }
+
+    /// Takes resident `frame` out of the ring.
+    pub(super) fn remove(&mut self, frame: FrameIndex) -> Result<(), PolicyError> {
+        let at = self.check_present(frame)?;
+        self.unlink(at);
+        Ok(())
+    }
+
     /// Links `at` (not in the ring) just behind the cursor: the last frame a scan from
     /// the cursor reaches.
     pub(super) fn push_back(&mut self, at: u32) {
@@ -174,3 +189,26 @@ impl<'s> Ring<'s> {
         &mut self.slots[at as usize]
     }
 }
+
+/// The [`ReplacementPolicy`](super::ReplacementPolicy) methods every policy answers from
+/// its ring, kept in a field named `ring`.
+macro_rules! ring_queries {
+    () => {
+        fn frames(&self) -> u32 {
+            self.ring.frames()
+        }
+
+        fn resident(&self) -> u32 {
+            self.ring.len()
+        }
+
+        fn is_resident(&self, frame: FrameIndex) -> bool {
+            self.ring.contains(frame)
+        }
+
+        fn remove(&mut self, frame: FrameIndex) -> Result<(), PolicyError> {
+            self.ring.remove(frame)
+        }
+    };
+}
+pub(super) use ring_queries;

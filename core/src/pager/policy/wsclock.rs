@@ -1,6 +1,6 @@
 //! WSClock (Carr and Hennessy, 1981): a clock over the working set's times of last use.
 
-use super::ring::Ring;
+use super::ring::{Ring, ring_queries};
 use super::{FrameIndex, PageBits, PolicyError, PolicySlot, ReplacementPolicy};
 
 /// The two knobs of [`WsClock`].
@@ -117,29 +117,10 @@ impl<'s> WsClock<'s> {
 }
 
 impl ReplacementPolicy for WsClock<'_> {
-    fn frames(&self) -> u32 {
-        self.ring.frames()
-    }
-
-    fn resident(&self) -> u32 {
-        self.ring.len()
-    }
-
-    fn is_resident(&self, frame: FrameIndex) -> bool {
-        self.ring.contains(frame)
-    }
+    ring_queries!();
 
     fn insert(&mut self, frame: FrameIndex, now: u64) -> Result<(), PolicyError> {
-        let at = self.ring.check_absent(frame)?;
-        self.ring.push_back(at);
-        self.ring.set_value(at, now);
-        Ok(())
-    }
-
-    fn remove(&mut self, frame: FrameIndex) -> Result<(), PolicyError> {
-        let at = self.ring.check_present(frame)?;
-        self.ring.unlink(at);
-        Ok(())
+        self.ring.insert(frame, now)
     }
 
     fn victim<B: PageBits + ?Sized>(&mut self, bits: &mut B, now: u64) -> Option<FrameIndex> {
