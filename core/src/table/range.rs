@@ -106,10 +106,15 @@ impl<F: PageTableFormat, M: TableMemory> PageTable<F, M> {
 
         let root = Target { table: self.root, fresh: false };
         let mut real = RealRun::new(self, op, reserve, alloc);
-        let outcome = real.edit_table(root, F::LEVELS, span);
-        // The real pass repeats decisions the dry pass accepted on unchanged tables, with
-        // the frames the dry pass counted: it has no refusal left to meet.
-        debug_assert!(outcome.is_ok(), "the real pass was refused: {outcome:?}");
+        // The real pass repeats decisions the dry pass accepted, with the frames the dry
+        // pass counted: in a tree it has no refusal left to meet, and uses every frame.
+        // Tables that alias (one table reached through two entries of the span, which
+        // fuzzing builds) are the exception: an entry this pass wrote is read again
+        // through the alias and decided anew. The pass then stops there; the edit stands
+        // as far as it got, as it did before the passes were split, and the tables'
+        // corruption is for `visit` to report. So neither success nor an empty reserve
+        // can be asserted here (fuzzing found both; its input is in the corpus).
+        let _ = real.edit_table(root, F::LEVELS, span);
         Ok(real.finish())
     }
 }

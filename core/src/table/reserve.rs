@@ -54,11 +54,6 @@ impl Reserve {
         Ok(reserve)
     }
 
-    /// Whether every frame taken was used.
-    pub fn is_empty(&self) -> bool {
-        self.head == END
-    }
-
     /// Takes one frame from the reserve (its contents are garbage: zero it before use).
     pub fn pop<M: TableMemory>(&mut self, memory: &M) -> Option<PhysAddr> {
         if self.head == END {
