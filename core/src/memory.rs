@@ -2,6 +2,7 @@
 
 use crate::addr::PhysAddr;
 use crate::format::EntrySize;
+use crate::pager::PAGE_BYTES;
 
 /// Reads and writes page-table entries held in physical frames.
 ///
@@ -46,8 +47,8 @@ pub trait TableMemory {
     /// Reads the bytes of the 4 KiB frame holding `frame` (the pager moves them to a backing
     /// store), as little-endian memory holds them. A frame outside the memory reads as
     /// zeros. The default reads word by word through the entry accessors.
-    fn read_frame(&self, frame: PhysAddr, bytes: &mut [u8; FRAME_BYTES]) {
-        let base = frame.align_down(FRAME_BYTES as u64);
+    fn read_frame(&self, frame: PhysAddr, bytes: &mut [u8; PAGE_BYTES]) {
+        let base = frame.align_down(crate::frame::FRAME_SIZE);
         for (offset, chunk) in (0..).step_by(8).zip(bytes.chunks_exact_mut(8)) {
             let word = self.read_entry(base + offset, EntrySize::Eight);
             chunk.copy_from_slice(&word.to_le_bytes());
@@ -57,16 +58,13 @@ pub trait TableMemory {
     /// Writes `bytes` to the 4 KiB frame holding `frame` (the pager brings a page back from
     /// a backing store). A write outside the memory is dropped. The default writes word by
     /// word through the entry accessors.
-    fn write_frame(&mut self, frame: PhysAddr, bytes: &[u8; FRAME_BYTES]) {
-        let base = frame.align_down(FRAME_BYTES as u64);
+    fn write_frame(&mut self, frame: PhysAddr, bytes: &[u8; PAGE_BYTES]) {
+        let base = frame.align_down(crate::frame::FRAME_SIZE);
         for (offset, chunk) in (0..).step_by(8).zip(bytes.chunks_exact(8)) {
             self.write_entry(base + offset, EntrySize::Eight, le_word(chunk));
         }
     }
 }
-
-/// The bytes of a 4 KiB frame.
-const FRAME_BYTES: usize = crate::frame::FRAME_SIZE as usize;
 
 /// The little-endian value of the (up to) 8 bytes of `chunk`.
 fn le_word(chunk: &[u8]) -> u64 {
@@ -101,10 +99,10 @@ impl<T: TableMemory + ?Sized> TableMemory for &mut T {
     fn fill_entries(&mut self, at: PhysAddr, size: EntrySize, count: usize, first: u64, step: u64) {
         (**self).fill_entries(at, size, count, first, step);
     }
-    fn read_frame(&self, frame: PhysAddr, bytes: &mut [u8; FRAME_BYTES]) {
+    fn read_frame(&self, frame: PhysAddr, bytes: &mut [u8; PAGE_BYTES]) {
         (**self).read_frame(frame, bytes);
     }
-    fn write_frame(&mut self, frame: PhysAddr, bytes: &[u8; FRAME_BYTES]) {
+    fn write_frame(&mut self, frame: PhysAddr, bytes: &[u8; PAGE_BYTES]) {
         (**self).write_frame(frame, bytes);
     }
 }
@@ -235,14 +233,14 @@ impl TableMemory for ArenaMemory<'_> {
         }
     }
 
-    fn read_frame(&self, frame: PhysAddr, bytes: &mut [u8; FRAME_BYTES]) {
+    fn read_frame(&self, frame: PhysAddr, bytes: &mut [u8; PAGE_BYTES]) {
         let Some((index, _)) = self.locate(frame) else { return bytes.fill(0) };
         for (chunk, word) in bytes.chunks_exact_mut(8).zip(self.frames[index].0) {
             chunk.copy_from_slice(&word.to_le_bytes());
         }
     }
 
-    fn write_frame(&mut self, frame: PhysAddr, bytes: &[u8; FRAME_BYTES]) {
+    fn write_frame(&mut self, frame: PhysAddr, bytes: &[u8; PAGE_BYTES]) {
         let Some((index, _)) = self.locate(frame) else { return };
         for (word, chunk) in self.frames[index].0.iter_mut().zip(bytes.chunks_exact(8)) {
             *word = le_word(chunk);
@@ -276,7 +274,7 @@ mod tests {
     }
 
     /// A frame's worth of bytes that differ from word to word and within each word.
-    fn pattern() -> [u8; FRAME_BYTES] {
+    fn pattern() -> [u8; PAGE_BYTES] {
         core::array::from_fn(|i| (i % 251) as u8)
     }
 
@@ -290,7 +288,7 @@ mod tests {
             memory.read_entry(PhysAddr::new(0x2FF8), EntrySize::Eight),
             0x4F4E_4D4C_4B4A_4948
         );
-        let mut back = [0xAA; FRAME_BYTES];
+        let mut back = [0xAA; PAGE_BYTES];
         // Any address inside the frame names it.
         memory.read_frame(PhysAddr::new(0x2ABC), &mut back);
         assert_eq!(back, pattern());
@@ -304,9 +302,9 @@ mod tests {
         memory.write_frame(PhysAddr::new(0x2000), &pattern());
         memory.write_frame(PhysAddr::new(0), &pattern());
         assert_eq!(memory.frames()[0], FrameBuf::ZERO);
-        let mut back = [0xAA; FRAME_BYTES];
+        let mut back = [0xAA; PAGE_BYTES];
         memory.read_frame(PhysAddr::new(u64::MAX), &mut back);
-        assert_eq!(back, [0; FRAME_BYTES]);
+        assert_eq!(back, [0; PAGE_BYTES]);
     }
 
     /// Table memory that only has the required methods, to test the provided ones.
@@ -334,13 +332,13 @@ mod tests {
         // Through `&mut Plain`, which forwards to the defaults.
         let mut memory = &mut plain;
         TableMemory::write_frame(&mut memory, PhysAddr::new(0x1008), &pattern());
-        TableMemory::write_frame(&mut memory, PhysAddr::new(0x5000), &[0xFF; FRAME_BYTES]);
-        let mut back = [0xAA; FRAME_BYTES];
+        TableMemory::write_frame(&mut memory, PhysAddr::new(0x5000), &[0xFF; PAGE_BYTES]);
+        let mut back = [0xAA; PAGE_BYTES];
         TableMemory::read_frame(&memory, PhysAddr::new(0x1000), &mut back);
         assert_eq!(back, pattern());
         plain.0.read_frame(PhysAddr::new(0x1000), &mut back);
         assert_eq!(back, pattern());
         plain.read_frame(PhysAddr::new(0x0), &mut back);
-        assert_eq!(back, [0; FRAME_BYTES]);
+        assert_eq!(back, [0; PAGE_BYTES]);
     }
 }
