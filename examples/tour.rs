@@ -379,7 +379,9 @@ fn verdict(resolution: Resolution) -> String {
     match resolution {
         Resolution::Pass => "it cannot resolve it and passes it on".into(),
         Resolution::Retry => "it maps the page and retries the access".into(),
-        Resolution::Notify(e) | Resolution::Raise(e) => format!("it raises {e}"),
+        Resolution::Notify(e) | Resolution::Raise(e) | Resolution::Fail(e) => {
+            format!("it raises {e}")
+        }
     }
 }
 

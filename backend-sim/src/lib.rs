@@ -60,7 +60,7 @@ pub use disk::{DiskCost, DiskCounters, FileStore, SimDisk};
 pub use kernel::SpaceKernel;
 pub use machine::{
     Machine, MachineConfig, MachineError, NoResolver, Process, ProcessId, RETRY_LIMIT, RaisedFault,
-    StaleUse, Value,
+    StaleUse, TlbPort, Value,
 };
 pub use mmu::{Control, WalkError, Walked};
 pub use ram::{Ram, RamError};

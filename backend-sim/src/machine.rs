@@ -253,6 +253,13 @@ impl<F: PageTableFormat> Machine<F> {
         &mut self.ram
     }
 
+    /// The RAM and the TLB maintenance apart, both mutable: what a pager needs to take a
+    /// page away from a space (rewrite its PTE, then invalidate the cached entry).
+    pub fn split(&mut self) -> (&mut Ram, TlbPort<'_>) {
+        let port = TlbPort { tlb: &mut self.tlb, cpu: &mut self.cpu, counters: &mut self.counters };
+        (&mut self.ram, port)
+    }
+
     /// The TLB.
     pub fn tlb(&self) -> &SimTlb {
         &self.tlb
@@ -504,7 +511,9 @@ impl<F: PageTableFormat> Machine<F> {
             match policy.resolve(self, &raised.fault) {
                 Resolution::Retry => {}
                 Resolution::Pass => return Err(MachineError::Unhandled(raised)),
-                Resolution::Raise(exception) | Resolution::Notify(exception) => {
+                Resolution::Raise(exception)
+                | Resolution::Fail(exception)
+                | Resolution::Notify(exception) => {
                     return Err(MachineError::Exception { exception, fault: raised });
                 }
             }
@@ -654,6 +663,41 @@ fn outside(addr: VirtAddr, phys: PhysAddr) -> MachineError {
 /// The TLB operations of the CPU, for the engine's flushes.
 impl<F: PageTableFormat> Tlb for Machine<F> {
     fn invalidate_page(&mut self, addr: VirtAddr) {
+        self.split().1.invalidate_page(addr);
+    }
+
+    fn invalidate_current(&mut self) {
+        self.split().1.invalidate_current();
+    }
+
+    fn invalidate_space(&mut self, asid: Asid) {
+        self.split().1.invalidate_space(asid);
+    }
+
+    fn invalidate_page_in(&mut self, asid: Asid, addr: VirtAddr) {
+        self.split().1.invalidate_page_in(asid, addr);
+    }
+
+    fn invalidate_all(&mut self) {
+        self.split().1.invalidate_all();
+    }
+
+    fn activate(&mut self, root: PhysAddr, asid: Asid) {
+        self.split().1.activate(root, asid);
+    }
+}
+
+/// The machine's TLB maintenance, borrowed apart from its RAM (see [`Machine::split`]), so
+/// that a pager can rewrite page tables and invalidate what it rewrote in one call.
+#[derive(Debug)]
+pub struct TlbPort<'m> {
+    tlb: &'m mut SimTlb,
+    cpu: &'m mut Cpu,
+    counters: &'m mut Counters,
+}
+
+impl Tlb for TlbPort<'_> {
+    fn invalidate_page(&mut self, addr: VirtAddr) {
         self.counters.invalidations += 1;
         self.tlb.invalidate_page(self.cpu.asid, addr);
     }
@@ -666,6 +710,11 @@ impl<F: PageTableFormat> Tlb for Machine<F> {
     fn invalidate_space(&mut self, asid: Asid) {
         self.counters.invalidations += 1;
         self.tlb.invalidate_asid(asid);
+    }
+
+    fn invalidate_page_in(&mut self, asid: Asid, addr: VirtAddr) {
+        self.counters.invalidations += 1;
+        self.tlb.invalidate_page(asid, addr);
     }
 
     fn invalidate_all(&mut self) {

@@ -112,6 +112,11 @@ pub enum Resolution {
     Notify(Exception),
     /// The access cannot succeed: raise this exception to the process.
     Raise(Exception),
+    /// The kernel could not resolve the fault and names the exception the process sees:
+    /// a [`FaultChain`](crate::space::FaultChain) offers it to the process's handler
+    /// (second chance) and raises it if unhandled (an in-page error after a failed read
+    /// from the backing store). Outside a chain it is raised at once.
+    Fail(Exception),
 }
 
 /// An exception delivered to a process.
@@ -130,6 +135,36 @@ pub enum Exception {
         /// The access (read, write, or execute for a DEP violation).
         access: Access,
     },
+    /// The page could not be read back from the backing store (Windows
+    /// `STATUS_IN_PAGE_ERROR`); it stays where it was, and a later access may succeed.
+    InPageError {
+        /// The faulting address.
+        addr: VirtAddr,
+        /// The access.
+        access: Access,
+    },
+}
+
+impl Exception {
+    /// The address the exception names.
+    #[must_use]
+    pub const fn addr(&self) -> VirtAddr {
+        match *self {
+            Self::GuardPage { addr }
+            | Self::AccessViolation { addr, .. }
+            | Self::InPageError { addr, .. } => addr,
+        }
+    }
+
+    /// The exception's Windows status code (`NTSTATUS`).
+    #[must_use]
+    pub const fn status(&self) -> u32 {
+        match self {
+            Self::GuardPage { .. } => 0x8000_0001,
+            Self::AccessViolation { .. } => 0xC000_0005,
+            Self::InPageError { .. } => 0xC000_0006,
+        }
+    }
 }
 
 impl fmt::Display for Exception {
@@ -138,6 +173,9 @@ impl fmt::Display for Exception {
             Self::GuardPage { addr } => write!(f, "guard page violation at {:#x}", addr.as_u64()),
             Self::AccessViolation { addr, access } => {
                 write!(f, "access violation: {access} of {:#x}", addr.as_u64())
+            }
+            Self::InPageError { addr, access } => {
+                write!(f, "in-page error: {access} of {:#x} (the store failed)", addr.as_u64())
             }
         }
     }

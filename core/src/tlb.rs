@@ -17,6 +17,14 @@ pub trait Tlb {
     fn invalidate_current(&mut self);
     /// Drops every non-global cached translation tagged `asid`.
     fn invalidate_space(&mut self, asid: Asid);
+    /// Drops any cached translation of the page containing `addr` in the address space
+    /// tagged `asid`, active or not (x86 `INVPCID` type 0). The pager calls it when it
+    /// takes a page away from a space that may not be running. The default drops the
+    /// whole space's entries, which is correct and coarser.
+    fn invalidate_page_in(&mut self, asid: Asid, addr: VirtAddr) {
+        let _ = addr;
+        self.invalidate_space(asid);
+    }
     /// Drops every cached translation of every address space, global ones included.
     fn invalidate_all(&mut self);
     /// Makes the table at `root` the active one, tagged `asid`, keeping cached entries of

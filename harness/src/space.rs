@@ -1202,9 +1202,7 @@ fn wrong_type(expected: MemoryType, found: MemoryType) -> SpaceError {
 }
 
 fn exception_addr(exception: &Exception) -> VirtAddr {
-    match *exception {
-        Exception::GuardPage { addr } | Exception::AccessViolation { addr, .. } => addr,
-    }
+    exception.addr()
 }
 
 fn model_protect(

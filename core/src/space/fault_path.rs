@@ -13,30 +13,40 @@
 //! hidden by no-access or guard waits in a payload entry ([`hide`], [`unhide`]).
 
 use crate::addr::{Frame, Page, PhysAddr, Size4KiB, VirtAddr};
-use crate::error::{FrameError, Occupant};
+use crate::error::Occupant;
 use crate::fault::{Access, Exception, Fault, FaultCause, Resolution};
 use crate::flags::PageFlags;
 use crate::format::PageTableFormat;
-use crate::frame::FrameAllocator;
 use crate::memory::TableMemory;
+use crate::pager::Owner;
 use crate::software_pte::SoftwarePte;
 use crate::table::{Lookup, NewEntry, PageTable};
 use crate::tlb::Flush;
 
 use super::regions::{Backing, Reservation, Run};
+use super::source::{FrameSource, PageInError};
 use super::{AccessViolation, AddressSpace, PAGE, PageState, Protection, Violation};
 
 /// The page-table software bit that marks a frame this space owns (private memory, or a
 /// private copy of a section page): such frames go back to the allocator when unmapped.
 pub(crate) const OWNED: PageFlags = PageFlags::SOFTWARE_0;
 
-/// What the tables hold for a page: its frame, whether the space owns it, and its flags
-/// when it is present (a hidden page has none).
+/// What the tables hold for a page that has one: a frame (present, or hidden by its
+/// protection), or a page a pager took away (in transition, or in the paging file).
 #[derive(Clone, Copy, Debug)]
-struct Held {
-    frame: PhysAddr,
-    owned: bool,
-    present: Option<PageFlags>,
+enum Held {
+    Frame { frame: PhysAddr, owned: bool, present: Option<PageFlags> },
+    Paged { pte: SoftwarePte, owned: bool },
+}
+
+/// What materialising a page came to.
+enum Outcome {
+    /// The page is present as the books say.
+    Done(Flush),
+    /// Nothing the kernel can do: the process gets the fault.
+    Pass,
+    /// The store could not give the page back.
+    InPage,
 }
 
 impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
@@ -51,7 +61,7 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
     ///
     /// Anything else is [`Resolution::Pass`]: the process's handler gets a second chance,
     /// and [`explain`](Self::explain) says why it is a violation. Apply the returned flush.
-    pub fn resolve<M: TableMemory, A: FrameAllocator + ?Sized>(
+    pub fn resolve<M: TableMemory, A: FrameSource + ?Sized>(
         &mut self,
         fault: &Fault,
         memory: &mut M,
@@ -87,8 +97,12 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
         }
         let write = fault.access == Access::Write;
         match self.materialise(page, &reservation, &run, write, memory, alloc) {
-            Some(flush) => (Resolution::Retry, flush),
-            None => pass,
+            Outcome::Done(flush) => (Resolution::Retry, flush),
+            Outcome::Pass => pass,
+            Outcome::InPage => {
+                let exception = Exception::InPageError { addr: fault.addr, access: fault.access };
+                (Resolution::Fail(exception), Flush::new())
+            }
         }
     }
 
@@ -115,110 +129,146 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
     }
 
     /// Makes the committed page at `page` present as the books say, after an access its
-    /// protection allows; `None` when there is nothing the kernel can do (the entry already
-    /// says what the books say, no frame is free, the books are full). Takes frames only
-    /// once everything else is known, and gives back what it took when it fails.
-    fn materialise<M: TableMemory, A: FrameAllocator + ?Sized>(
+    /// protection allows. Decides everything first (the flags, the books' room for a
+    /// private copy) and takes or brings back frames last, giving back what it took when
+    /// the entry cannot be written.
+    fn materialise<M: TableMemory, A: FrameSource + ?Sized>(
         &mut self,
         page: u64,
         reservation: &Reservation,
         run: &Run,
         write: bool,
         memory: &mut M,
-        alloc: &mut A,
-    ) -> Option<Flush> {
-        let held = self.held(page, memory).ok()?;
-        let owned_now = held.map_or(reservation.backing == Backing::Private, |h| h.owned);
+        source: &mut A,
+    ) -> Outcome {
+        let Ok(held) = self.held(page, memory) else { return Outcome::Pass };
+        let owned_now = match held {
+            Some(Held::Frame { owned, .. } | Held::Paged { owned, .. }) => owned,
+            None => reservation.backing == Backing::Private,
+        };
         // A write to a write-copy page, or through a write-copy view to a section frame,
         // makes the page private: it becomes read-write, and a frame the space does not
         // own yet is copied.
         let private = write
             && (run.protect.is_write_copy() || (!owned_now && reservation.protect.is_write_copy()));
         let protect = if private { run.protect.after_copy() } else { run.protect };
-        let flags = page_flags(reservation, protect, owned_now || private)?;
-        if held.and_then(|h| h.present) == Some(flags) {
+        let Some(flags) = page_flags(reservation, protect, owned_now || private) else {
+            return Outcome::Pass;
+        };
+        if let Some(Held::Frame { present: Some(now), .. }) = held
+            && now == flags
+        {
             // The entry already says what the books say: not a fault the kernel explains.
-            return None;
+            return Outcome::Pass;
         }
-        if private {
-            self.regions.plan().set(page, page + PAGE).fits().ok()?;
+        if private && self.regions.plan().set(page, page + PAGE).fits().is_err() {
+            return Outcome::Pass;
         }
-        let (frame, taken) = self.frame_for(page, reservation, held, private, memory, alloc)?;
+        let (frame, undo) = match self.frame_for(page, reservation, held, private, memory, source) {
+            Ok(found) => found,
+            Err(outcome) => return outcome,
+        };
         let new = NewEntry::Page { frame: Frame::<Size4KiB>::containing(frame), flags };
         let mut table = PageTable::<F, _>::from_root(self.root, &mut *memory);
-        match table.set_entry(Page::<Size4KiB>::containing(VirtAddr::new(page)), new, alloc) {
+        let target = Page::<Size4KiB>::containing(VirtAddr::new(page));
+        match table.set_entry(target, new, source.tables()) {
             Ok((_, flush)) => {
                 if private {
                     // The plan above said the books have room: this cannot fail.
                     let _ =
                         self.regions.set(page, page + PAGE, |r| (r.state, r.protect.after_copy()));
                 }
-                Some(flush)
+                Outcome::Done(flush)
             }
             Err(_) => {
-                if taken {
-                    let _ = alloc.deallocate(frame);
+                match undo {
+                    Undo::Nothing => {}
+                    Undo::GiveBack => source.give_back(frame),
+                    Undo::PutBack(pte) => source.put_back(frame, pte),
                 }
-                None
+                Outcome::Pass
             }
         }
     }
 
-    /// What the tables hold for `page`: nothing, a present page, or a hidden one.
+    /// What the tables hold for `page`: nothing, a frame, or a paged-out page.
     fn held<M: TableMemory>(&self, page: u64, memory: &mut M) -> Result<Option<Held>, ()> {
         let table = PageTable::<F, _>::from_root(self.root, &mut *memory);
         match table.lookup(VirtAddr::new(page)) {
-            Ok(Lookup::Mapped(t)) => Ok(Some(Held {
+            Ok(Lookup::Mapped(t)) => Ok(Some(Held::Frame {
                 frame: t.frame,
                 owned: t.flags.contains(OWNED),
                 present: Some(t.flags),
             })),
-            Ok(Lookup::Payload { payload, .. }) => match unhide(payload) {
-                Some((frame, owned)) => Ok(Some(Held { frame, owned, present: None })),
-                // Not a payload the space wrote: nothing it can explain.
-                None => Err(()),
+            Ok(Lookup::Payload { payload, .. }) => match SoftwarePte::decode(payload) {
+                Ok(SoftwarePte::Hidden { frame, owned }) => {
+                    Ok(Some(Held::Frame { frame, owned, present: None }))
+                }
+                Ok(pte @ SoftwarePte::Transition { owned, .. }) => {
+                    Ok(Some(Held::Paged { pte, owned }))
+                }
+                Ok(pte @ SoftwarePte::PagingFile { .. }) => {
+                    Ok(Some(Held::Paged { pte, owned: true }))
+                }
+                // Not a payload the space or its pager wrote: nothing it can explain.
+                _ => Err(()),
             },
             Ok(Lookup::Unmapped) => Ok(None),
             Err(_) => Err(()),
         }
     }
 
-    /// The frame `page` gets, and whether it was taken from `alloc` now: the one it holds,
-    /// a zeroed one on the first touch of private memory, the section's frame, or a
-    /// private copy of either of the last two.
-    fn frame_for<M: TableMemory, A: FrameAllocator + ?Sized>(
+    /// The frame `page` gets, and how to undo getting it: the one it holds, a page brought
+    /// back by the pager, a zeroed one on the first touch of private memory, the section's
+    /// frame, or a private copy of either of the last two.
+    fn frame_for<M: TableMemory, A: FrameSource + ?Sized>(
         &self,
         page: u64,
         reservation: &Reservation,
         held: Option<Held>,
         private: bool,
         memory: &mut M,
-        alloc: &mut A,
-    ) -> Option<(PhysAddr, bool)> {
-        let (frame, owned) = match (held, reservation.backing) {
-            (Some(held), _) => (held.frame, held.owned),
-            (None, Backing::Private) => return zeroed_frame(memory, alloc).ok().map(|f| (f, true)),
+        source: &mut A,
+    ) -> Result<(PhysAddr, Undo), Outcome> {
+        let owner = Owner::Private { root: self.root, page: VirtAddr::new(page) };
+        let (frame, owned, undo) = match (held, reservation.backing) {
+            (Some(Held::Frame { frame, owned, .. }), _) => (frame, owned, Undo::Nothing),
+            (Some(Held::Paged { pte, owned }), _) => match source.bring_back(memory, pte, owner) {
+                Ok(frame) => (frame, owned, Undo::PutBack(pte)),
+                Err(PageInError::Store) => return Err(Outcome::InPage),
+                Err(_) => return Err(Outcome::Pass),
+            },
+            (None, Backing::Private) => {
+                let frame = source.take(memory, owner, true).map_err(|_| Outcome::Pass)?;
+                return Ok((frame, Undo::GiveBack));
+            }
             (None, Backing::Section { first, .. }) => {
-                (first + (page - reservation.base.as_u64()), false)
+                (first + (page - reservation.base.as_u64()), false, Undo::Nothing)
             }
         };
         if private && !owned {
-            let copy = zeroed_frame(memory, alloc).ok()?;
+            let Ok(copy) = source.take(memory, owner, false) else {
+                if let Undo::PutBack(pte) = undo {
+                    source.put_back(frame, pte);
+                }
+                return Err(Outcome::Pass);
+            };
             memory.copy_frame(copy, frame);
-            return Some((copy, true));
+            return Ok((copy, Undo::GiveBack));
         }
-        Some((frame, false))
+        Ok((frame, undo))
     }
 }
 
-/// A fresh zeroed frame.
-fn zeroed_frame<M: TableMemory, A: FrameAllocator + ?Sized>(
-    memory: &mut M,
-    alloc: &mut A,
-) -> Result<PhysAddr, FrameError> {
-    let frame = alloc.allocate()?;
-    memory.zero_frame(frame);
-    Ok(frame)
+/// How to undo getting a frame for a page whose entry could not be written.
+#[derive(Clone, Copy, Debug)]
+enum Undo {
+    /// The frame was already the page's.
+    Nothing,
+    /// The frame was taken from the source for the page.
+    GiveBack,
+    /// The frame was brought back from where the entry said.
+    PutBack(SoftwarePte),
 }
 
 /// The flags of a present page with `protect` in `reservation`: in a write-copy view (or
@@ -249,6 +299,22 @@ pub(crate) fn unhide(payload: u64) -> Option<(PhysAddr, bool)> {
     match SoftwarePte::decode(payload) {
         Ok(SoftwarePte::Hidden { frame, owned }) => Some((frame, owned)),
         _ => None,
+    }
+}
+
+/// Tells `source` that an entry the space cleared held `old`: an owned frame goes back, a
+/// paged-out page's frame or slot is freed.
+pub(crate) fn release_entry<A: FrameSource + ?Sized>(source: &mut A, old: Occupant) {
+    match old {
+        Occupant::Page(mapped) if mapped.flags.contains(OWNED) => source.give_back(mapped.frame),
+        Occupant::Payload(payload) => match SoftwarePte::decode(payload) {
+            Ok(SoftwarePte::Hidden { frame, owned: true }) => source.give_back(frame),
+            Ok(pte @ (SoftwarePte::Transition { .. } | SoftwarePte::PagingFile { .. })) => {
+                source.drop_paged(pte);
+            }
+            _ => {}
+        },
+        Occupant::Page(_) => {}
     }
 }
 

@@ -22,7 +22,8 @@ use core::cell::RefCell;
 use core::marker::PhantomData;
 
 use crate::addr::{PageSize, PhysAddr, Size4KiB, VirtAddr};
-use crate::error::FrameError;
+use crate::error::{FrameError, Occupant};
+use crate::flags::PageFlags;
 use crate::format::PageTableFormat;
 use crate::frame::FrameAllocator;
 use crate::memory::TableMemory;
@@ -38,6 +39,7 @@ mod protection;
 mod query;
 mod regions;
 mod section;
+mod source;
 mod unix;
 mod views;
 mod violation;
@@ -48,11 +50,12 @@ pub use layout::{Aslr, Layout};
 pub use protection::{BaseProtection, MemoryType, PageState, Protection};
 pub use query::RegionInfo;
 pub use section::Section;
+pub use source::{FrameSource, PageInError};
 pub use unix::{MapFixed, Prot};
 pub use views::ImagePart;
 pub use violation::{AccessViolation, Violation};
 
-use fault_path::{frame_of, hide, page_flags};
+use fault_path::{OWNED, frame_of, hide, page_flags, release_entry};
 use regions::{Backing, Regions, Reservation};
 
 /// The page of an address space: the base page, 4 KiB.
@@ -101,7 +104,7 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
     /// Returns [`SpaceError::OutsideUserSpace`] for a layout the format cannot address,
     /// [`SpaceError::Unaligned`] for a granularity that is not a power-of-two multiple of
     /// 4 KiB, and [`SpaceError::Table`] when no frame is free for the root.
-    pub fn new<M: TableMemory, A: FrameAllocator + ?Sized>(
+    pub fn new<M: TableMemory, A: FrameSource + ?Sized>(
         layout: Layout,
         config: SpaceConfig,
         asid: Asid,
@@ -119,7 +122,7 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
                 align: PAGE,
             });
         }
-        let table = PageTable::<F, _>::new(&mut *memory, alloc)?;
+        let table = PageTable::<F, _>::new(&mut *memory, alloc.tables())?;
         let root = table.root();
         if let Some(kernel) = kernel_root {
             let entry = F::ENTRY_SIZE;
@@ -224,7 +227,7 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
     /// [`SpaceError::CrossesReservation`], [`SpaceError::OutsideUserSpace`],
     /// [`SpaceError::WrongType`], [`SpaceError::CapacityExhausted`] and
     /// [`SpaceError::Table`].
-    pub fn decommit<M: TableMemory, A: FrameAllocator + ?Sized>(
+    pub fn decommit<M: TableMemory, A: FrameSource + ?Sized>(
         &mut self,
         addr: VirtAddr,
         size: u64,
@@ -248,7 +251,7 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
     /// Returns [`SpaceError::NotReserved`], [`SpaceError::NotAllocationBase`],
     /// [`SpaceError::WrongType`] (views go with [`unmap_view`](Self::unmap_view)) and
     /// [`SpaceError::Table`].
-    pub fn release<M: TableMemory, A: FrameAllocator + ?Sized>(
+    pub fn release<M: TableMemory, A: FrameSource + ?Sized>(
         &mut self,
         base: VirtAddr,
         memory: &mut M,
@@ -271,7 +274,7 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
     /// [`SpaceError::NotCommitted`], [`SpaceError::WriteCopyOnPrivate`],
     /// [`SpaceError::WritableExecutable`], [`SpaceError::ReadOnlyView`],
     /// [`SpaceError::CapacityExhausted`] and [`SpaceError::Table`].
-    pub fn protect<M: TableMemory, A: FrameAllocator + ?Sized>(
+    pub fn protect<M: TableMemory, A: FrameSource + ?Sized>(
         &mut self,
         addr: VirtAddr,
         size: u64,
@@ -290,21 +293,29 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
         self.expect_committed(start, end)?;
         let old = self.regions.run(start).ok_or(SpaceError::NotReserved { addr })?.protect;
         self.regions.plan().set(start, end).fits()?;
+        let shared = RefCell::new(alloc);
         let mut table = self.page_table(memory);
         let flush = table.rewrite_range(
             VirtAddr::new(start),
             end - start,
-            alloc,
+            &mut SharedTables(&shared),
             |_, _, occupant| {
-                // A page the space does not hold (none yet) gets its protection when it
-                // comes: the books say it.
+                // A page the space does not hold (none yet, or paged out) gets its
+                // protection when it comes back: the books say it.
                 let Some((frame, owned)) = frame_of(occupant) else { return Rewrite::Keep };
                 match page_flags(&reservation, protect, owned) {
                     Some(flags) => Rewrite::Page { frame, flags },
                     None => Rewrite::Payload(hide::<F>(frame, owned)),
                 }
             },
-            |_, _| {},
+            |_, old| {
+                if let Occupant::Page(page) = old
+                    && page.flags.contains(PageFlags::DIRTY | OWNED)
+                {
+                    // The rewrite drops the Dirty bit: the pager must still know.
+                    shared.borrow_mut().dirtied(page.frame);
+                }
+            },
         )?;
         self.regions.set(start, end, |_| (PageState::Committed, protect))?;
         Ok((old, flush))
@@ -313,7 +324,7 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
     /// Releases every reservation and view, and gives the space's tables back (the root
     /// too; the kernel half's tables, shared, stay). Views' sections count one view less.
     /// Invalidate the space's address-space id in the TLB afterwards.
-    pub fn destroy<M: TableMemory, A: FrameAllocator + ?Sized>(
+    pub fn destroy<M: TableMemory, A: FrameSource + ?Sized>(
         mut self,
         memory: &mut M,
         alloc: &mut A,
@@ -327,7 +338,7 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
         for index in F::index(self.layout.kernel_start, F::LEVELS)..F::entries(F::LEVELS) {
             memory.write_entry(self.root + index as u64 * entry.bytes(), entry, 0);
         }
-        self.page_table(memory).destroy(alloc);
+        self.page_table(memory).destroy(alloc.tables());
     }
 
     // ---- helpers ----
@@ -419,7 +430,7 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
 
     /// Takes a whole reservation out of the tables and the books; a view's section counts
     /// one view less.
-    fn drop_reservation<M: TableMemory, A: FrameAllocator + ?Sized>(
+    fn drop_reservation<M: TableMemory, A: FrameSource + ?Sized>(
         &mut self,
         reservation: &Reservation,
         memory: &mut M,
@@ -439,7 +450,7 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
     }
 
     /// Clears every page table entry in `[start, end)`, giving owned frames back.
-    fn clear<M: TableMemory, A: FrameAllocator + ?Sized>(
+    fn clear<M: TableMemory, A: FrameSource + ?Sized>(
         &mut self,
         start: u64,
         end: u64,
@@ -447,19 +458,13 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
         alloc: &mut A,
     ) -> Result<Flush, SpaceError> {
         let shared = RefCell::new(alloc);
-        let mut tables = SharedAllocator(&shared);
         let mut table = self.page_table(memory);
         let flush = table.rewrite_range(
             VirtAddr::new(start),
             end - start,
-            &mut tables,
+            &mut SharedTables(&shared),
             |_, _, _| Rewrite::Clear,
-            |_, old| {
-                if let Some((frame, true)) = frame_of(old) {
-                    // The space allocated the frame; it goes back where it came from.
-                    let _ = shared.borrow_mut().deallocate(frame);
-                }
-            },
+            |_, old| release_entry(&mut **shared.borrow_mut(), old),
         )?;
         Ok(flush)
     }
@@ -474,23 +479,24 @@ fn expect_type(reservation: &Reservation, expected: MemoryType) -> Result<(), Sp
     }
 }
 
-/// One allocator shared by the engine (tables) and the space (frames) during one call.
-struct SharedAllocator<'r, 'a, A: FrameAllocator + ?Sized>(&'r RefCell<&'a mut A>);
+/// The table allocator of a frame source that the space also gives frames back to during
+/// one call of the engine.
+struct SharedTables<'r, 'a, A: FrameSource + ?Sized>(&'r RefCell<&'a mut A>);
 
-impl<A: FrameAllocator + ?Sized> FrameAllocator for SharedAllocator<'_, '_, A> {
+impl<A: FrameSource + ?Sized> FrameAllocator for SharedTables<'_, '_, A> {
     fn allocate(&mut self) -> Result<PhysAddr, FrameError> {
-        self.0.borrow_mut().allocate()
+        self.0.borrow_mut().tables().allocate()
     }
     fn allocate_contiguous(&mut self, count: usize, align: u64) -> Result<PhysAddr, FrameError> {
-        self.0.borrow_mut().allocate_contiguous(count, align)
+        self.0.borrow_mut().tables().allocate_contiguous(count, align)
     }
     fn deallocate(&mut self, frame: PhysAddr) -> Result<(), FrameError> {
-        self.0.borrow_mut().deallocate(frame)
+        self.0.borrow_mut().tables().deallocate(frame)
     }
     fn deallocate_contiguous(&mut self, start: PhysAddr, count: usize) -> Result<(), FrameError> {
-        self.0.borrow_mut().deallocate_contiguous(start, count)
+        self.0.borrow_mut().tables().deallocate_contiguous(start, count)
     }
     fn frames_in_use(&self) -> usize {
-        self.0.borrow().frames_in_use()
+        self.0.borrow_mut().tables().frames_in_use()
     }
 }

@@ -14,8 +14,9 @@
 
 use crate::addr::VirtAddr;
 use crate::format::PageTableFormat;
-use crate::frame::FrameAllocator;
 use crate::memory::TableMemory;
+
+use super::source::FrameSource;
 use crate::tlb::Flush;
 
 use super::protection::{BaseProtection, MemoryType, PageState, Protection};
@@ -131,7 +132,7 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
     /// [`SpaceError::CapacityExhausted`] when the books have no room for the new
     /// reservation (and the splits replacing needs), and [`SpaceError::Table`].
     #[allow(clippy::too_many_arguments, reason = "mmap's own arguments and the space's tools")]
-    pub fn mmap<M: TableMemory, A: FrameAllocator + ?Sized>(
+    pub fn mmap<M: TableMemory, A: FrameSource + ?Sized>(
         &mut self,
         addr: Option<VirtAddr>,
         len: u64,
@@ -203,7 +204,7 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
     /// [`SpaceError::WrongType`] when the range touches a view of a section (unmap views
     /// whole with [`unmap_view`](Self::unmap_view)), [`SpaceError::CapacityExhausted`]
     /// when the books have no room for the splits, and [`SpaceError::Table`].
-    pub fn munmap<M: TableMemory, A: FrameAllocator + ?Sized>(
+    pub fn munmap<M: TableMemory, A: FrameSource + ?Sized>(
         &mut self,
         addr: VirtAddr,
         len: u64,
@@ -230,7 +231,7 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
     /// [`SpaceError::WritableExecutable`] (W^X), [`SpaceError::ReadOnlyView`] for write
     /// in a read-only view, [`SpaceError::CapacityExhausted`] and [`SpaceError::Table`].
     /// Every piece is checked before any changes.
-    pub fn mprotect<M: TableMemory, A: FrameAllocator + ?Sized>(
+    pub fn mprotect<M: TableMemory, A: FrameSource + ?Sized>(
         &mut self,
         addr: VirtAddr,
         len: u64,
@@ -308,7 +309,7 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
 
     /// Takes `[start, end)` out of the tables (over `span`, what reservations cover) and
     /// the books; the books' room was planned.
-    fn take_out<M: TableMemory, A: FrameAllocator + ?Sized>(
+    fn take_out<M: TableMemory, A: FrameSource + ?Sized>(
         &mut self,
         start: u64,
         end: u64,

@@ -8,8 +8,9 @@
 use crate::addr::VirtAddr;
 use crate::fault::Access;
 use crate::format::PageTableFormat;
-use crate::frame::FrameAllocator;
 use crate::memory::TableMemory;
+
+use super::source::FrameSource;
 use crate::tlb::Flush;
 
 use super::regions::{Backing, Reservation};
@@ -102,7 +103,7 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
     ///
     /// Returns [`SpaceError::NotReserved`], [`SpaceError::NotAllocationBase`],
     /// [`SpaceError::WrongType`] for private memory, and [`SpaceError::Table`].
-    pub fn unmap_view<M: TableMemory, A: FrameAllocator + ?Sized>(
+    pub fn unmap_view<M: TableMemory, A: FrameSource + ?Sized>(
         &mut self,
         base: VirtAddr,
         memory: &mut M,

@@ -1,0 +1,119 @@
+//! Where a space's frames come from: a plain frame allocator, or a pager that can take
+//! them away again.
+//!
+//! Every operation of an [`AddressSpace`](super::AddressSpace) that takes or gives back
+//! frames takes a [`FrameSource`]. Any [`FrameAllocator`] is one (tables and data frames
+//! from the same allocator, nothing ever paged out); a pager's
+//! [`Paging`](crate::pager::Paging) handle is another (tables from the kernel's allocator,
+//! data frames from the pager's working sets, pages that come back from standby or from the
+//! backing store).
+
+use crate::addr::PhysAddr;
+use crate::error::FrameError;
+use crate::frame::FrameAllocator;
+use crate::memory::TableMemory;
+use crate::pager::Owner;
+use crate::software_pte::SoftwarePte;
+
+/// Why a page could not be brought back into memory.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum PageInError {
+    /// The backing store failed to read the page (Windows `STATUS_IN_PAGE_ERROR`): the
+    /// page stays where it was.
+    Store,
+    /// No frame could be freed for it.
+    NoFrame,
+    /// The entry names a frame or slot the source does not hold for this page (a corrupt
+    /// entry, or a space moved between sources).
+    Unknown,
+}
+
+/// The frames of an address space: page-table frames, and data frames that a pager may
+/// take away (into a transition or paging-file entry) and bring back.
+pub trait FrameSource {
+    /// The allocator of page-table frames.
+    type Tables: FrameAllocator + ?Sized;
+
+    /// The allocator of page-table frames.
+    fn tables(&mut self) -> &mut Self::Tables;
+
+    /// A frame for a page of `owner` that has none yet, zeroed if `zeroed` (a private
+    /// copy's frame is overwritten whole). The frame joins the owner's working set.
+    ///
+    /// # Errors
+    ///
+    /// Returns [`FrameError::OutOfFrames`] when no frame is free and none can be freed.
+    fn take<M: TableMemory + ?Sized>(
+        &mut self,
+        memory: &mut M,
+        owner: Owner,
+        zeroed: bool,
+    ) -> Result<PhysAddr, FrameError>;
+
+    /// A frame that [`take`](Self::take) gave is no longer mapped: its page is gone.
+    fn give_back(&mut self, frame: PhysAddr);
+
+    /// A frame the space owns was written while mapped (its PTE's Dirty bit is about to
+    /// be lost to a rewrite): any copy of the page in the store is stale.
+    fn dirtied(&mut self, frame: PhysAddr) {
+        let _ = frame;
+    }
+
+    /// An entry holding `pte` (a transition or paging-file entry the source wrote) was
+    /// cleared: the page is gone, and its frame or slot is free.
+    fn drop_paged(&mut self, pte: SoftwarePte) {
+        let _ = pte;
+    }
+
+    /// Brings the page of `owner` that `pte` (transition or paging-file) describes back
+    /// into a frame: from the standby or modified list (a soft fault), or read from the
+    /// store (a hard fault). The frame joins the owner's working set.
+    ///
+    /// # Errors
+    ///
+    /// Returns a [`PageInError`]; the page then stays where it was.
+    fn bring_back<M: TableMemory + ?Sized>(
+        &mut self,
+        memory: &mut M,
+        pte: SoftwarePte,
+        owner: Owner,
+    ) -> Result<PhysAddr, PageInError> {
+        let _ = (memory, pte, owner);
+        Err(PageInError::Unknown)
+    }
+
+    /// Undoes [`bring_back`](Self::bring_back) when the entry could not be written after
+    /// all: the frame goes back to where `pte` says the page was.
+    fn put_back(&mut self, frame: PhysAddr, pte: SoftwarePte) {
+        let _ = (frame, pte);
+    }
+}
+
+/// A plain allocator: tables and data frames from the same place, nothing ever paged out.
+impl<A: FrameAllocator + ?Sized> FrameSource for A {
+    type Tables = A;
+
+    fn tables(&mut self) -> &mut A {
+        self
+    }
+
+    fn take<M: TableMemory + ?Sized>(
+        &mut self,
+        memory: &mut M,
+        _owner: Owner,
+        zeroed: bool,
+    ) -> Result<PhysAddr, FrameError> {
+        let frame = self.allocate()?;
+        if zeroed {
+            memory.zero_frame(frame);
+        }
+        Ok(frame)
+    }
+
+    fn give_back(&mut self, frame: PhysAddr) {
+        // The frame came from this allocator; a refusal would mean it did not, and then
+        // there is nothing to give back.
+        let _ = self.deallocate(frame);
+    }
+}
