@@ -97,8 +97,34 @@ pub enum SpaceError {
         /// How many views map it.
         views: u32,
     },
+    /// Committing would take the commit total past the commit limit (the pager's frames
+    /// plus its backing store's slots): Windows `ERROR_COMMITMENT_LIMIT` (1455).
+    CommitLimit {
+        /// The pages the call would have charged.
+        requested: u64,
+        /// The pages still free under the limit.
+        available: u64,
+    },
     /// The page tables refused (most often: out of frames for a table).
     Table(TableError),
+}
+
+impl SpaceError {
+    /// The Windows error code (`GetLastError`) of the refusals that have one.
+    #[must_use]
+    pub const fn windows_error(&self) -> Option<u32> {
+        match self {
+            Self::ZeroSize | Self::InvalidProtection { .. } | Self::WriteCopyOnPrivate => Some(87),
+            Self::NotReserved { .. }
+            | Self::CrossesReservation { .. }
+            | Self::NotAllocationBase { .. }
+            | Self::Overlaps { .. } => Some(487),
+            Self::NotCommitted { .. } => Some(487),
+            Self::NoFreeRange { .. } | Self::CapacityExhausted => Some(8),
+            Self::CommitLimit { .. } => Some(1455),
+            _ => None,
+        }
+    }
 }
 
 impl From<TableError> for SpaceError {
@@ -153,6 +179,10 @@ impl fmt::Display for SpaceError {
             Self::SectionInUse { views } => {
                 write!(f, "the section is still mapped by {views} views")
             }
+            Self::CommitLimit { requested, available } => write!(
+                f,
+                "committing {requested} pages passes the commit limit ({available} pages left)"
+            ),
             Self::Table(error) => write!(f, "page tables: {error}"),
         }
     }

@@ -24,7 +24,7 @@ use crate::table::{Lookup, NewEntry, PageTable};
 use crate::tlb::Flush;
 
 use super::regions::{Backing, Reservation, Run};
-use super::source::{FrameSource, PageInError};
+use super::source::{FaultKind, FrameSource, PageInError};
 use super::{AccessViolation, AddressSpace, PAGE, PageState, Protection, Violation};
 
 /// The page-table software bit that marks a frame this space owns (private memory, or a
@@ -39,10 +39,9 @@ enum Held {
     Paged { pte: SoftwarePte, owned: bool },
 }
 
-/// What materialising a page came to.
-enum Outcome {
-    /// The page is present as the books say.
-    Done(Flush),
+/// Why a page could not be materialised.
+#[derive(Clone, Copy, Debug)]
+enum Refused {
     /// Nothing the kernel can do: the process gets the fault.
     Pass,
     /// The store could not give the page back.
@@ -97,9 +96,9 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
         }
         let write = fault.access == Access::Write;
         match self.materialise(page, &reservation, &run, write, memory, alloc) {
-            Outcome::Done(flush) => (Resolution::Retry, flush),
-            Outcome::Pass => pass,
-            Outcome::InPage => {
+            Ok(flush) => (Resolution::Retry, flush),
+            Err(Refused::Pass) => pass,
+            Err(Refused::InPage) => {
                 let exception = Exception::InPageError { addr: fault.addr, access: fault.access };
                 (Resolution::Fail(exception), Flush::new())
             }
@@ -140,8 +139,8 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
         write: bool,
         memory: &mut M,
         source: &mut A,
-    ) -> Outcome {
-        let Ok(held) = self.held(page, memory) else { return Outcome::Pass };
+    ) -> Result<Flush, Refused> {
+        let Ok(held) = self.held(page, memory) else { return Err(Refused::Pass) };
         let owned_now = match held {
             Some(Held::Frame { owned, .. } | Held::Paged { owned, .. }) => owned,
             None => reservation.backing == Backing::Private,
@@ -153,21 +152,19 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
             && (run.protect.is_write_copy() || (!owned_now && reservation.protect.is_write_copy()));
         let protect = if private { run.protect.after_copy() } else { run.protect };
         let Some(flags) = page_flags(reservation, protect, owned_now || private) else {
-            return Outcome::Pass;
+            return Err(Refused::Pass);
         };
         if let Some(Held::Frame { present: Some(now), .. }) = held
             && now == flags
         {
             // The entry already says what the books say: not a fault the kernel explains.
-            return Outcome::Pass;
+            return Err(Refused::Pass);
         }
         if private && self.regions.plan().set(page, page + PAGE).fits().is_err() {
-            return Outcome::Pass;
+            return Err(Refused::Pass);
         }
-        let (frame, undo) = match self.frame_for(page, reservation, held, private, memory, source) {
-            Ok(found) => found,
-            Err(outcome) => return outcome,
-        };
+        let (frame, undo, kind) =
+            self.frame_for(page, reservation, held, private, memory, source)?;
         let new = NewEntry::Page { frame: Frame::<Size4KiB>::containing(frame), flags };
         let mut table = PageTable::<F, _>::from_root(self.root, &mut *memory);
         let target = Page::<Size4KiB>::containing(VirtAddr::new(page));
@@ -178,7 +175,9 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
                     let _ =
                         self.regions.set(page, page + PAGE, |r| (r.state, r.protect.after_copy()));
                 }
-                Outcome::Done(flush)
+                source
+                    .resolved(Owner::Private { root: self.root, page: VirtAddr::new(page) }, kind);
+                Ok(flush)
             }
             Err(_) => {
                 match undo {
@@ -186,7 +185,7 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
                     Undo::GiveBack => source.give_back(frame),
                     Undo::PutBack(pte) => source.put_back(frame, pte),
                 }
-                Outcome::Pass
+                Err(Refused::Pass)
             }
         }
     }
@@ -229,21 +228,30 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
         private: bool,
         memory: &mut M,
         source: &mut A,
-    ) -> Result<(PhysAddr, Undo), Outcome> {
+    ) -> Result<(PhysAddr, Undo, FaultKind), Refused> {
         let owner = Owner::Private { root: self.root, page: VirtAddr::new(page) };
-        let (frame, owned, undo) = match (held, reservation.backing) {
-            (Some(Held::Frame { frame, owned, .. }), _) => (frame, owned, Undo::Nothing),
+        let (frame, owned, undo, kind) = match (held, reservation.backing) {
+            (Some(Held::Frame { frame, owned, .. }), _) => {
+                (frame, owned, Undo::Nothing, FaultKind::Mapped)
+            }
             (Some(Held::Paged { pte, owned }), _) => match source.bring_back(memory, pte, owner) {
-                Ok(frame) => (frame, owned, Undo::PutBack(pte)),
-                Err(PageInError::Store) => return Err(Outcome::InPage),
-                Err(_) => return Err(Outcome::Pass),
+                Ok(frame) => {
+                    let kind = match pte {
+                        SoftwarePte::PagingFile { .. } => FaultKind::PageRead,
+                        _ => FaultKind::Transition,
+                    };
+                    (frame, owned, Undo::PutBack(pte), kind)
+                }
+                Err(PageInError::Store) => return Err(Refused::InPage),
+                Err(_) => return Err(Refused::Pass),
             },
             (None, Backing::Private) => {
-                let frame = source.take(memory, owner, true).map_err(|_| Outcome::Pass)?;
-                return Ok((frame, Undo::GiveBack));
+                let frame = source.take(memory, owner, true).map_err(|_| Refused::Pass)?;
+                return Ok((frame, Undo::GiveBack, FaultKind::DemandZero));
             }
             (None, Backing::Section { first, .. }) => {
-                (first + (page - reservation.base.as_u64()), false, Undo::Nothing)
+                let frame = first + (page - reservation.base.as_u64());
+                (frame, false, Undo::Nothing, FaultKind::Mapped)
             }
         };
         if private && !owned {
@@ -251,12 +259,12 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
                 if let Undo::PutBack(pte) = undo {
                     source.put_back(frame, pte);
                 }
-                return Err(Outcome::Pass);
+                return Err(Refused::Pass);
             };
             memory.copy_frame(copy, frame);
-            return Ok((copy, Undo::GiveBack));
+            return Ok((copy, Undo::GiveBack, FaultKind::CopyOnWrite));
         }
-        Ok((frame, undo))
+        Ok((frame, undo, kind))
     }
 }
 

@@ -50,13 +50,13 @@ pub use layout::{Aslr, Layout};
 pub use protection::{BaseProtection, MemoryType, PageState, Protection};
 pub use query::RegionInfo;
 pub use section::Section;
-pub use source::{FrameSource, PageInError};
+pub use source::{FaultKind, FrameSource, PageInError};
 pub use unix::{MapFixed, Prot};
 pub use views::ImagePart;
 pub use violation::{AccessViolation, Violation};
 
 use fault_path::{OWNED, frame_of, hide, page_flags, release_entry};
-use regions::{Backing, Regions, Reservation};
+use regions::{Backing, Regions, Reservation, Run};
 
 /// The page of an address space: the base page, 4 KiB.
 pub(crate) const PAGE: u64 = Size4KiB::SIZE;
@@ -204,16 +204,43 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
         size: u64,
         protect: Protection,
     ) -> Result<VirtAddr, SpaceError> {
+        self.commit_with(addr, size, protect, &mut Uncharged)
+    }
+
+    /// [`commit`](Self::commit), charging the newly committed pages to `source`: a pager
+    /// refuses a commit past its commit limit. Commit through this in a space whose frames
+    /// come from a pager.
+    ///
+    /// # Errors
+    ///
+    /// As [`commit`](Self::commit), plus [`SpaceError::CommitLimit`].
+    pub fn commit_with<A: FrameSource + ?Sized>(
+        &mut self,
+        addr: Option<VirtAddr>,
+        size: u64,
+        protect: Protection,
+        source: &mut A,
+    ) -> Result<VirtAddr, SpaceError> {
         self.check_private_protection(protect)?;
         let Some(addr) = addr else {
-            return self.add_private(None, size, PageState::Committed, protect);
+            let pages = size.checked_next_multiple_of(PAGE).map_or(0, |len| len / PAGE);
+            source.charge(self.root, pages)?;
+            let added = self.add_private(None, size, PageState::Committed, protect);
+            if added.is_err() {
+                source.uncharge(self.root, pages);
+            }
+            return added;
         };
         let (start, end, reservation) = self.span_in_reservation(addr, size)?;
         expect_type(&reservation, MemoryType::Private)?;
-        self.regions.set(start, end, |run| match run.state {
+        self.regions.plan().set(start, end).fits()?;
+        let pages = (end - start) / PAGE - self.committed_in(start, end);
+        source.charge(self.root, pages)?;
+        // The plan said the books have room.
+        let _ = self.regions.set(start, end, |run| match run.state {
             PageState::Committed => (run.state, run.protect),
             _ => (PageState::Committed, protect),
-        })?;
+        });
         Ok(VirtAddr::new(start))
     }
 
@@ -237,9 +264,11 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
         let (start, end, reservation) = self.span_in_reservation(addr, size)?;
         expect_type(&reservation, MemoryType::Private)?;
         self.regions.plan().set(start, end).fits()?;
+        let committed = self.committed_in(start, end);
         let flush = self.clear(start, end, memory, alloc)?;
         let protect = reservation.protect;
         self.regions.set(start, end, |_| (PageState::Reserved, protect))?;
+        alloc.uncharge(self.root, committed);
         Ok(flush)
     }
 
@@ -331,8 +360,11 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
     ) {
         while let Some(reservation) = self.regions.reservations.as_slice().first().copied() {
             // A corrupt table keeps what it holds; the books let go all the same.
-            let _ = self.clear(reservation.base.as_u64(), reservation.end(), memory, alloc);
+            let (start, end) = (reservation.base.as_u64(), reservation.end());
+            let committed = self.charged_in(start, end);
+            let _ = self.clear(start, end, memory, alloc);
             self.forget(&reservation, memory);
+            alloc.uncharge(self.root, committed);
         }
         let entry = F::ENTRY_SIZE;
         for index in F::index(self.layout.kernel_start, F::LEVELS)..F::entries(F::LEVELS) {
@@ -391,6 +423,24 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
         }
     }
 
+    /// The committed pages in `[start, end)`.
+    fn committed_in(&self, start: u64, end: u64) -> u64 {
+        let runs = self.regions.runs_in(start, end).filter(|r| r.state == PageState::Committed);
+        runs.map(|r| (r.end.min(end) - r.start.max(start)) / PAGE).sum()
+    }
+
+    /// The committed pages in `[start, end)` that were charged to the source: those of
+    /// private reservations (views are not charged yet).
+    pub(crate) fn charged_in(&self, start: u64, end: u64) -> u64 {
+        let private = |r: &&Run| {
+            self.regions.reservation(r.start).is_some_and(|v| v.backing == Backing::Private)
+        };
+        let runs = self.regions.runs_in(start, end).filter(private);
+        runs.filter(|r| r.state == PageState::Committed)
+            .map(|r| (r.end.min(end) - r.start.max(start)) / PAGE)
+            .sum()
+    }
+
     /// The page range `[start, end)` that `[addr, addr + size)` touches, and the one
     /// reservation it must lie in.
     fn span_in_reservation(
@@ -436,8 +486,11 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
         memory: &mut M,
         alloc: &mut A,
     ) -> Result<Flush, SpaceError> {
-        let flush = self.clear(reservation.base.as_u64(), reservation.end(), memory, alloc)?;
+        let (start, end) = (reservation.base.as_u64(), reservation.end());
+        let committed = self.charged_in(start, end);
+        let flush = self.clear(start, end, memory, alloc)?;
         self.forget(reservation, memory);
+        alloc.uncharge(self.root, committed);
         Ok(flush)
     }
 
@@ -467,6 +520,28 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
             |_, old| release_entry(&mut **shared.borrow_mut(), old),
         )?;
         Ok(flush)
+    }
+}
+
+/// The source [`AddressSpace::commit`] charges: no limit, and no frame (committing takes
+/// none).
+struct Uncharged;
+
+impl FrameAllocator for Uncharged {
+    fn allocate(&mut self) -> Result<PhysAddr, FrameError> {
+        Err(FrameError::Exhausted)
+    }
+    fn allocate_contiguous(&mut self, _count: usize, _align: u64) -> Result<PhysAddr, FrameError> {
+        Err(FrameError::Exhausted)
+    }
+    fn deallocate_contiguous(&mut self, start: PhysAddr, _count: usize) -> Result<(), FrameError> {
+        Err(FrameError::NotAllocated { frame: start })
+    }
+    fn deallocate(&mut self, frame: PhysAddr) -> Result<(), FrameError> {
+        Err(FrameError::NotAllocated { frame })
+    }
+    fn frames_in_use(&self) -> usize {
+        0
     }
 }
 

@@ -29,6 +29,22 @@ pub enum PageInError {
     Unknown,
 }
 
+/// How a fault was resolved, in the memory manager's own terms.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum FaultKind {
+    /// A committed page's first touch: a zeroed frame.
+    DemandZero,
+    /// A write to a write-copy page: a private copy.
+    CopyOnWrite,
+    /// A page taken back from the standby or modified list: a soft fault, no I/O.
+    Transition,
+    /// A page read back from the backing store: a hard fault.
+    PageRead,
+    /// A frame the page already had (a section's frame, a page a protection hid).
+    Mapped,
+}
+
 /// The frames of an address space: page-table frames, and data frames that a pager may
 /// take away (into a transition or paging-file entry) and bring back.
 pub trait FrameSource {
@@ -43,7 +59,7 @@ pub trait FrameSource {
     ///
     /// # Errors
     ///
-    /// Returns [`FrameError::OutOfFrames`] when no frame is free and none can be freed.
+    /// Returns [`FrameError::Exhausted`] when no frame is free and none can be freed.
     fn take<M: TableMemory + ?Sized>(
         &mut self,
         memory: &mut M,
@@ -81,6 +97,29 @@ pub trait FrameSource {
     ) -> Result<PhysAddr, PageInError> {
         let _ = (memory, pte, owner);
         Err(PageInError::Unknown)
+    }
+
+    /// Charges `pages` newly committed pages of the space whose root is `space` against
+    /// the commit limit. A plain allocator has no limit.
+    ///
+    /// # Errors
+    ///
+    /// Returns [`SpaceError::CommitLimit`](super::SpaceError::CommitLimit) when the charge
+    /// does not fit; nothing is charged then.
+    fn charge(&mut self, space: PhysAddr, pages: u64) -> Result<(), super::SpaceError> {
+        let _ = (space, pages);
+        Ok(())
+    }
+
+    /// Gives back the charge of `pages` pages that stopped being committed.
+    fn uncharge(&mut self, space: PhysAddr, pages: u64) {
+        let _ = (space, pages);
+    }
+
+    /// A fault on the page of `owner` was resolved, in the way `kind` says (for the
+    /// counters: only faults that ended well are counted).
+    fn resolved(&mut self, owner: Owner, kind: FaultKind) {
+        let _ = (owner, kind);
     }
 
     /// Undoes [`bring_back`](Self::bring_back) when the entry could not be written after

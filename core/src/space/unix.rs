@@ -183,10 +183,18 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
         let (start, end) = (base.as_u64(), base.as_u64() + size);
         // What is in the way goes first; then the new reservation needs its slots.
         self.regions.plan().take_out(start, end).add().fits()?;
-        let flush = self.take_out(start, end, span, memory, alloc)?;
+        alloc.charge(self.root, size / PAGE)?;
+        let flush = match self.take_out(start, end, span, memory, alloc) {
+            Ok(flush) => flush,
+            Err(error) => {
+                alloc.uncharge(self.root, size / PAGE);
+                return Err(error);
+            }
+        };
         let kind = MemoryType::Private;
         let reservation = Reservation { base, size, protect, kind, backing: Backing::Private };
-        self.regions.add(reservation, PageState::Committed, protect)?;
+        // The plan said the books have room.
+        let _ = self.regions.add(reservation, PageState::Committed, protect);
         Ok((base, flush))
     }
 
@@ -318,10 +326,12 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
         alloc: &mut A,
     ) -> Result<Flush, SpaceError> {
         let Some((first, last)) = span else { return Ok(Flush::new()) };
+        let committed = self.charged_in(start, end);
         // One rewrite over the covered span: nothing is mapped between reservations, and
         // the rewrite changes nothing on error.
         let flush = self.clear(first, last, memory, alloc)?;
         self.regions.take_out(start, end)?;
+        alloc.uncharge(self.root, committed);
         Ok(flush)
     }
 }

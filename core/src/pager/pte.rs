@@ -1,0 +1,101 @@
+//! The one PTE that maps a private page, found from the frame's owner (the reverse map),
+//! read and rewritten when the pager takes the page away or clears its Accessed bit.
+
+use crate::addr::{Frame, Page, PageSize, PhysAddr, Size4KiB, VirtAddr};
+use crate::error::{FrameError, TableError};
+use crate::flags::PageFlags;
+use crate::format::PageTableFormat;
+use crate::frame::FrameAllocator;
+use crate::memory::TableMemory;
+use crate::software_pte::SoftwarePte;
+use crate::table::{Lookup, NewEntry, PageTable};
+use crate::tlb::Flush;
+
+/// What the PTE of a private page holds, as far as the pager cares.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(super) enum PteState {
+    /// Present, mapping `frame` with `flags` (Accessed and Dirty included).
+    Present { frame: PhysAddr, flags: PageFlags },
+    /// Hidden by a no-access or guard protection, keeping `frame`.
+    Hidden { frame: PhysAddr, owned: bool },
+    /// A software entry the pager wrote.
+    Paged(SoftwarePte),
+    /// Anything else (nothing, a huge page, a corrupt table).
+    Other,
+}
+
+/// Reads the PTE for `page` in the space at `root`.
+pub(super) fn read<F: PageTableFormat, M: TableMemory + ?Sized>(
+    memory: &mut M,
+    root: PhysAddr,
+    page: VirtAddr,
+) -> PteState {
+    let table = PageTable::<F, _>::from_root(root, &mut *memory);
+    match table.lookup(page) {
+        Ok(Lookup::Mapped(t)) if t.size == Size4KiB::SIZE => {
+            PteState::Present { frame: t.frame, flags: t.flags }
+        }
+        Ok(Lookup::Payload { payload, .. }) => match SoftwarePte::decode(payload) {
+            Ok(SoftwarePte::Hidden { frame, owned }) => PteState::Hidden { frame, owned },
+            Ok(pte) => PteState::Paged(pte),
+            Err(_) => PteState::Other,
+        },
+        _ => PteState::Other,
+    }
+}
+
+/// Makes the PTE for `page` in the space at `root` hold `new`. The entry exists (the pager
+/// read it first), so no table is created or freed.
+///
+/// # Errors
+///
+/// The engine's refusal (a format that cannot hold the payload, a corrupt table).
+pub(super) fn write<F: PageTableFormat, M: TableMemory + ?Sized>(
+    memory: &mut M,
+    root: PhysAddr,
+    page: VirtAddr,
+    new: NewPte,
+) -> Result<Flush, TableError> {
+    let new = match new {
+        NewPte::Page { frame, flags } => {
+            NewEntry::Page { frame: Frame::<Size4KiB>::containing(frame), flags }
+        }
+        NewPte::Software(pte) => {
+            let payload = pte
+                .encode::<F>()
+                .map_err(|_| TableError::PayloadTooWide { payload: 0, bits: F::PAYLOAD_BITS })?;
+            NewEntry::Payload(payload)
+        }
+    };
+    let mut table = PageTable::<F, _>::from_root(root, &mut *memory);
+    let (_, flush) = table.set_entry(Page::<Size4KiB>::containing(page), new, &mut NoTables)?;
+    Ok(flush)
+}
+
+/// What the pager writes in a PTE.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum NewPte {
+    Page { frame: PhysAddr, flags: PageFlags },
+    Software(SoftwarePte),
+}
+
+/// The allocator of a rewrite that must not create or free tables.
+struct NoTables;
+
+impl FrameAllocator for NoTables {
+    fn allocate(&mut self) -> Result<PhysAddr, FrameError> {
+        Err(FrameError::Exhausted)
+    }
+    fn allocate_contiguous(&mut self, _count: usize, _align: u64) -> Result<PhysAddr, FrameError> {
+        Err(FrameError::Exhausted)
+    }
+    fn deallocate(&mut self, frame: PhysAddr) -> Result<(), FrameError> {
+        Err(FrameError::NotAllocated { frame })
+    }
+    fn deallocate_contiguous(&mut self, start: PhysAddr, _count: usize) -> Result<(), FrameError> {
+        Err(FrameError::NotAllocated { frame: start })
+    }
+    fn frames_in_use(&self) -> usize {
+        0
+    }
+}
