@@ -54,7 +54,10 @@ pub struct Counters {
     pub faults_other: u64,
     /// TLB invalidations requested by the kernel.
     pub invalidations: u64,
-    /// Cycles charged by the [`CostModel`].
+    /// Cycles of backing-store I/O the kernel's pager waited for (see
+    /// [`PagedKernel`](crate::PagedKernel)), also part of `cycles`.
+    pub io_cycles: u64,
+    /// Cycles charged by the [`CostModel`], and by the store's own cost model for I/O.
     pub cycles: u64,
 }
 

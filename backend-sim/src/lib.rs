@@ -57,7 +57,7 @@ pub mod tlb;
 
 pub use counters::{CostModel, Counters};
 pub use disk::{DiskCost, DiskCounters, FileStore, SimDisk};
-pub use kernel::SpaceKernel;
+pub use kernel::{IoCost, PagedKernel, SpaceKernel};
 pub use machine::{
     Machine, MachineConfig, MachineError, NoResolver, Process, ProcessId, RETRY_LIMIT, RaisedFault,
     StaleUse, TlbPort, Value,

@@ -260,6 +260,12 @@ impl<F: PageTableFormat> Machine<F> {
         (&mut self.ram, port)
     }
 
+    /// Charges `cycles` of backing-store I/O (the kernel waited for the disk).
+    pub fn charge_io(&mut self, cycles: u64) {
+        self.counters.io_cycles += cycles;
+        self.counters.cycles += cycles;
+    }
+
     /// The TLB.
     pub fn tlb(&self) -> &SimTlb {
         &self.tlb

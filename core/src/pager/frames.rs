@@ -72,6 +72,10 @@ impl<F: PageTableFormat, S: BackingStore, P: ReplacementPolicy> Pager<'_, F, S, 
         if pte::write::<F, M>(memory, root, page, entry).is_err() {
             return false;
         }
+        // The slot's reference is the entry's now.
+        if let Some(record) = self.frames.record_mut(index) {
+            record.slot = None;
+        }
         self.release_frame(index);
         self.counters.pages_repurposed += 1;
         true

@@ -10,10 +10,10 @@ use crate::software_pte::SoftwarePte;
 use crate::space::{FaultKind, FrameSource, PageInError, SpaceError};
 use crate::tlb::Tlb;
 
-use super::bits::Scope;
+use super::bits::{PteBits, Scope};
 use super::database::{FrameList, Owner};
 use super::manager::Pager;
-use super::policy::{FrameIndex, ReplacementPolicy};
+use super::policy::{FrameIndex, PageBits, ReplacementPolicy};
 use super::store::BackingStore;
 
 /// A pager with the kernel's page-table allocator and the TLB, for one stretch of work:
@@ -89,6 +89,18 @@ impl<F: PageTableFormat, S: BackingStore, P: ReplacementPolicy> Paging<'_, '_, F
             }
             written += now;
         }
+    }
+
+    /// The working-set manager's aging pass: the policy's tick (Aging shifts its
+    /// counters), then every Accessed bit of a resident page cleared (and its TLB entry
+    /// invalidated), so that the next trim sees which pages were touched since. Returns how
+    /// many bits were set.
+    pub fn age<M: TableMemory + ?Sized>(&mut self, memory: &mut M) -> usize {
+        let pager = &mut *self.pager;
+        let mut bits =
+            PteBits::<F, M>::new(&pager.frames, &pager.sets, memory, self.tlb, Scope::Global);
+        pager.policy.tick(&mut bits);
+        pager.frames.iter(FrameList::Active).filter(|&index| bits.take_accessed(index)).count()
     }
 
     /// A reference to the page in `frame` (for a policy that wants every reference, exact
