@@ -568,7 +568,7 @@ fn copy_on_write(out: &mut impl Write, w: &mut World<'_>) -> Res<(Section, VirtA
     )?;
     let World { machine, alloc, a, b } = w;
     let section = Section::create(1, machine.ram_mut(), alloc)?;
-    writeln!(out, "  section: 1 page at physical {}", section.base())?;
+    writeln!(out, "  section: 1 page, its frame taken on the first touch of a view")?;
     let view_a = a.space.map_view(&section, None, 0, 1, RW, machine.ram_mut())?;
     let view_b =
         b.space.map_view(&section, None, 0, 1, Protection::WRITE_COPY, machine.ram_mut())?;

@@ -4,7 +4,7 @@
 use paging::frame::BitmapAllocator;
 use paging::pager::policy::{AnyPolicy, PolicyKind, PolicySlot, slots_needed};
 use paging::pager::{FrameRecord, PAGE_BYTES, Pager, PagerStorage};
-use paging::space::{AddressSpace, Protection, SpaceError};
+use paging::space::{AddressSpace, Protection, Section, SpaceError};
 use paging::{PhysAddr, VirtAddr};
 use paging_harness::fixtures::{sim_allocator, sim_space};
 use paging_sim::{Machine, MachineConfig, MachineError, PagedKernel, ProcessId, SimDisk};
@@ -192,4 +192,53 @@ fn the_seed_example_pages_out_and_back_with_exact_counts() {
     assert_eq!((p1c.pagefile_usage, p1c.peak_pagefile_usage), (2, 2));
     let perf = pager.performance();
     assert_eq!((perf.commit_total, perf.commit_limit, perf.physical_total), (3, 10, 2));
+}
+
+/// A section shared by two processes is paged once for both: its pages go to the store
+/// when memory is short and come back for every view; a write-copy view's private copy is
+/// paged like private memory.
+#[test]
+fn a_shared_section_is_paged_once_for_every_view() {
+    let mut machine = Machine::<X86_64>::new(MachineConfig::default());
+    let mut bitmap = Box::new([0; 128]);
+    let mut alloc = sim_allocator(&mut bitmap);
+    let mut storage = Storage::new(3, 16);
+    let mut pager = storage.pager(PolicyKind::Fifo, SimDisk::new(16));
+    let m = &mut machine;
+    let mut p1 = Process::new(m, &mut alloc, &mut pager, 1);
+    let mut p2 = Process::new(m, &mut alloc, &mut pager, 2);
+    let section = {
+        let (ram, mut tlb) = m.split();
+        Section::create(4, ram, &mut pager.with(&mut alloc, &mut tlb)).unwrap()
+    };
+    let rw = Protection::READ_WRITE;
+    let a = p1.space.map_view(&section, None, 0, 4, rw, m.ram_mut()).unwrap();
+    let b = p2.space.map_view(&section, None, 0, 4, rw, m.ram_mut()).unwrap();
+    let c = p2.space.map_view(&section, None, 0, 4, Protection::WRITE_COPY, m.ram_mut()).unwrap();
+    for page in 0..4 {
+        p1.store(m, &mut pager, &mut alloc, a + page * 0x1000, &pattern(9, page)).unwrap();
+    }
+    // Four pages, three frames: the section's pages have been to the store already.
+    assert!(pager.counters().pages_written >= 1);
+    for page in 0..4 {
+        let seen = p2.load(m, &mut pager, &mut alloc, b + page * 0x1000, PAGE_BYTES).unwrap();
+        assert_eq!(seen, pattern(9, page), "page {page} through the second view");
+    }
+    // A private copy in the write-copy view, then pressure: it survives a page-out.
+    p2.store(m, &mut pager, &mut alloc, c, &pattern(2, 100)).unwrap();
+    for page in 0..4 {
+        p1.load(m, &mut pager, &mut alloc, a + page * 0x1000, 8).unwrap();
+    }
+    assert_eq!(p2.load(m, &mut pager, &mut alloc, c, PAGE_BYTES).unwrap(), pattern(2, 100));
+    assert_eq!(p1.load(m, &mut pager, &mut alloc, a, PAGE_BYTES).unwrap(), pattern(9, 0));
+    assert!(pager.counters().hard_faults >= 4);
+    // Teardown gives every frame and slot back.
+    let (ram, mut tlb) = m.split();
+    let mut paging = pager.with(&mut alloc, &mut tlb);
+    p1.space.destroy(ram, &mut paging);
+    p2.space.destroy(ram, &mut paging);
+    section.close(ram, &mut paging).unwrap();
+    let perf = pager.performance();
+    assert_eq!((perf.physical_available, perf.commit_total), (3, 0));
+    assert_eq!(pager.slots().used_slots(), 0);
 }

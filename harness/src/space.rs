@@ -1168,7 +1168,8 @@ impl World<'_> {
                         };
                         let sec = self.sections[section].as_ref().expect("mapped, so open");
                         let index = offset + (virt - alloc.base) / PAGE;
-                        ensure_eq!(frame, sec.base() + index * PAGE, "frame of {:#x}", virt);
+                        let held = sec.frame(self.machine.ram(), index);
+                        ensure_eq!(Some(frame), held, "frame of {:#x}", virt);
                     }
                 }
             }
@@ -1178,15 +1179,19 @@ impl World<'_> {
         for (sec, model) in self.sections.iter().zip(&self.model.sections) {
             match (sec, model) {
                 (Some(sec), Some(model)) => {
-                    ensure_eq!(sec.views(self.machine.ram()), model.views);
-                    let mut ram = vec![0u8; model.bytes.len()];
-                    self.machine
-                        .ram()
-                        .read(sec.base(), &mut ram)
-                        .map_err(|e| fail(e.to_string()))?;
-                    ensure!(ram == model.bytes, "contents of the section at {:?}", sec.base());
-                    // Its pages and its header frame.
-                    expected_frames += sec.pages() as usize + 1;
+                    let ram = self.machine.ram();
+                    ensure_eq!(sec.views(ram), model.views);
+                    let mut resident = 0;
+                    for (index, expected) in model.bytes.chunks(PAGE as usize).enumerate() {
+                        let mut bytes = vec![0u8; PAGE as usize];
+                        if let Some(frame) = sec.frame(ram, index as u64) {
+                            ram.read(frame, &mut bytes).map_err(|e| fail(e.to_string()))?;
+                            resident += 1;
+                        }
+                        ensure!(bytes == expected, "contents of page {} of a section", index);
+                    }
+                    // Its resident pages, its header and its prototypes.
+                    expected_frames += resident + 1 + sec.pages().div_ceil(512) as usize;
                 }
                 (None, None) => {}
                 _ => return Err(fail("a section open in one, closed in the other".into())),

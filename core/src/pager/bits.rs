@@ -44,61 +44,76 @@ impl<'a, 's, F: PageTableFormat, M: TableMemory + ?Sized> PteBits<'a, 's, F, M> 
         Self { frames, sets, memory: RefCell::new(memory), tlb, scope, format: PhantomData }
     }
 
-    /// The owner of the active private page in `frame`, if it is one.
-    fn owner(&self, frame: FrameIndex) -> Option<(PhysAddr, crate::addr::VirtAddr)> {
+    /// The owner of the active page in `frame`, and its address.
+    fn active(&self, frame: FrameIndex) -> Option<(Owner, PhysAddr)> {
         let record = self.frames.record(frame)?;
-        match (record.list(), record.owner) {
-            (FrameList::Active, Owner::Private { root, page }) => Some((root, page)),
-            _ => None,
-        }
+        let address = self.frames.address(frame)?;
+        (record.list() == FrameList::Active && record.owner != Owner::None)
+            .then_some((record.owner, address))
     }
 
-    /// The flags of the present PTE that maps `frame`'s page.
-    fn flags(&self, frame: FrameIndex) -> Option<PageFlags> {
-        let (root, page) = self.owner(frame)?;
-        let address = self.frames.address(frame)?;
+    /// The union of the flags of every present PTE that maps `frame`'s page (one for a
+    /// private page, one per view that maps a section page).
+    fn flags(&self, frame: FrameIndex) -> PageFlags {
+        let Some((owner, address)) = self.active(frame) else { return PageFlags::empty() };
         let mut memory = self.memory.borrow_mut();
-        match pte::read::<F, M>(&mut **memory, root, page) {
-            PteState::Present { frame: held, flags } if held == address => Some(flags),
-            _ => None,
+        let mut union = PageFlags::empty();
+        for slot in 0..pte::mapping_slots(owner) {
+            let Some(at) = pte::mapping(&**memory, self.sets, owner, slot) else { continue };
+            if let PteState::Present { frame: held, flags } =
+                pte::read::<F, M>(&mut **memory, at.root, at.page)
+                && held == address
+            {
+                union |= flags;
+            }
         }
+        union
     }
 }
 
 impl<F: PageTableFormat, M: TableMemory + ?Sized> PageBits for PteBits<'_, '_, F, M> {
     fn accessed(&self, frame: FrameIndex) -> bool {
-        self.flags(frame).is_some_and(|f| f.contains(PageFlags::ACCESSED))
+        self.flags(frame).contains(PageFlags::ACCESSED)
     }
 
     fn take_accessed(&mut self, frame: FrameIndex) -> bool {
-        let Some(flags) = self.flags(frame).filter(|f| f.contains(PageFlags::ACCESSED)) else {
-            return false;
-        };
-        let (Some((root, page)), Some(address)) = (self.owner(frame), self.frames.address(frame))
-        else {
-            return false;
-        };
-        let new = NewPte::Page { frame: address, flags: flags.difference(PageFlags::ACCESSED) };
-        let written = pte::write::<F, M>(&mut **self.memory.get_mut(), root, page, new);
-        if written.is_ok()
-            && let Some(set) = self.sets.get(root)
-        {
-            // A cached entry would never set the bit again (Intel SDM 4.8).
-            self.tlb.invalidate_page_in(set.asid, page);
+        let Some((owner, address)) = self.active(frame) else { return false };
+        let memory = self.memory.get_mut();
+        let mut accessed = false;
+        for slot in 0..pte::mapping_slots(owner) {
+            let Some(at) = pte::mapping(&**memory, self.sets, owner, slot) else { continue };
+            let PteState::Present { frame: held, flags } =
+                pte::read::<F, M>(&mut **memory, at.root, at.page)
+            else {
+                continue;
+            };
+            if held != address || !flags.contains(PageFlags::ACCESSED) {
+                continue;
+            }
+            accessed = true;
+            let new = NewPte::Page { frame: address, flags: flags.difference(PageFlags::ACCESSED) };
+            if pte::write::<F, M>(&mut **memory, at.root, at.page, new).is_ok() {
+                // A cached entry would never set the bit again (Intel SDM 4.8).
+                self.tlb.invalidate_page_in(at.asid, at.page);
+            }
         }
-        true
+        accessed
     }
 
     fn dirty(&self, frame: FrameIndex) -> bool {
         let no_copy = self.frames.record(frame).is_some_and(|r| r.slot.is_none());
-        no_copy || self.flags(frame).is_some_and(|f| f.contains(PageFlags::DIRTY))
+        no_copy || self.flags(frame).contains(PageFlags::DIRTY)
     }
 
     fn evictable(&self, frame: FrameIndex) -> bool {
-        let Some((root, _)) = self.owner(frame) else { return false };
-        match self.scope {
-            Scope::Global => self.sets.get(root).is_some_and(|s| s.above_minimum()),
-            Scope::Space(only) => only == root,
+        match (self.active(frame).map(|(owner, _)| owner), self.scope) {
+            (Some(Owner::Private { root, .. }), Scope::Global) => {
+                self.sets.get(root).is_some_and(|s| s.above_minimum())
+            }
+            (Some(Owner::Private { root, .. }), Scope::Space(only)) => only == root,
+            // Shared pages belong to no one working set: only a global trim takes them.
+            (Some(Owner::Section { .. }), Scope::Global) => true,
+            _ => false,
         }
     }
 }

@@ -3,9 +3,12 @@
 
 use crate::addr::PhysAddr;
 use crate::error::FrameError;
+use crate::flags::PageFlags;
 use crate::format::PageTableFormat;
 use crate::memory::TableMemory;
 use crate::software_pte::SoftwarePte;
+use crate::space::Prototype;
+use crate::space::section;
 use crate::tlb::Tlb;
 
 use super::bits::{PteBits, Scope};
@@ -56,21 +59,32 @@ impl<F: PageTableFormat, S: BackingStore, P: ReplacementPolicy> Pager<'_, F, S, 
     }
 
     /// Gives the standby frame `index` to a new page: its old page lives on only in its
-    /// slot, so the old owner's transition entry becomes a paging-file entry. The frame is
-    /// left free. `false` (nothing changed) if the entry is not what the record says.
+    /// slot, so the old owner's transition entry (a private page's PTE, or a section
+    /// page's prototype) becomes a paging-file entry. The frame is left free. `false`
+    /// (nothing changed) if the entry is not what the record says.
     fn repurpose<M: TableMemory + ?Sized>(&mut self, index: FrameIndex, memory: &mut M) -> bool {
         let frame = self.address(index);
         let Some(record) = self.frames.record(index).copied() else { return false };
-        let (Owner::Private { root, page }, Some(slot)) = (record.owner, record.slot) else {
-            return false;
-        };
-        match pte::read::<F, M>(memory, root, page) {
-            PteState::Paged(SoftwarePte::Transition { frame: held, .. }) if held == frame => {}
-            _ => return false,
-        }
-        let entry = NewPte::Software(SoftwarePte::PagingFile { slot });
-        if pte::write::<F, M>(memory, root, page, entry).is_err() {
-            return false;
+        let Some(slot) = record.slot else { return false };
+        match record.owner {
+            Owner::Private { root, page } => {
+                match pte::read::<F, M>(memory, root, page) {
+                    PteState::Paged(SoftwarePte::Transition { frame: held, .. })
+                        if held == frame => {}
+                    _ => return false,
+                }
+                let entry = NewPte::Software(SoftwarePte::PagingFile { slot });
+                if pte::write::<F, M>(memory, root, page, entry).is_err() {
+                    return false;
+                }
+            }
+            Owner::Section { section: header, index: page } => {
+                if section::prototype(memory, header, page) != Prototype::Transition(frame) {
+                    return false;
+                }
+                section::set_prototype(memory, header, page, Prototype::PagingFile(slot));
+            }
+            Owner::None => return false,
         }
         // The slot's reference is the entry's now.
         if let Some(record) = self.frames.record_mut(index) {
@@ -103,9 +117,11 @@ impl<F: PageTableFormat, S: BackingStore, P: ReplacementPolicy> Pager<'_, F, S, 
         false
     }
 
-    /// Takes the page in the active frame `index` out of its working set: its PTE becomes
-    /// a transition entry, and the frame goes to the standby list if the store holds a good
-    /// copy, to the modified list if not. The policy has already let it go.
+    /// Takes the page in the active frame `index` out of memory: every PTE that maps it
+    /// becomes a transition entry (a private page) or points back at its prototype (a
+    /// section page, whose prototype becomes the transition entry), and the frame goes to
+    /// the standby list if the store holds a good copy, to the modified list if not. The
+    /// policy has already let it go.
     pub(super) fn evict<M: TableMemory + ?Sized>(
         &mut self,
         index: FrameIndex,
@@ -114,20 +130,20 @@ impl<F: PageTableFormat, S: BackingStore, P: ReplacementPolicy> Pager<'_, F, S, 
     ) -> bool {
         let frame = self.address(index);
         let Some(record) = self.frames.record(index).copied() else { return false };
-        let Owner::Private { root, page } = record.owner else { return false };
-        let Some(asid) = self.sets.get(root).map(|s| s.asid) else { return false };
-        let (written, owned) = match pte::read::<F, M>(memory, root, page) {
-            PteState::Present { frame: held, flags } if held == frame => {
-                (flags.contains(crate::flags::PageFlags::DIRTY), true)
-            }
-            // A hidden page was dirtied (if at all) before it was hidden: the space said so.
-            PteState::Hidden { frame: held, owned } if held == frame => (false, owned),
-            _ => return false,
+        let Some((unmapped, written)) = self.unmap_everywhere(record.owner, frame, memory, tlb)
+        else {
+            return false;
         };
-        let entry = NewPte::Software(SoftwarePte::Transition { frame, owned });
-        let Ok(flush) = pte::write::<F, M>(memory, root, page, entry) else { return false };
-        if !flush.is_empty() {
-            tlb.invalidate_page_in(asid, page);
+        match record.owner {
+            Owner::Private { root, .. } if unmapped == 1 => {
+                if let Some(set) = self.sets.get_mut(root) {
+                    set.shrink();
+                }
+            }
+            Owner::Section { section: header, index: page } => {
+                section::set_prototype(memory, header, page, Prototype::Transition(frame));
+            }
+            _ => return false,
         }
         let clean = !written && record.slot.is_some();
         if !clean {
@@ -135,11 +151,49 @@ impl<F: PageTableFormat, S: BackingStore, P: ReplacementPolicy> Pager<'_, F, S, 
         }
         let list = if clean { FrameList::Standby } else { FrameList::Modified };
         self.frames.move_to(index, list);
-        if let Some(set) = self.sets.get_mut(root) {
-            set.shrink();
-        }
         self.counters.pages_trimmed += 1;
         true
+    }
+
+    /// Rewrites every PTE that maps `frame` (`owner`'s page) to the entry a page away
+    /// from memory has, invalidating what a TLB may cache. Returns how many PTEs it
+    /// rewrote and whether any was dirty; `None` if a private page's PTE does not map the
+    /// frame (nothing changed then).
+    fn unmap_everywhere<M: TableMemory + ?Sized>(
+        &self,
+        owner: Owner,
+        frame: PhysAddr,
+        memory: &mut M,
+        tlb: &mut dyn Tlb,
+    ) -> Option<(u32, bool)> {
+        let (mut unmapped, mut written) = (0, false);
+        for slot in 0..pte::mapping_slots(owner) {
+            let Some(at) = pte::mapping(memory, &self.sets, owner, slot) else { continue };
+            let owned = match pte::read::<F, M>(memory, at.root, at.page) {
+                PteState::Present { frame: held, flags } if held == frame => {
+                    written |= flags.contains(PageFlags::DIRTY);
+                    flags.contains(crate::space::OWNED)
+                }
+                // A hidden page was dirtied (if at all) before it was hidden: the space
+                // said so then.
+                PteState::Hidden { frame: held, owned } if held == frame => owned,
+                _ => continue,
+            };
+            let entry = match owner {
+                Owner::Private { .. } => SoftwarePte::Transition { frame, owned },
+                _ => SoftwarePte::Prototype,
+            };
+            let Ok(flush) = pte::write::<F, M>(memory, at.root, at.page, NewPte::Software(entry))
+            else {
+                continue;
+            };
+            if !flush.is_empty() {
+                tlb.invalidate_page_in(at.asid, at.page);
+            }
+            unmapped += 1;
+        }
+        let mapped_once = unmapped == 1 || !matches!(owner, Owner::Private { .. });
+        mapped_once.then_some((unmapped, written))
     }
 
     /// Puts frame `index` on the free list, forgetting its owner and its slot.

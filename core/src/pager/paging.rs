@@ -200,11 +200,13 @@ impl<'h, F: PageTableFormat, S: BackingStore, P: ReplacementPolicy> FrameSource
         owner: Owner,
         zeroed: bool,
     ) -> Result<PhysAddr, FrameError> {
-        let Owner::Private { root, .. } = owner else { return Err(FrameError::Exhausted) };
-        if self.pager.sets.get(root).is_none() {
-            return Err(FrameError::Exhausted);
+        match owner {
+            Owner::Private { root, .. } if self.pager.sets.get(root).is_some() => {
+                self.make_room(root, memory);
+            }
+            Owner::Section { .. } => {}
+            _ => return Err(FrameError::Exhausted),
         }
-        self.make_room(root, memory);
         let index = self.pager.obtain(memory, self.tlb, zeroed)?;
         self.activate(index, owner)?;
         Ok(self.pager.address(index))
@@ -244,14 +246,17 @@ impl<'h, F: PageTableFormat, S: BackingStore, P: ReplacementPolicy> FrameSource
         pte: SoftwarePte,
         owner: Owner,
     ) -> Result<PhysAddr, PageInError> {
-        let Owner::Private { root, .. } = owner else { return Err(PageInError::Unknown) };
-        if self.pager.sets.get(root).is_none() {
-            return Err(PageInError::Unknown);
-        }
+        let root = match owner {
+            Owner::Private { root, .. } if self.pager.sets.get(root).is_some() => Some(root),
+            Owner::Section { .. } => None,
+            _ => return Err(PageInError::Unknown),
+        };
         match pte {
             SoftwarePte::Transition { frame, .. } => {
                 let index = self.in_transition(frame, owner).ok_or(PageInError::Unknown)?;
-                self.make_room(root, memory);
+                if let Some(root) = root {
+                    self.make_room(root, memory);
+                }
                 self.activate(index, owner).map_err(|_| PageInError::NoFrame)?;
                 Ok(frame)
             }
@@ -259,7 +264,9 @@ impl<'h, F: PageTableFormat, S: BackingStore, P: ReplacementPolicy> FrameSource
                 if self.pager.slots.references(slot).is_err() {
                     return Err(PageInError::Unknown);
                 }
-                self.make_room(root, memory);
+                if let Some(root) = root {
+                    self.make_room(root, memory);
+                }
                 self.read_in(memory, slot, owner)
             }
             _ => Err(PageInError::Unknown),

@@ -8,8 +8,13 @@ use crate::format::PageTableFormat;
 use crate::frame::FrameAllocator;
 use crate::memory::TableMemory;
 use crate::software_pte::SoftwarePte;
+use crate::space::MAX_VIEWS;
+use crate::space::section;
 use crate::table::{Lookup, NewEntry, PageTable};
-use crate::tlb::Flush;
+use crate::tlb::{Asid, Flush};
+
+use super::database::Owner;
+use super::working_set::WorkingSets;
 
 /// What the PTE of a private page holds, as far as the pager cares.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -97,5 +102,43 @@ impl FrameAllocator for NoTables {
     }
     fn frames_in_use(&self) -> usize {
         0
+    }
+}
+
+/// One PTE that may map a frame: the space and the page.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Mapping {
+    pub root: PhysAddr,
+    pub asid: Asid,
+    pub page: VirtAddr,
+}
+
+/// How many places [`mapping`] looks at for a frame of `owner`.
+pub(super) fn mapping_slots(owner: Owner) -> u64 {
+    match owner {
+        Owner::Private { .. } => 1,
+        Owner::Section { .. } => MAX_VIEWS,
+        Owner::None => 0,
+    }
+}
+
+/// The `slot`th place where a PTE may map `owner`'s page: the one PTE of a private page,
+/// or the page in each view a section records.
+pub(super) fn mapping<M: TableMemory + ?Sized>(
+    memory: &M,
+    sets: &WorkingSets,
+    owner: Owner,
+    slot: u64,
+) -> Option<Mapping> {
+    match owner {
+        Owner::Private { root, page } if slot == 0 => {
+            let asid = sets.get(root)?.asid;
+            Some(Mapping { root, asid, page })
+        }
+        Owner::Section { section: header, index } => {
+            let view = section::view_at(memory, header, slot)?;
+            Some(Mapping { root: view.root, asid: view.asid, page: view.page(index) })
+        }
+        _ => None,
     }
 }

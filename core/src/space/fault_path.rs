@@ -24,6 +24,7 @@ use crate::table::{Lookup, NewEntry, PageTable};
 use crate::tlb::Flush;
 
 use super::regions::{Backing, Reservation, Run};
+use super::section::{self, Prototype};
 use super::source::{FaultKind, FrameSource, PageInError};
 use super::{AccessViolation, AddressSpace, PAGE, PageState, Protection, Violation};
 
@@ -160,6 +161,14 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
             // The entry already says what the books say: not a fault the kernel explains.
             return Err(Refused::Pass);
         }
+        // A rewrite of a present entry keeps the Dirty bit: the pager reads it to know
+        // whether the page must be written before its frame is reused.
+        let flags = match held {
+            Some(Held::Frame { present: Some(now), .. }) if !private => {
+                flags | now.intersection(PageFlags::DIRTY)
+            }
+            _ => flags,
+        };
         if private && self.regions.plan().set(page, page + PAGE).fits().is_err() {
             return Err(Refused::Pass);
         }
@@ -209,6 +218,8 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
                 Ok(pte @ SoftwarePte::PagingFile { .. }) => {
                     Ok(Some(Held::Paged { pte, owned: true }))
                 }
+                // A section's page the pager took away: the prototype says where it is.
+                Ok(SoftwarePte::Prototype) => Ok(None),
                 // Not a payload the space or its pager wrote: nothing it can explain.
                 _ => Err(()),
             },
@@ -249,9 +260,10 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
                 let frame = source.take(memory, owner, true).map_err(|_| Refused::Pass)?;
                 return Ok((frame, Undo::GiveBack, FaultKind::DemandZero));
             }
-            (None, Backing::Section { first, .. }) => {
-                let frame = first + (page - reservation.base.as_u64());
-                (frame, false, Undo::Nothing, FaultKind::Mapped)
+            (None, Backing::Section { section, offset }) => {
+                let index = offset + (page - reservation.base.as_u64()) / PAGE;
+                let (frame, kind) = section_page(section, index, memory, source)?;
+                (frame, false, Undo::Nothing, kind)
             }
         };
         if private && !owned {
@@ -266,6 +278,39 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
         }
         Ok((frame, undo, kind))
     }
+}
+
+/// The frame of page `index` of the section at `section`, made resident for every view:
+/// a zeroed one on its first touch, or brought back by the pager. Once resident it stays
+/// (the section's state, whatever happens to the view's entry).
+fn section_page<M: TableMemory, A: FrameSource + ?Sized>(
+    section: PhysAddr,
+    index: u64,
+    memory: &mut M,
+    source: &mut A,
+) -> Result<(PhysAddr, FaultKind), Refused> {
+    let owner = Owner::Section { section, index };
+    let now = section::prototype(memory, section, index);
+    let (frame, kind) = match now {
+        Prototype::Resident(frame) => return Ok((frame, FaultKind::Mapped)),
+        Prototype::Zero => {
+            let frame = source.take(memory, owner, true).map_err(|_| Refused::Pass)?;
+            (frame, FaultKind::DemandZero)
+        }
+        Prototype::Transition(_) | Prototype::PagingFile(_) => {
+            let pte = now.paged().ok_or(Refused::Pass)?;
+            match source.bring_back(memory, pte, owner) {
+                Ok(frame) if matches!(now, Prototype::Transition(_)) => {
+                    (frame, FaultKind::Transition)
+                }
+                Ok(frame) => (frame, FaultKind::PageRead),
+                Err(PageInError::Store) => return Err(Refused::InPage),
+                Err(_) => return Err(Refused::Pass),
+            }
+        }
+    };
+    section::set_prototype(memory, section, index, Prototype::Resident(frame));
+    Ok((frame, kind))
 }
 
 /// How to undo getting a frame for a page whose entry could not be written.
@@ -315,6 +360,10 @@ pub(crate) fn unhide(payload: u64) -> Option<(PhysAddr, bool)> {
 pub(crate) fn release_entry<A: FrameSource + ?Sized>(source: &mut A, old: Occupant) {
     match old {
         Occupant::Page(mapped) if mapped.flags.contains(OWNED) => source.give_back(mapped.frame),
+        // A section's page written through this view: its copy in the store is stale.
+        Occupant::Page(mapped) if mapped.flags.contains(PageFlags::DIRTY) => {
+            source.dirtied(mapped.frame);
+        }
         Occupant::Payload(payload) => match SoftwarePte::decode(payload) {
             Ok(SoftwarePte::Hidden { frame, owned: true }) => source.give_back(frame),
             Ok(pte @ (SoftwarePte::Transition { .. } | SoftwarePte::PagingFile { .. })) => {

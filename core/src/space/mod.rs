@@ -38,7 +38,7 @@ mod placement;
 mod protection;
 mod query;
 mod regions;
-mod section;
+pub(crate) mod section;
 mod source;
 mod unix;
 mod views;
@@ -49,13 +49,14 @@ pub use error::SpaceError;
 pub use layout::{Aslr, Layout};
 pub use protection::{BaseProtection, MemoryType, PageState, Protection};
 pub use query::RegionInfo;
-pub use section::Section;
+pub use section::{MAX_VIEWS, Prototype, Section};
 pub use source::{FaultKind, FrameSource, PageInError};
 pub use unix::{MapFixed, Prot};
 pub use views::ImagePart;
 pub use violation::{AccessViolation, Violation};
 
-use fault_path::{OWNED, frame_of, hide, page_flags, release_entry};
+pub(crate) use fault_path::OWNED;
+use fault_path::{frame_of, hide, page_flags, release_entry};
 use regions::{Backing, Regions, Reservation, Run};
 
 /// The page of an address space: the base page, 4 KiB.
@@ -339,7 +340,7 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
             },
             |_, old| {
                 if let Occupant::Page(page) = old
-                    && page.flags.contains(PageFlags::DIRTY | OWNED)
+                    && page.flags.contains(PageFlags::DIRTY)
                 {
                     // The rewrite drops the Dirty bit: the pager must still know.
                     shared.borrow_mut().dirtied(page.frame);
@@ -497,8 +498,8 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
     /// Takes a reservation out of the books; a view's section counts one view less.
     fn forget<M: TableMemory + ?Sized>(&mut self, reservation: &Reservation, memory: &mut M) {
         self.regions.remove(reservation.base);
-        if let Backing::Section { section, .. } = reservation.backing {
-            section::count_view(memory, section, -1);
+        if let Backing::Section { section, offset } = reservation.backing {
+            section::remove_view(memory, section, self.view_record(reservation.base, offset));
         }
     }
 

@@ -61,12 +61,12 @@ impl<T, const N: usize> List<T, N> {
 pub(crate) enum Backing {
     /// Frames of this space's own, allocated on first touch.
     Private,
-    /// The frames of a section, from `first` on (the section's frame at the view's offset).
+    /// The pages of a section, from `offset` on.
     Section {
-        /// The section's first frame (its identity).
+        /// The section's header frame (its identity).
         section: PhysAddr,
-        /// The frame behind the view's first page.
-        first: PhysAddr,
+        /// The section's page behind the reservation's first page.
+        offset: u64,
     },
 }
 
@@ -259,8 +259,8 @@ impl<const N: usize> Regions<N> {
         };
         let offset = at - head.base.as_u64();
         let backing = match head.backing {
-            Backing::Section { section, first } => {
-                Backing::Section { section, first: first + offset }
+            Backing::Section { section, offset: first } => {
+                Backing::Section { section, offset: first + offset / super::PAGE }
             }
             Backing::Private => Backing::Private,
         };

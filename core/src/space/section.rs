@@ -1,22 +1,43 @@
-//! Sections: memory that several address spaces can map at once.
+//! Sections: memory that several address spaces can map at once, paged once for all of
+//! them through prototype entries.
 
-use crate::addr::PhysAddr;
+use core::fmt;
+
+use crate::addr::{PhysAddr, VirtAddr};
 use crate::format::EntrySize;
 use crate::frame::FrameAllocator;
 use crate::memory::TableMemory;
+use crate::pager::Slot;
+use crate::software_pte::SoftwarePte;
+use crate::tlb::Asid;
 
 use super::PAGE;
 use super::error::SpaceError;
+use super::source::FrameSource;
 
-/// A section: zeroed, physically contiguous frames that views in several address spaces
-/// map (Windows `CreateFileMapping` backed by the paging file; an executable image's
-/// contents). A write through one writable view is seen through every other view;
-/// write-copy views get private copies instead.
+/// Prototype entries in one frame.
+const PROTOTYPES_PER_FRAME: u64 = PAGE / 8;
+
+/// Words of one view's record in the header: root, address-space id, and the address at
+/// which the view would map the section's page 0.
+const VIEW_WORDS: u64 = 3;
+
+/// The most views a section records (the header frame's words after the count).
+pub const MAX_VIEWS: u64 = (PAGE / 8 - 1) / VIEW_WORDS;
+
+/// A section: pages that views in several address spaces map (Windows `CreateFileMapping`
+/// backed by the paging file; an executable image's contents). A write through one
+/// writable view is seen through every other view; write-copy views get private copies
+/// instead.
 ///
-/// The section keeps a header frame before its pages, where it counts its views: a view
-/// can be taken down (by `unmap_view`, or with its whole space by `destroy`) without the
-/// section at hand, as a kernel's object header allows. Close it with
-/// [`close`](Self::close) once no view maps it; its frames then go back to the allocator.
+/// Its memory is a header frame and an array of *prototype entries*, one per page (Windows
+/// prototype PTEs), in frames from the page-table allocator. A page gets a zeroed frame on
+/// its first touch in any view, from the same [`FrameSource`] as the views' spaces; a pager
+/// can take it away once, for every view (their entries then point back at the prototype),
+/// and brings it back for all of them. The header counts the views and records where each
+/// maps the section, so that a view can be taken down (by `unmap_view`, or with its whole
+/// space by `destroy`) without the section at hand, and so that the pager finds every
+/// entry that maps a page. Close it with [`close`](Self::close) once no view maps it.
 #[derive(Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Section {
@@ -24,38 +45,114 @@ pub struct Section {
     pages: u64,
 }
 
+/// Where a section's page is, as its prototype entry says.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Prototype {
+    /// Never touched: zero.
+    Zero,
+    /// In this frame, mapped by views or not.
+    Resident(PhysAddr),
+    /// In this frame on the pager's standby or modified list; views do not map it.
+    Transition(PhysAddr),
+    /// Only in this slot of the backing store.
+    PagingFile(Slot),
+}
+
+impl Prototype {
+    const RESIDENT: u64 = 1;
+    const TRANSITION: u64 = 2;
+    const PAGING_FILE: u64 = 3;
+
+    fn encode(self) -> u64 {
+        match self {
+            Self::Zero => 0,
+            Self::Resident(frame) => frame.as_u64() | Self::RESIDENT,
+            Self::Transition(frame) => frame.as_u64() | Self::TRANSITION,
+            Self::PagingFile(slot) => (u64::from(slot.0) << 12) | Self::PAGING_FILE,
+        }
+    }
+
+    fn decode(raw: u64) -> Self {
+        let value = raw & !(PAGE - 1);
+        match raw & (PAGE - 1) {
+            Self::RESIDENT => Self::Resident(PhysAddr::new(value)),
+            Self::TRANSITION => Self::Transition(PhysAddr::new(value)),
+            Self::PAGING_FILE => Self::PagingFile(Slot((value >> 12) as u32)),
+            _ => Self::Zero,
+        }
+    }
+
+    /// The software entry a pager gives back or brings back for this prototype.
+    pub(crate) fn paged(self) -> Option<SoftwarePte> {
+        match self {
+            Self::Transition(frame) => Some(SoftwarePte::Transition { frame, owned: false }),
+            Self::PagingFile(slot) => Some(SoftwarePte::PagingFile { slot }),
+            Self::Zero | Self::Resident(_) => None,
+        }
+    }
+}
+
+impl fmt::Display for Prototype {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Self::Zero => f.write_str("demand zero"),
+            Self::Resident(frame) => write!(f, "resident in {:#x}", frame.as_u64()),
+            Self::Transition(frame) => write!(f, "in transition in {:#x}", frame.as_u64()),
+            Self::PagingFile(slot) => write!(f, "in slot {}", slot.0),
+        }
+    }
+}
+
+/// One view of a section, as its header records it.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub(crate) struct ViewRecord {
+    /// The space's root table.
+    pub root: PhysAddr,
+    /// The space's address-space id.
+    pub asid: Asid,
+    /// Where the view would map the section's page 0 (wrapping: views from an offset).
+    pub page0: VirtAddr,
+}
+
+impl ViewRecord {
+    /// Where the view maps page `index` (an address outside the view for pages it does
+    /// not map: callers check the entry there).
+    pub(crate) fn page(&self, index: u64) -> VirtAddr {
+        VirtAddr::new(self.page0.as_u64().wrapping_add(index.wrapping_mul(PAGE)))
+    }
+}
+
 impl Section {
-    /// Creates a section of `pages` zeroed pages (taking one more frame for its header).
+    /// Creates a section of `pages` zero pages: a header and its prototype entries, from
+    /// the page-table allocator of `source`. Its pages take frames on first touch.
     ///
     /// # Errors
     ///
-    /// Returns [`SpaceError::ZeroSize`], or [`SpaceError::Table`] with
+    /// Returns [`SpaceError::ZeroSize`], [`SpaceError::CommitLimit`] when the source
+    /// cannot charge the pages, or [`SpaceError::Table`] with
     /// [`TableError::OutOfFrames`](crate::TableError::OutOfFrames) when no contiguous run
-    /// of frames is free.
-    pub fn create<M: TableMemory + ?Sized, A: FrameAllocator + ?Sized>(
+    /// of frames is free for the header and prototypes.
+    pub fn create<M: TableMemory + ?Sized, A: FrameSource + ?Sized>(
         pages: u64,
         memory: &mut M,
-        alloc: &mut A,
+        source: &mut A,
     ) -> Result<Self, SpaceError> {
-        let count = usize::try_from(pages)
-            .ok()
-            .and_then(|n| n.checked_add(1))
-            .ok_or(SpaceError::ZeroSize)?;
         if pages == 0 {
             return Err(SpaceError::ZeroSize);
         }
+        let count = usize::try_from(pages.div_ceil(PROTOTYPES_PER_FRAME) + 1)
+            .map_err(|_| SpaceError::ZeroSize)?;
         let out_of_frames = SpaceError::Table(crate::TableError::OutOfFrames { needed: count });
-        let header = alloc.allocate_contiguous(count, PAGE).map_err(|_| out_of_frames)?;
-        for page in 0..=pages {
-            memory.zero_frame(header + page * PAGE);
+        source.charge(PhysAddr::ZERO, pages)?;
+        let Ok(header) = source.tables().allocate_contiguous(count, PAGE) else {
+            source.uncharge(PhysAddr::ZERO, pages);
+            return Err(out_of_frames);
+        };
+        for frame in 0..count as u64 {
+            memory.zero_frame(header + frame * PAGE);
         }
         Ok(Self { header, pages })
-    }
-
-    /// The first frame of the section's pages.
-    #[must_use]
-    pub fn base(&self) -> PhysAddr {
-        self.header + PAGE
     }
 
     /// The size in pages.
@@ -70,27 +167,53 @@ impl Section {
         views_at(memory, self.header)
     }
 
+    /// Where page `index` is (`None` past the end).
+    #[must_use]
+    pub fn page<M: TableMemory + ?Sized>(&self, memory: &M, index: u64) -> Option<Prototype> {
+        (index < self.pages).then(|| prototype(memory, self.header, index))
+    }
+
+    /// The frame that holds page `index` now, resident or in transition.
+    #[must_use]
+    pub fn frame<M: TableMemory + ?Sized>(&self, memory: &M, index: u64) -> Option<PhysAddr> {
+        match self.page(memory, index)? {
+            Prototype::Resident(frame) | Prototype::Transition(frame) => Some(frame),
+            Prototype::Zero | Prototype::PagingFile(_) => None,
+        }
+    }
+
     /// The header frame, the section's identity in the books of the spaces that map it.
     pub(crate) fn header(&self) -> PhysAddr {
         self.header
     }
 
-    /// Gives the frames back.
+    /// Gives every page's frame or slot back to `source`, and the header and prototypes
+    /// to its page-table allocator.
     ///
     /// # Errors
     ///
     /// Returns the section and [`SpaceError::SectionInUse`] while views map it.
-    pub fn close<M: TableMemory + ?Sized, A: FrameAllocator + ?Sized>(
+    pub fn close<M: TableMemory + ?Sized, A: FrameSource + ?Sized>(
         self,
         memory: &M,
-        alloc: &mut A,
+        source: &mut A,
     ) -> Result<(), (Self, SpaceError)> {
         let views = self.views(memory);
         if views > 0 {
             return Err((self, SpaceError::SectionInUse { views }));
         }
+        for index in 0..self.pages {
+            let page = prototype(memory, self.header, index);
+            match page {
+                Prototype::Resident(frame) => source.give_back(frame),
+                Prototype::Zero => {}
+                _ => source.drop_paged(page.paged().unwrap_or(SoftwarePte::DemandZero)),
+            }
+        }
+        source.uncharge(PhysAddr::ZERO, self.pages);
+        let count = (self.pages.div_ceil(PROTOTYPES_PER_FRAME) + 1) as usize;
         // The run came from this allocator in `create`; whole, it goes back.
-        let _ = alloc.deallocate_contiguous(self.header, self.pages as usize + 1);
+        let _ = source.tables().deallocate_contiguous(self.header, count);
         Ok(())
     }
 }
@@ -100,8 +223,78 @@ fn views_at<M: TableMemory + ?Sized>(memory: &M, header: PhysAddr) -> u32 {
     u32::try_from(memory.read_entry(header, EntrySize::Eight)).unwrap_or(u32::MAX)
 }
 
-/// Adds `delta` (+1 or -1) to the view count in the header at `header`.
-pub(crate) fn count_view<M: TableMemory + ?Sized>(memory: &mut M, header: PhysAddr, delta: i32) {
-    let views = views_at(memory, header).saturating_add_signed(delta);
-    memory.write_entry(header, EntrySize::Eight, u64::from(views));
+/// The prototype entry of page `index` of the section at `header`.
+pub(crate) fn prototype<M: TableMemory + ?Sized>(
+    memory: &M,
+    header: PhysAddr,
+    index: u64,
+) -> Prototype {
+    Prototype::decode(memory.read_entry(header + PAGE + index * 8, EntrySize::Eight))
+}
+
+/// Makes the prototype entry of page `index` of the section at `header` say `page`.
+pub(crate) fn set_prototype<M: TableMemory + ?Sized>(
+    memory: &mut M,
+    header: PhysAddr,
+    index: u64,
+    page: Prototype,
+) {
+    memory.write_entry(header + PAGE + index * 8, EntrySize::Eight, page.encode());
+}
+
+/// The view recorded in record `slot` (below [`MAX_VIEWS`]) of the header at `header`.
+pub(crate) fn view_at<M: TableMemory + ?Sized>(
+    memory: &M,
+    header: PhysAddr,
+    slot: u64,
+) -> Option<ViewRecord> {
+    let at = header + 8 + slot * VIEW_WORDS * 8;
+    let root = memory.read_entry(at, EntrySize::Eight);
+    (slot < MAX_VIEWS && root != 0).then(|| ViewRecord {
+        root: PhysAddr::new(root),
+        asid: Asid(memory.read_entry(at + 8, EntrySize::Eight) as u16),
+        page0: VirtAddr::new(memory.read_entry(at + 16, EntrySize::Eight)),
+    })
+}
+
+/// Whether the header at `header` has room to record one more view.
+pub(crate) fn has_room<M: TableMemory + ?Sized>(memory: &M, header: PhysAddr) -> bool {
+    u64::from(views_at(memory, header)) < MAX_VIEWS
+}
+
+/// Records `view` in the header at `header` and counts it (the caller checked the room).
+pub(crate) fn add_view<M: TableMemory + ?Sized>(
+    memory: &mut M,
+    header: PhysAddr,
+    view: ViewRecord,
+) {
+    let free = (0..MAX_VIEWS)
+        .map(|slot| header + 8 + slot * VIEW_WORDS * 8)
+        .find(|&at| memory.read_entry(at, EntrySize::Eight) == 0);
+    if let Some(at) = free {
+        memory.write_entry(at, EntrySize::Eight, view.root.as_u64());
+        memory.write_entry(at + 8, EntrySize::Eight, u64::from(view.asid.0));
+        memory.write_entry(at + 16, EntrySize::Eight, view.page0.as_u64());
+        let views = views_at(memory, header).saturating_add(1);
+        memory.write_entry(header, EntrySize::Eight, u64::from(views));
+    }
+}
+
+/// Forgets one record of `view` in the header at `header` and counts one view less.
+pub(crate) fn remove_view<M: TableMemory + ?Sized>(
+    memory: &mut M,
+    header: PhysAddr,
+    view: ViewRecord,
+) {
+    let found = (0..MAX_VIEWS).map(|slot| header + 8 + slot * VIEW_WORDS * 8).find(|&at| {
+        memory.read_entry(at, EntrySize::Eight) == view.root.as_u64()
+            && memory.read_entry(at + 16, EntrySize::Eight) == view.page0.as_u64()
+    });
+    if let Some(at) = found {
+        for word in 0..VIEW_WORDS {
+            memory.write_entry(at + word * 8, EntrySize::Eight, 0);
+        }
+        let views = views_at(memory, header).saturating_sub(1);
+        memory.write_entry(header, EntrySize::Eight, u64::from(views));
+    }
 }

@@ -14,7 +14,7 @@ use super::source::FrameSource;
 use crate::tlb::Flush;
 
 use super::regions::{Backing, Reservation};
-use super::section::{self, Section};
+use super::section::{self, Section, ViewRecord};
 use super::{AddressSpace, MemoryType, PAGE, PageState, Protection, SpaceError};
 
 /// One part of an image: pages of the image section with their own protection.
@@ -141,9 +141,11 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
         }
         let plan = parts.iter().fold(self.regions.plan().add(), |plan, _| plan.set_in_new());
         plan.fits()?;
+        if !section::has_room(memory, section.header()) {
+            return Err(SpaceError::CapacityExhausted);
+        }
         let (base, len) = self.place_reservation(addr, pages * PAGE)?;
-        let backing =
-            Backing::Section { section: section.header(), first: section.base() + offset * PAGE };
+        let backing = Backing::Section { section: section.header(), offset };
         let reservation = Reservation { base, size: len, protect, kind, backing };
         let initial = if parts.is_empty() { protect } else { Protection::READ_ONLY };
         self.regions.add(reservation, PageState::Committed, initial)?;
@@ -154,8 +156,16 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
             self.regions
                 .set(start, start + part.pages * PAGE, |_| (PageState::Committed, protect))?;
         }
-        section::count_view(memory, section.header(), 1);
+        section::add_view(memory, section.header(), self.view_record(base, offset));
         Ok(base)
+    }
+}
+
+impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
+    /// How a section records a view of it at `base` from page `offset`.
+    pub(super) fn view_record(&self, base: VirtAddr, offset: u64) -> ViewRecord {
+        let page0 = base.as_u64().wrapping_sub(offset.wrapping_mul(PAGE));
+        ViewRecord { root: self.root, asid: self.asid, page0: VirtAddr::new(page0) }
     }
 }
 

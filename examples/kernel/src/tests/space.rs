@@ -115,9 +115,10 @@ pub fn copy_on_write<F: Format>(m: &mut Machine<F>) -> Result<(), Fail> {
     let faults = trap::page_faults() - before;
     ensure!(seen == (0x11, 0x22, 0x11), "read {seen:x?}, expected (11, 22, 11)");
     ensure!(faults == 3, "{faults} page faults, expected 3 (the last a write to a read-only page)");
-    ensure!(m.read_phys(section.base()) == 0x11, "the section's frame changed");
+    let frame = section.frame(&m.memory, 0).ok_or("the section's page is not resident")?;
+    ensure!(m.read_phys(frame) == 0x11, "the section's frame changed");
     let private = space.page_table(&mut m.memory).translate(VirtAddr::new(copy))?;
-    ensure!(private.frame != section.base(), "the write-copy view still maps the section");
+    ensure!(private.frame != frame, "the write-copy view still maps the section");
     destroy(m, space);
     section.close(&m.memory, &mut m.frames).map_err(|(_, error)| error)?;
     Ok(())
