@@ -63,16 +63,23 @@ impl<F: PageTableFormat, S: BackingStore, P: ReplacementPolicy> Paging<'_, '_, F
     }
 
     /// Trims working sets above their minimums until `available` frames are free, zeroed
-    /// or on standby (the balance set manager's work); returns how many pages left.
+    /// or on standby (the balance set manager's work), writing modified pages out as they
+    /// come; returns how many pages left working sets.
     pub fn trim_until_available<M: TableMemory + ?Sized>(
         &mut self,
         available: u64,
         memory: &mut M,
     ) -> usize {
         let mut trimmed = 0;
-        while self.pager.performance().physical_available < available
-            && self.pager.trim_one(memory, self.tlb, Scope::Global)
-        {
+        while self.pager.performance().physical_available < available {
+            // Dirty pages already trimmed count once written: write before trimming more.
+            let modified = self.pager.frames.count(FrameList::Modified) > 0;
+            if modified && self.pager.write_modified(memory) > 0 {
+                continue;
+            }
+            if !self.pager.trim_one(memory, self.tlb, Scope::Global) {
+                break;
+            }
             trimmed += 1;
         }
         trimmed
