@@ -8,11 +8,13 @@ mod bitmap;
 mod free_list;
 mod limited;
 mod memory_map;
+mod none;
 
 pub use bitmap::BitmapAllocator;
 pub use free_list::{FreeListAllocator, FreeRun};
 pub use limited::LimitedAllocator;
 pub use memory_map::{MemoryRegion, RegionKind};
+pub use none::NoFrames;
 
 /// The size of the frames that allocators hand out.
 pub const FRAME_SIZE: u64 = Size4KiB::SIZE;

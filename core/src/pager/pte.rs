@@ -2,10 +2,10 @@
 //! read and rewritten when the pager takes the page away or clears its Accessed bit.
 
 use crate::addr::{Frame, Page, PageSize, PhysAddr, Size4KiB, VirtAddr};
-use crate::error::{FrameError, TableError};
+use crate::error::TableError;
 use crate::flags::PageFlags;
 use crate::format::PageTableFormat;
-use crate::frame::FrameAllocator;
+use crate::frame::NoFrames;
 use crate::memory::TableMemory;
 use crate::software_pte::SoftwarePte;
 use crate::space::MAX_VIEWS;
@@ -73,7 +73,7 @@ pub(super) fn write<F: PageTableFormat, M: TableMemory + ?Sized>(
         }
     };
     let mut table = PageTable::<F, _>::from_root(root, &mut *memory);
-    let (_, flush) = table.set_entry(Page::<Size4KiB>::containing(page), new, &mut NoTables)?;
+    let (_, flush) = table.set_entry(Page::<Size4KiB>::containing(page), new, &mut NoFrames)?;
     Ok(flush)
 }
 
@@ -82,27 +82,6 @@ pub(super) fn write<F: PageTableFormat, M: TableMemory + ?Sized>(
 pub(super) enum NewPte {
     Page { frame: PhysAddr, flags: PageFlags },
     Software(SoftwarePte),
-}
-
-/// The allocator of a rewrite that must not create or free tables.
-struct NoTables;
-
-impl FrameAllocator for NoTables {
-    fn allocate(&mut self) -> Result<PhysAddr, FrameError> {
-        Err(FrameError::Exhausted)
-    }
-    fn allocate_contiguous(&mut self, _count: usize, _align: u64) -> Result<PhysAddr, FrameError> {
-        Err(FrameError::Exhausted)
-    }
-    fn deallocate(&mut self, frame: PhysAddr) -> Result<(), FrameError> {
-        Err(FrameError::NotAllocated { frame })
-    }
-    fn deallocate_contiguous(&mut self, start: PhysAddr, _count: usize) -> Result<(), FrameError> {
-        Err(FrameError::NotAllocated { frame: start })
-    }
-    fn frames_in_use(&self) -> usize {
-        0
-    }
 }
 
 /// One PTE that may map a frame: the space and the page.

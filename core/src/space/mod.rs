@@ -25,7 +25,7 @@ use crate::addr::{PageSize, PhysAddr, Size4KiB, VirtAddr};
 use crate::error::{FrameError, Occupant};
 use crate::flags::PageFlags;
 use crate::format::PageTableFormat;
-use crate::frame::FrameAllocator;
+use crate::frame::{FrameAllocator, NoFrames};
 use crate::memory::TableMemory;
 use crate::table::{PageTable, Rewrite};
 use crate::tlb::{Asid, Flush};
@@ -205,7 +205,8 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
         size: u64,
         protect: Protection,
     ) -> Result<VirtAddr, SpaceError> {
-        self.commit_with(addr, size, protect, &mut Uncharged)
+        // Committing takes no frame, and an allocator charges nothing.
+        self.commit_with(addr, size, protect, &mut NoFrames)
     }
 
     /// [`commit`](Self::commit), charging the newly committed pages to `source`: a pager
@@ -521,28 +522,6 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
             |_, old| release_entry(&mut **shared.borrow_mut(), old),
         )?;
         Ok(flush)
-    }
-}
-
-/// The source [`AddressSpace::commit`] charges: no limit, and no frame (committing takes
-/// none).
-struct Uncharged;
-
-impl FrameAllocator for Uncharged {
-    fn allocate(&mut self) -> Result<PhysAddr, FrameError> {
-        Err(FrameError::Exhausted)
-    }
-    fn allocate_contiguous(&mut self, _count: usize, _align: u64) -> Result<PhysAddr, FrameError> {
-        Err(FrameError::Exhausted)
-    }
-    fn deallocate_contiguous(&mut self, start: PhysAddr, _count: usize) -> Result<(), FrameError> {
-        Err(FrameError::NotAllocated { frame: start })
-    }
-    fn deallocate(&mut self, frame: PhysAddr) -> Result<(), FrameError> {
-        Err(FrameError::NotAllocated { frame })
-    }
-    fn frames_in_use(&self) -> usize {
-        0
     }
 }
 
