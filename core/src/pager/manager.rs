@@ -296,10 +296,13 @@ impl<'s, F: PageTableFormat, S: BackingStore, P: ReplacementPolicy> Pager<'s, F,
         &self.policy
     }
 
-    /// The most pages that can be committed: frames plus slots.
+    /// The most pages that can be committed: the frames plus the slots, less one slot
+    /// held back. With every frame holding a dirty page and every slot a paged-out one, a
+    /// hard fault could free no frame (the writer needs a free slot to clean one); one page
+    /// less committed leaves a free slot or a clean frame, always.
     #[must_use]
     pub fn commit_limit(&self) -> u64 {
-        self.frames.frames() as u64 + u64::from(self.slots.slots())
+        self.frames.frames() as u64 + u64::from(self.slots.slots().saturating_sub(1))
     }
 
     /// The pager's logical clock, one tick per fault it resolved.
