@@ -15,7 +15,7 @@ use std::collections::BTreeSet;
 use paging::frame::{BitmapAllocator, FrameAllocator};
 use paging::pager::policy::{AnyPolicy, PolicyKind, PolicySlot, slots_needed};
 use paging::pager::{FrameList, FrameRecord, Owner, PAGE_BYTES, Pager, PagerStorage, Paging, Slot};
-use paging::space::{AddressSpace, FaultChain, Protection, Section, SpaceError};
+use paging::space::{AddressSpace, FaultChain, Protection, Prototype, Section, SpaceError};
 use paging::table::Lookup;
 use paging::{Access, Exception, PageFlags, PhysAddr, SoftwarePte, Tlb, VirtAddr};
 use paging_harness::fixtures::{sim_allocator, sim_space};
@@ -87,6 +87,8 @@ enum PteView {
     Hidden { frame: PhysAddr, owned: bool },
     Transition { frame: PhysAddr },
     PagingFile { slot: Slot },
+    /// A view's page whose section page the pager took away: the prototype says where.
+    Prototype,
 }
 
 /// The machine, the kernel's table allocator, the pager, the processes and the sections.
@@ -96,12 +98,15 @@ struct World<'s, 'a> {
     pager: TestPager<'s>,
     procs: Vec<Process>,
     sections: Vec<Section>,
+    /// Each section's header frame: the owner its pages' frame records name.
+    headers: Vec<PhysAddr>,
     tables_at_start: usize,
 }
 
 impl<'s, 'a> World<'s, 'a> {
     /// A machine with `spaces` processes, each attached to `pager`, and sections of
-    /// `sections` pages each.
+    /// `sections` pages each, charged to the pager (those past the commit limit are
+    /// refused with the exact error, and left out).
     fn new(
         mut pager: TestPager<'s>,
         bitmap: &'a mut [u64; 128],
@@ -117,11 +122,26 @@ impl<'s, 'a> World<'s, 'a> {
             pager.attach(space.root(), space.asid(), 0, u32::MAX).unwrap();
             procs.push(Process { space, id });
         }
-        let sections = sections
-            .iter()
-            .map(|&pages| Section::create(pages, machine.ram_mut(), &mut alloc).unwrap())
-            .collect();
-        Self { machine, alloc, pager, procs, sections, tables_at_start }
+        let (mut created, mut headers) = (Vec::new(), Vec::new());
+        for &pages in sections {
+            let charged: u64 = created.iter().map(Section::pages).sum();
+            let available = pager.commit_limit() - charged;
+            let before = allocated_tables(&alloc);
+            let (ram, mut tlb) = machine.split();
+            let result = Section::create(pages, ram, &mut pager.with(&mut alloc, &mut tlb));
+            if pages > available {
+                let error = SpaceError::CommitLimit { requested: pages, available };
+                assert_eq!(result, Err(error), "a section past the commit limit");
+                continue;
+            }
+            let section = result.unwrap();
+            let after = allocated_tables(&alloc);
+            // The header is the first frame of the section's run.
+            headers.push(*after.difference(&before).next().expect("the section's frames"));
+            created.push(section);
+        }
+        let sections = created;
+        Self { machine, alloc, pager, procs, sections, headers, tables_at_start }
     }
 
     /// Runs `f` on a space with the pager's handle (the space's process running, so that
@@ -168,12 +188,18 @@ impl<'s, 'a> World<'s, 'a> {
             }
             Lookup::Payload { payload, .. } => match SoftwarePte::decode(payload).unwrap() {
                 SoftwarePte::Hidden { frame, owned } => PteView::Hidden { frame, owned },
+                SoftwarePte::Prototype => PteView::Prototype,
                 SoftwarePte::Transition { frame, owned: true } => PteView::Transition { frame },
                 SoftwarePte::PagingFile { slot } => PteView::PagingFile { slot },
                 other => panic!("{addr:?} in space {space}: unexpected entry {other:?}"),
             },
             Lookup::Unmapped => PteView::Unmapped,
         }
+    }
+
+    /// Where page `index` of section `section` is, as its prototype says.
+    fn prototype(&self, section: usize, index: usize) -> Prototype {
+        self.sections[section].page(self.machine.ram(), index as u64).unwrap()
     }
 
     /// The record of the pager's frame `frame`.
@@ -183,6 +209,13 @@ impl<'s, 'a> World<'s, 'a> {
             database.index_of(frame).unwrap_or_else(|| panic!("{frame:?} not a pager frame"));
         *database.record(index).unwrap()
     }
+}
+
+/// The page-table allocator's frames in use.
+fn allocated_tables(alloc: &BitmapAllocator<'_>) -> BTreeSet<PhysAddr> {
+    let (base, frames) = alloc.span();
+    let all = (0..frames as u64).map(|i| base + i * PAGE);
+    all.filter(|&frame| alloc.is_allocated(frame)).collect()
 }
 
 // ---- the model ----
@@ -253,6 +286,8 @@ struct PageRef {
 struct Model {
     spaces: Vec<Vec<Region>>,
     sections: Vec<Vec<Vec<u8>>>,
+    /// Which pages of each section a view touched: they hold a frame or a slot.
+    touched: Vec<Vec<bool>>,
     /// Read requests the store fails next, whatever their slot.
     pending_reads: u64,
     /// Slots whose reads fail.
@@ -314,10 +349,17 @@ impl Model {
         (0..self.spaces.len()).map(|s| self.charged(s)).sum()
     }
 
-    /// The pages that hold data of their own (each in a frame or a slot of the pager).
+    /// The pages of the open sections: their commit charge.
+    fn section_charge(&self) -> u64 {
+        self.sections.iter().map(|pages| pages.len() as u64).sum()
+    }
+
+    /// The pages that hold data of their own (each in a frame or a slot of the pager):
+    /// the spaces' and the touched pages of the sections.
     fn materialised(&self) -> usize {
         let pages = self.spaces.iter().flatten().flat_map(|r| &r.pages);
-        pages.filter(|p| p.data.is_some()).count()
+        let touched = self.touched.iter().flatten().filter(|&&touched| touched).count();
+        pages.filter(|p| p.data.is_some()).count() + touched
     }
 
     /// The bytes a read of the page gives; a private page's first touch gives it a page
@@ -328,7 +370,10 @@ impl Model {
         match (kind, &page.data) {
             (_, Some(data)) => data.clone(),
             (RegionKind::Private, None) => page.data.insert(vec![0; PAGE_BYTES]).clone(),
-            (RegionKind::View { section, .. }, None) => self.sections[section][at.page].clone(),
+            (RegionKind::View { section, .. }, None) => {
+                self.touched[section][at.page] = true;
+                self.sections[section][at.page].clone()
+            }
         }
     }
 
@@ -498,6 +543,8 @@ fn config() -> impl Strategy<Value = Config> {
 struct Held {
     /// Pages in a working set, per space.
     active: Vec<usize>,
+    /// Sections' pages in memory (active, in no working set).
+    sections: usize,
     /// Pages in transition (on the standby or modified list).
     waiting: usize,
     /// Slots named by paging-file entries.
@@ -553,7 +600,7 @@ impl Case<'_, '_> {
     /// The error a charge of `pages` more pages must give, if any.
     fn limit_error(&self, pages: u64) -> Option<SpaceError> {
         let limit = u64::from(self.config.frames + self.config.slots().saturating_sub(1));
-        let available = limit - self.model.charged_total();
+        let available = limit - self.model.charged_total() - self.model.section_charge();
         (pages > available).then_some(SpaceError::CommitLimit { requested: pages, available })
     }
 
@@ -692,7 +739,7 @@ impl Case<'_, '_> {
     }
 
     fn map_view(&mut self, space: usize, section: u8, write_copy: bool) {
-        if self.model.spaces[space].len() >= MAX_REGIONS {
+        if self.model.spaces[space].len() >= MAX_REGIONS || self.world.sections.is_empty() {
             return;
         }
         let World { machine, procs, sections, .. } = &mut self.world;
@@ -758,8 +805,17 @@ impl Case<'_, '_> {
         let addr = page_addr + offset as u64;
         let allowed = self.model.page(at).prot.allows(write.is_some());
         let before = self.world.pte(at.space, page_addr);
+        let section_before = self.section_page(at);
         let must_fail = allowed
-            && matches!(before, PteView::PagingFile { slot } if self.model.read_fails(slot));
+            && match (before, section_before) {
+                (PteView::PagingFile { slot }, _) => self.model.read_fails(slot),
+                // The view's page shows its section's page, which is in a slot.
+                (
+                    PteView::Unmapped | PteView::Prototype,
+                    Some((_, Prototype::PagingFile(slot))),
+                ) => self.model.read_fails(slot),
+                _ => false,
+            };
         let data = write.as_ref().map(|(_, bytes)| bytes.as_slice());
         let result = self.world.access(at.space, addr, data);
         let access = if write.is_some() { Access::Write } else { Access::Read };
@@ -773,13 +829,25 @@ impl Case<'_, '_> {
                 }
             },
             Err(MachineError::Unhandled(raised))
-                if raised.fault.addr == addr && (!allowed || self.may_run_out_of_frames()) => {}
+                if raised.fault.addr == addr && (!allowed || self.may_run_out_of_frames()) =>
+            {
+                // Out of frames, the section's page may have come in before the copy
+                // found no frame: it stays, for every view.
+                if let Some((section, _)) = section_before
+                    && allowed
+                {
+                    let now = self.world.prototype(section, at.page);
+                    self.model.touched[section][at.page] |= now != Prototype::Zero;
+                }
+            }
             Err(MachineError::Exception { exception, .. })
                 if must_fail && exception == Exception::InPageError { addr, access } =>
             {
                 self.model.pending_reads = self.model.pending_reads.saturating_sub(1);
                 let after = self.world.pte(at.space, page_addr);
                 assert_eq!(after, before, "step {}: {at:?} stays in its slot", self.step);
+                let section_after = self.section_page(at);
+                assert_eq!(section_after, section_before, "step {}: stays in its slot", self.step);
             }
             other => panic!(
                 "step {}: {access:?} of {at:?} at {addr:?} (allowed: {allowed}, entry before: \
@@ -787,6 +855,14 @@ impl Case<'_, '_> {
                 self.step
             ),
         }
+    }
+
+    /// The section and the prototype of a view's page that shows its section's page (no
+    /// copy of its own).
+    fn section_page(&self, at: PageRef) -> Option<(usize, Prototype)> {
+        let RegionKind::View { section, .. } = self.model.region(at).kind else { return None };
+        let shown = self.model.page(at).data.is_none();
+        shown.then(|| (section, self.world.prototype(section, at.page)))
     }
 
     /// Reads a rotating two of the readable committed pages.
@@ -890,7 +966,13 @@ impl Case<'_, '_> {
             PteView::Transition { frame }
             | PteView::Present { frame, owned: true }
             | PteView::Hidden { frame, owned: true } => self.world.record(frame).slot,
-            _ => None,
+            _ => match self.section_page(at)? {
+                (_, Prototype::PagingFile(slot)) => Some(slot),
+                (_, Prototype::Resident(frame) | Prototype::Transition(frame)) => {
+                    self.world.record(frame).slot
+                }
+                (_, Prototype::Zero) => None,
+            },
         }
     }
 }
@@ -906,6 +988,7 @@ impl Case<'_, '_> {
         for at in self.model.all_pages() {
             self.check_entry(at, &mut held);
         }
+        self.check_sections(&mut held);
         self.check_frames_and_slots(&held);
         self.check_charges(&held);
     }
@@ -942,8 +1025,11 @@ impl Case<'_, '_> {
                     held.active[at.space] += 1;
                 } else {
                     let RegionKind::View { section, .. } = kind else { panic!("{}", context()) };
-                    let section_frame = self.world.sections[section].base() + at.page as u64 * PAGE;
-                    assert_eq!(frame, section_frame, "{}", context());
+                    let index = at.page as u64;
+                    let shown = self.world.sections[section].frame(self.world.machine.ram(), index);
+                    assert_eq!(Some(frame), shown, "{}", context());
+                    let prototype = self.world.prototype(section, at.page);
+                    assert_eq!(prototype, Prototype::Resident(frame), "{}", context());
                 }
             }
             PteView::Transition { frame } => {
@@ -957,6 +1043,45 @@ impl Case<'_, '_> {
                 assert!(own, "{}", context());
                 held.paged.push(slot.0);
             }
+            // The section's page was taken away from this view, so it was touched.
+            PteView::Prototype => {
+                let RegionKind::View { section, .. } = kind else { panic!("{}", context()) };
+                assert!(!own, "{}", context());
+                let prototype = self.world.prototype(section, at.page);
+                assert_ne!(prototype, Prototype::Zero, "{}", context());
+            }
+        }
+    }
+
+    /// Every section's page is where its prototype says, in a frame whose record names
+    /// it, exactly when a view touched it.
+    fn check_sections(&self, held: &mut Held) {
+        let step = self.step;
+        for (section, touched) in self.model.touched.iter().enumerate() {
+            let header = self.world.headers[section];
+            for (index, &touched) in touched.iter().enumerate() {
+                let prototype = self.world.prototype(section, index);
+                let context = format!("step {step}: section {section} page {index}: {prototype}");
+                assert_eq!(prototype != Prototype::Zero, touched, "{context}");
+                let owner = Owner::Section { section: header, index: index as u64 };
+                match prototype {
+                    Prototype::Zero => {}
+                    Prototype::Resident(frame) => {
+                        let record = self.world.record(frame);
+                        let found = (record.list(), record.owner);
+                        assert_eq!(found, (FrameList::Active, owner), "{context}");
+                        held.sections += 1;
+                    }
+                    Prototype::Transition(frame) => {
+                        let record = self.world.record(frame);
+                        let waiting =
+                            matches!(record.list(), FrameList::Standby | FrameList::Modified);
+                        assert!(waiting && record.owner == owner, "{context}: {record:?}");
+                        held.waiting += 1;
+                    }
+                    Prototype::PagingFile(slot) => held.paged.push(slot.0),
+                }
+            }
         }
     }
 
@@ -965,7 +1090,7 @@ impl Case<'_, '_> {
         let database = self.world.pager.database();
         let total: usize = FrameList::ALL.iter().map(|&list| database.count(list)).sum();
         assert_eq!(total, self.config.frames as usize, "step {step}: every frame on one list");
-        let active: usize = held.active.iter().sum();
+        let active: usize = held.active.iter().sum::<usize>() + held.sections;
         assert_eq!(database.count(FrameList::Active), active, "step {step}: active frames");
         let waiting = database.count(FrameList::Standby) + database.count(FrameList::Modified);
         assert_eq!(waiting, held.waiting, "step {step}: standby and modified frames");
@@ -1003,7 +1128,8 @@ impl Case<'_, '_> {
             assert_eq!(process.space.committed_pages(), committed, "step {step}: committed");
         }
         let total = self.world.pager.performance().commit_total;
-        assert_eq!(total, self.model.charged_total(), "step {step}: commit total");
+        let charged = self.model.charged_total() + self.model.section_charge();
+        assert_eq!(total, charged, "step {step}: commit total");
     }
 
     // ---- the end ----
@@ -1032,7 +1158,7 @@ impl Case<'_, '_> {
 /// Destroys every space and closes every section; then no frame, slot, charge or
 /// page-table frame is left.
 fn destroy_everything(world: World<'_, '_>) {
-    let World { mut machine, mut alloc, mut pager, procs, sections, tables_at_start } = world;
+    let World { mut machine, mut alloc, mut pager, procs, sections, tables_at_start, .. } = world;
     for process in procs {
         let (root, asid) = (process.space.root(), process.space.asid());
         let (ram, mut tlb) = machine.split();
@@ -1042,7 +1168,8 @@ fn destroy_everything(world: World<'_, '_>) {
         assert_eq!((counters.working_set_size, counters.pagefile_usage), (0, 0));
     }
     for section in sections {
-        section.close(machine.ram(), &mut alloc).unwrap();
+        let (ram, mut tlb) = machine.split();
+        section.close(ram, &mut pager.with(&mut alloc, &mut tlb)).unwrap();
     }
     let performance = pager.performance();
     assert_eq!(performance.physical_available, performance.physical_total);
@@ -1064,9 +1191,11 @@ fn run(config: &Config, ops: &[Op]) {
     // One slot is held back, so that a hard fault always finds a frame.
     assert_eq!(world.pager.commit_limit(), u64::from(config.frames + slots - 1));
     let zeros = |pages: u64| vec![vec![0; PAGE_BYTES]; pages as usize];
+    let sections = world.sections.iter().map(Section::pages);
     let model = Model {
         spaces: vec![Vec::new(); config.spaces],
-        sections: config.sections.iter().map(|&pages| zeros(pages)).collect(),
+        sections: sections.clone().map(zeros).collect(),
+        touched: sections.map(|pages| vec![false; pages as usize]).collect(),
         ..Model::default()
     };
     let mut case = Case { world, model, config: config.clone(), step: 0 };
