@@ -83,10 +83,20 @@ struct Process {
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum PteView {
     Unmapped,
-    Present { frame: PhysAddr, owned: bool },
-    Hidden { frame: PhysAddr, owned: bool },
-    Transition { frame: PhysAddr },
-    PagingFile { slot: Slot },
+    Present {
+        frame: PhysAddr,
+        owned: bool,
+    },
+    Hidden {
+        frame: PhysAddr,
+        owned: bool,
+    },
+    Transition {
+        frame: PhysAddr,
+    },
+    PagingFile {
+        slot: Slot,
+    },
     /// A view's page whose section page the pager took away: the prototype says where.
     Prototype,
 }
@@ -1342,12 +1352,12 @@ fn a_failed_read_is_an_in_page_error_and_the_page_stays_in_its_slot() {
     assert_eq!((c.read_errors, c.hard_faults, c.pages_read), (1, 1, 1));
 }
 
-/// A commit past the limit (frames plus slots) fails with the room left, and changes
-/// nothing; the room left can be committed.
+/// A commit past the limit (frames plus slots, less the one slot held back) fails with
+/// the room left, and changes nothing; the room left can be committed.
 #[test]
 fn a_commit_past_the_limit_fails_and_changes_nothing() {
-    let (mut storage, mut bitmap) = (Storage::new(2, 3, 4), Box::new([0; 128]));
-    let (mut world, _) = one_space(&mut storage, &mut bitmap, 3, 3);
+    let (mut storage, mut bitmap) = (Storage::new(2, 4, 4), Box::new([0; 128]));
+    let (mut world, _) = one_space(&mut storage, &mut bitmap, 4, 3);
     let commit = |pages: u64| {
         move |s: &mut AddressSpace<X86_64>, _: &mut Ram, paging: &mut TestPaging<'_, '_>| {
             s.commit_with(None, pages * PAGE, Protection::READ_WRITE, paging)
