@@ -1400,3 +1400,89 @@ fn every_page_committed_up_to_the_limit_can_be_touched_again() {
     let refused = world.with_paging(0, commit).unwrap_err();
     assert_eq!(refused, SpaceError::CommitLimit { requested: 1, available: 0 });
 }
+
+/// A section's pages go to the paging file and come back for every view: the pager takes
+/// them away from every view at once (their entries point back at the prototype), writes
+/// them, gives their frames to other pages, and a fault in either view brings each back;
+/// the other view maps it again without I/O. Closing the section gives everything back.
+#[test]
+fn section_pages_go_to_the_paging_file_and_come_back_through_every_view() {
+    let (mut storage, mut bitmap) = (Storage::new(2, 8, 4), Box::new([0; 128]));
+    let pager = storage.pager(PolicyKind::Clock, SimDisk::new(8));
+    let mut world = World::new(pager, &mut bitmap, 2, &[2]);
+    assert_eq!(world.pager.performance().commit_total, 2);
+    let mut views = Vec::new();
+    for space in 0..2 {
+        let World { machine, procs, sections, .. } = &mut world;
+        let ram = machine.ram_mut();
+        let view =
+            procs[space].space.map_view(&sections[0], None, 0, 2, Protection::READ_WRITE, ram);
+        views.push(view.unwrap());
+    }
+    let page = |space: usize, i: u64| views[space] + i * PAGE;
+    let bytes = |i: u64| page_bytes(VirtAddr::new(i * PAGE));
+    for i in 0..2 {
+        world.access(0, page(0, i), Some(&bytes(i))).unwrap();
+    }
+    assert_eq!(world.access(1, page(1, 0), None).unwrap(), bytes(0));
+    let Prototype::Resident(frame) = world.prototype(0, 0) else { panic!("resident") };
+    assert_eq!(world.pte(1, page(1, 0)), PteView::Present { frame, owned: false });
+    let owner = Owner::Section { section: world.headers[0], index: 0 };
+    assert_eq!((world.record(frame).list(), world.record(frame).owner), (FrameList::Active, owner));
+    let root = world.procs[0].space.root();
+    assert_eq!(world.pager.process_counters(root).unwrap().working_set_size, 0);
+
+    // A space's own trim leaves the section alone; a global one takes both pages away.
+    let empty = |_: &mut AddressSpace<X86_64>, ram: &mut Ram, p: &mut TestPaging<'_, '_>| {
+        p.empty_working_set(root, ram)
+    };
+    assert_eq!(world.with_paging(0, empty), 0);
+    let trim = |_: &mut AddressSpace<X86_64>, ram: &mut Ram, p: &mut TestPaging<'_, '_>| {
+        p.trim_until_available(2, ram);
+        p.write_modified(ram)
+    };
+    world.with_paging(0, trim);
+    assert_eq!(world.pager.database().count(FrameList::Standby), 2);
+    assert_eq!(world.prototype(0, 0), Prototype::Transition(frame));
+    for (space, i) in [(0, 0), (0, 1), (1, 0)] {
+        assert_eq!(world.pte(space, page(space, i)), PteView::Prototype);
+    }
+    assert_eq!(world.pte(1, page(1, 1)), PteView::Unmapped, "never touched there");
+
+    // Two private pages take both frames: the section's pages live on in their slots.
+    let commit = |s: &mut AddressSpace<X86_64>, _: &mut Ram, paging: &mut TestPaging<'_, '_>| {
+        s.commit_with(None, 2 * PAGE, Protection::READ_WRITE, paging)
+    };
+    let private = world.with_paging(0, commit).unwrap();
+    for i in 0..2 {
+        let addr = private + i * PAGE;
+        world.access(0, addr, Some(&page_bytes(addr))).unwrap();
+    }
+    for i in 0..2 {
+        assert!(matches!(world.prototype(0, i as usize), Prototype::PagingFile(_)));
+    }
+    assert_eq!(world.pager.performance().commit_total, 4);
+
+    // Each view brings a page back; the other maps it without I/O.
+    assert_eq!(world.access(1, page(1, 1), None).unwrap(), bytes(1));
+    assert_eq!(world.access(0, page(0, 0), None).unwrap(), bytes(0));
+    let read = world.pager.counters().pages_read;
+    assert_eq!(world.access(0, page(0, 1), None).unwrap(), bytes(1));
+    assert_eq!(world.access(1, page(1, 0), None).unwrap(), bytes(0));
+    assert_eq!(world.pager.counters().pages_read, read);
+
+    // Unmapped, the section keeps its pages; closed, it gives everything back.
+    for space in 0..2 {
+        let base = views[space];
+        let unmap = |s: &mut AddressSpace<X86_64>, ram: &mut Ram, p: &mut TestPaging<'_, '_>| {
+            s.unmap_view(base, ram, p).map(|flush| flush.apply(&mut *p.tlb))
+        };
+        world.with_paging(space, unmap).unwrap();
+    }
+    assert!(world.sections[0].frame(world.machine.ram(), 0).is_some());
+    let release = |s: &mut AddressSpace<X86_64>, ram: &mut Ram, p: &mut TestPaging<'_, '_>| {
+        s.release(private, ram, p).map(|flush| flush.apply(&mut *p.tlb))
+    };
+    world.with_paging(0, release).unwrap();
+    destroy_everything(world);
+}
