@@ -1472,8 +1472,7 @@ fn section_pages_go_to_the_paging_file_and_come_back_through_every_view() {
     assert_eq!(world.pager.counters().pages_read, read);
 
     // Unmapped, the section keeps its pages; closed, it gives everything back.
-    for space in 0..2 {
-        let base = views[space];
+    for (space, &base) in views.iter().enumerate() {
         let unmap = |s: &mut AddressSpace<X86_64>, ram: &mut Ram, p: &mut TestPaging<'_, '_>| {
             s.unmap_view(base, ram, p).map(|flush| flush.apply(&mut *p.tlb))
         };
