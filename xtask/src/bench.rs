@@ -8,11 +8,13 @@ use std::path::Path;
 
 use crate::cmd::{Cmd, Ctx};
 
-/// One measurement: a criterion group, the peer it is compared with, how many pages or
-/// accesses one iteration handles, and the target ratio (peer time / our time).
+/// One measurement: a criterion group, our function and the peer it is compared with, how
+/// many pages, accesses or faults one iteration handles, and the target ratio (peer time /
+/// our time).
 struct Measurement {
     name: &'static str,
     group: &'static str,
+    ours: &'static str,
     peer: &'static str,
     peer_kind: &'static str,
     per_iteration: f64,
@@ -20,11 +22,14 @@ struct Measurement {
 }
 
 const PAGES: f64 = 262_144.0;
+/// Pages one iteration of the trim group trims.
+const TRIM_PAGES: f64 = 10_000.0;
 
 const MEASUREMENTS: &[Measurement] = &[
     Measurement {
         name: "map_4k_each",
         group: "map_4k_each",
+        ours: "ours",
         peer: "peer",
         peer_kind: "x86_64 map_to loop",
         per_iteration: PAGES,
@@ -33,6 +38,7 @@ const MEASUREMENTS: &[Measurement] = &[
     Measurement {
         name: "map_4k_range",
         group: "map_4k_range",
+        ours: "ours",
         peer: "peer",
         peer_kind: "x86_64 map_to loop",
         per_iteration: PAGES,
@@ -41,6 +47,7 @@ const MEASUREMENTS: &[Measurement] = &[
     Measurement {
         name: "map_4k_range_vs_bound",
         group: "map_4k_range",
+        ours: "ours",
         peer: "bound",
         peer_kind: "store loop (lower bound)",
         per_iteration: PAGES,
@@ -49,6 +56,7 @@ const MEASUREMENTS: &[Measurement] = &[
     Measurement {
         name: "translate_random",
         group: "translate_random",
+        ours: "ours",
         peer: "peer",
         peer_kind: "x86_64 translate_addr",
         per_iteration: PAGES,
@@ -57,6 +65,7 @@ const MEASUREMENTS: &[Measurement] = &[
     Measurement {
         name: "unmap_reclaim",
         group: "unmap_reclaim",
+        ours: "ours",
         peer: "peer",
         peer_kind: "x86_64 unmap loop + clean_up",
         per_iteration: PAGES,
@@ -65,6 +74,7 @@ const MEASUREMENTS: &[Measurement] = &[
     Measurement {
         name: "map_1g_huge",
         group: "map_1g_huge",
+        ours: "ours",
         peer: "peer",
         peer_kind: "x86_64 map_to (2 MiB)",
         per_iteration: 512.0,
@@ -73,6 +83,7 @@ const MEASUREMENTS: &[Measurement] = &[
     Measurement {
         name: "sim_tlb_hit",
         group: "sim_tlb_hit",
+        ours: "ours",
         peer: "peer",
         peer_kind: "native loop",
         per_iteration: 65_536.0,
@@ -81,6 +92,7 @@ const MEASUREMENTS: &[Measurement] = &[
     Measurement {
         name: "sim_tlb_miss",
         group: "sim_tlb_miss",
+        ours: "ours",
         peer: "peer",
         peer_kind: "native loop",
         per_iteration: 65_536.0,
@@ -89,9 +101,55 @@ const MEASUREMENTS: &[Measurement] = &[
     Measurement {
         name: "sim_demand_zero",
         group: "sim_demand_zero",
+        ours: "ours",
         peer: "peer",
         peer_kind: "native loop",
         per_iteration: 1_024.0,
+        target: None,
+    },
+    Measurement {
+        name: "pager_soft_fault",
+        group: "pager_soft_fault",
+        ours: "ours",
+        peer: "demand_zero",
+        peer_kind: "demand-zero fault (same pager)",
+        per_iteration: 1.0,
+        target: None,
+    },
+    Measurement {
+        name: "pager_hard_fault",
+        group: "pager_hard_fault",
+        ours: "ours",
+        peer: "demand_zero",
+        peer_kind: "demand-zero fault (same pager)",
+        per_iteration: 1.0,
+        target: None,
+    },
+    Measurement {
+        name: "pager_hard_fault_vs_copy",
+        group: "pager_hard_fault",
+        ours: "ours",
+        peer: "copy",
+        peer_kind: "4 KiB copy_from_slice (I/O floor)",
+        per_iteration: 1.0,
+        target: None,
+    },
+    Measurement {
+        name: "pager_trim",
+        group: "pager_trim",
+        ours: "ours",
+        peer: "unmap_range",
+        peer_kind: "rewrite_range Clear, one call",
+        per_iteration: TRIM_PAGES,
+        target: None,
+    },
+    Measurement {
+        name: "pager_trim_aged",
+        group: "pager_trim",
+        ours: "aged",
+        peer: "unmap_range",
+        peer_kind: "rewrite_range Clear, one call",
+        per_iteration: TRIM_PAGES,
         target: None,
     },
 ];
@@ -102,7 +160,10 @@ const END: &str = "<!-- end of results -->";
 /// Runs the benchmarks and reports them.
 pub fn run(ctx: &Ctx) -> Result<(), String> {
     ctx.cargo(&["bench", "-p", "paging-bench"]).run(&ctx.root)?;
-    let criterion = ctx.root.join("target").join("criterion");
+    // Criterion writes under the target directory, wherever CARGO_TARGET_DIR puts it.
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| ctx.root.join("target"), |dir| ctx.root.join(dir));
+    let criterion = target.join("criterion");
     let mut table = String::new();
     let _ = writeln!(
         table,
@@ -110,7 +171,7 @@ pub fn run(ctx: &Ctx) -> Result<(), String> {
     );
     let _ = writeln!(table, "|---|---:|---:|---|---:|---:|---|");
     for m in MEASUREMENTS {
-        let ours = mean_ns(&criterion, m.group, "ours")? / m.per_iteration;
+        let ours = mean_ns(&criterion, m.group, m.ours)? / m.per_iteration;
         let peer = mean_ns(&criterion, m.group, m.peer)? / m.per_iteration;
         let ratio = peer / ours;
         println!("{} ours_ns={ours:.2} peer_ns={peer:.2} ratio={ratio:.2}", m.name);
@@ -155,7 +216,7 @@ fn machine(ctx: &Ctx) -> String {
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     let rustc = Cmd::new(&["rustc", "--version"]).output(&ctx.root).unwrap_or_default();
     format!(
-        "Machine: {cpu}, {cores} cores; {}. Times are per page (engine) or per access (simulator).",
+        "Machine: {cpu}, {cores} cores; {}. Times are per page (engine), per access (simulator), or per fault or page trimmed (pager).",
         rustc.trim()
     )
 }
