@@ -751,7 +751,9 @@ fn boot_small<'b, 's>(
              {PAGE_FILE_SLOTS} slots on a simulated disk; page tables still come from the \
              kernel's allocator. The pager picks the pages to take away with the clock \
              algorithm (second chance on the Accessed bit). What can be committed is RAM plus \
-             page file: CommitLimit = {} + {PAGE_FILE_SLOTS} = {} pages.",
+             page file, less one slot the pager holds back (with every frame dirty and every \
+             slot full, a page on disk could not come back): CommitLimit = {} + \
+             {PAGE_FILE_SLOTS} - 1 = {} pages.",
             perf.physical_total,
             PhysAddr::new(USER_FRAMES_BASE),
             perf.physical_total,
@@ -1201,8 +1203,9 @@ mod tests {
         let mut out = Vec::new();
         swapping(&mut out).unwrap();
         let text = String::from_utf8(out).unwrap();
+        let prose = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(prose.contains("CommitLimit = 2 + 6 - 1 = 7 pages"), "{text}");
         for fact in [
-            "CommitLimit = 2 + 6 = 8 pages",
             "P1> !pte 00000001`00001000  contains 80000000`01001267  valid, frame 0x1001000, \
              Accessed, Dirty",
             "P1> !pte 00000001`00001000  contains 00000000`00080096  transition, frame \
@@ -1222,7 +1225,7 @@ mod tests {
             "this access: hard faults 0, soft faults 1, pages read 0, pages written 0",
             "the machine charged 2320 cycles for it, 0 of them waiting for the disk",
             "fails with error 1455 (ERROR_COMMITMENT_LIMIT): committing 16 pages passes the \
-             commit limit (5 pages left)",
+             commit limit (4 pages left)",
             "CommitTotal still 3",
         ] {
             assert!(text.contains(fact), "the chapter should say {fact:?}:\n{text}");
@@ -1230,7 +1233,7 @@ mod tests {
         let rows = [
             "P1 0 4 K 8 K 3 8 K",
             "P2 1 4 K 4 K 2 4 K",
-            "CommitTotal / CommitLimit / CommitPeak 3 / 8 / 3 pages",
+            "CommitTotal / CommitLimit / CommitPeak 3 / 7 / 3 pages",
             "PhysicalTotal / PhysicalAvailable 2 / 0 pages",
             "Page faults: demand-zero, soft, hard 3, 1, 1",
             "Pages trimmed / repurposed 3 / 2",
