@@ -106,8 +106,14 @@ impl<F: PageTableFormat, S: BackingStore, P: ReplacementPolicy> Paging<'_, '_, F
         let pager = &mut *self.pager;
         let mut bits =
             PteBits::<F, M>::new(&pager.frames, &pager.sets, memory, self.tlb, Scope::Global);
+        // Counted before the tick: Aging takes the bits in it.
+        let set =
+            pager.frames.iter(FrameList::Active).filter(|&index| bits.accessed(index)).count();
         pager.policy.tick(&mut bits);
-        pager.frames.iter(FrameList::Active).filter(|&index| bits.take_accessed(index)).count()
+        for index in pager.frames.iter(FrameList::Active) {
+            bits.take_accessed(index);
+        }
+        set
     }
 
     /// A reference to the page in `frame` (for a policy that wants every reference, exact
