@@ -11,6 +11,7 @@
 //! | [`space_ops`] | address spaces: reserve, commit, decommit, release, protect, query, views, sections and accesses with faults, over several spaces, against a model |
 //! | [`decode_entries`] | every format's codec on arbitrary raw entries |
 //! | [`mmu_walk`] | the simulator's MMU and machine, and the engine's lookup, on arbitrary RAM read as page tables |
+//! | [`pager_ops`] | the pager: commit, accesses through faults, protect, decommit, release, trims, the writer, aging and store failures, over several spaces on the simulated machine, against a model of every page's bytes and the frame database |
 //!
 //! `fuzz/fuzz_targets/<name>.rs` calls these under libFuzzer on nightly;
 //! `tests/replay.rs` replays the corpus and every crash kept in `fuzz/` on stable.
@@ -22,23 +23,26 @@ mod decode;
 mod engine;
 pub mod fixtures;
 mod mmu;
+mod pager;
 pub mod show;
 mod space;
 
 pub use decode::decode_entries;
 pub use engine::engine_ops;
 pub use mmu::mmu_walk;
+pub use pager::{KNOWN_BUGS, pager_ops, pager_ops_strict};
 pub use space::space_ops;
 
 /// A target body: bytes in, panic on a property violation.
 pub type Body = fn(&[u8]);
 
 /// Every target, by the name of its `fuzz/fuzz_targets/<name>.rs` and corpus directory.
-pub const TARGETS: [(&str, Body); 4] = [
+pub const TARGETS: [(&str, Body); 5] = [
     ("engine_ops", engine_ops),
     ("space_ops", space_ops),
     ("decode_entries", decode_entries),
     ("mmu_walk", mmu_walk),
+    ("pager_ops", pager_ops),
 ];
 
 /// Picks one of `choices` with probability proportional to its weight (the first one when

@@ -121,7 +121,7 @@ mod tests {
     fn every_target_is_found() {
         let ctx = Ctx::from_env().expect("the tests run inside the workspace");
         let targets = targets(&fuzz_dir(&ctx)).unwrap();
-        assert_eq!(targets, ["decode_entries", "engine_ops", "mmu_walk", "space_ops"]);
+        assert_eq!(targets, ["decode_entries", "engine_ops", "mmu_walk", "pager_ops", "space_ops"]);
     }
 
     #[test]
