@@ -30,7 +30,7 @@ mod space;
 pub use decode::decode_entries;
 pub use engine::engine_ops;
 pub use mmu::mmu_walk;
-pub use pager::{KNOWN_BUGS, pager_ops, pager_ops_strict};
+pub use pager::pager_ops;
 pub use space::space_ops;
 
 /// A target body: bytes in, panic on a property violation.

@@ -41,39 +41,14 @@ macro_rules! ensure_eq {
 
 /// Runs the setup and operations decoded from `data` on a pager serving several address
 /// spaces of a simulated machine, and on the model; panics on any disagreement, lost page
-/// or leaked frame or slot. Allows what the pager's [known bugs](KNOWN_BUGS) do.
+/// or leaked frame or slot. (The two bugs it found first, a hard fault with every frame
+/// dirty and every slot full, and `age`'s count under Aging, are fixed; their inputs stay
+/// in the corpus as `regression-*`.)
 pub fn pager_ops(data: &[u8]) {
-    pager_ops_checking(data, false);
-}
-
-/// [`pager_ops`] without the allowances for the pager's [known bugs](KNOWN_BUGS): the
-/// regression inputs that show them fail here until the bugs are fixed.
-pub fn pager_ops_strict(data: &[u8]) {
-    pager_ops_checking(data, true);
-}
-
-/// The pager's bugs that [`pager_ops`] lets pass (so that fuzzing finds others), each with
-/// the regression input in `fuzz/corpus/pager_ops/` that shows it.
-pub const KNOWN_BUGS: &[(&str, &str)] = &[
-    (
-        "regression-full-slots-no-frame",
-        "with as many pages committed as the commit limit (frames + slots) allows, every \
-         frame dirty and every slot holding a paged-out page, touching a paged-out page \
-         fails (no frame can be freed: no slot to write a dirty page to), though no store \
-         failure was injected",
-    ),
-    (
-        "regression-aging-age-count",
-        "Paging::age returns 0 under PolicyKind::Aging: the policy's tick takes the Accessed \
-     bits before age counts them (it should return how many were set)",
-    ),
-];
-
-fn pager_ops_checking(data: &[u8], strict: bool) {
     let mut u = Unstructured::new(data);
     let setup = setup(&mut u);
     let ops = ops(&mut u, setup.spaces());
-    if let Err((step, message)) = run(&setup, &ops, strict) {
+    if let Err((step, message)) = run(&setup, &ops) {
         let upto = step.map_or(ops.len(), |i| i + 1);
         panic!("{message}\nsetup: {setup:?}\nsteps:\n{}", Numbered(&ops[..upto], step));
     }
@@ -514,9 +489,6 @@ struct World<'a> {
     spaces: Vec<Space>,
     processes: Vec<ProcessId>,
     model: Model,
-    policy: PolicyKind,
-    /// Whether the pager's known bugs fail the check.
-    strict: bool,
 }
 
 /// What a refused operation must leave as it was.
@@ -534,14 +506,13 @@ struct Snapshot {
 
 /// Runs `ops` after `setup`; on a disagreement, the message and the step it came at (none
 /// when it came before the first step or after the last).
-fn run(setup: &Setup, ops: &[Op], strict: bool) -> Result<(), (Option<usize>, String)> {
+fn run(setup: &Setup, ops: &[Op]) -> Result<(), (Option<usize>, String)> {
     let mut storage = Storage::new(setup);
     let mut bitmap = Box::new([0u64; 128]);
     let tables = sim_allocator(&mut bitmap);
     let baseline = tables.frames_in_use();
     let pager = storage.pager(setup).map_err(|e| (None, e))?;
     let mut world = World::new(setup, tables, pager).map_err(|e| (None, e))?;
-    world.strict = strict;
     world.check().map_err(|e| (None, e))?;
     for (i, op) in ops.iter().enumerate() {
         if let Err(e) = world.step(op).and_then(|()| world.check()) {
@@ -561,10 +532,9 @@ impl<'a> World<'a> {
             spaces: Vec::new(),
             processes: Vec::new(),
             model: Model::default(),
-            policy: setup.policy,
-            strict: false,
         };
-        world.model.commit_limit = u64::from(setup.frames + setup.slots);
+        // One slot is held back, so that a hard fault always finds a frame.
+        world.model.commit_limit = u64::from(setup.frames + setup.slots.saturating_sub(1));
         for (i, &maximum) in setup.maxima.iter().enumerate() {
             let (memory, config) = (world.machine.ram_mut(), SpaceConfig::default());
             let asid = Asid(i as u16 + 1);
@@ -783,9 +753,6 @@ impl<'a> World<'a> {
         let read_fails = allowed
             && matches!(self.software_pte(at), Some(SoftwarePte::PagingFile { slot })
                 if self.model.failing_reads > 0 || self.model.bad_reads.contains(&slot.0));
-        // Known bug: with every slot in use, a page in the paging file cannot come back
-        // when every frame is dirty (committing to frames + slots allows that).
-        let deadlock_known = !self.strict && self.pager.slots().free_slots() == 0;
         let addr = VirtAddr::new(at.addr() + offset as u64);
         let mut bytes = vec![0; PAGE_BYTES];
         let got = {
@@ -813,8 +780,7 @@ impl<'a> World<'a> {
                 ensure_eq!(raised.fault.addr, addr, "the fault's address");
                 // Allowed yet unresolved: no frame could be freed, which only a store
                 // refusing writes excuses.
-                let excused = self.model.writes_may_fail || deadlock_known;
-                ensure!(!allowed || excused, "{access:?} at {addr:x?} failed");
+                ensure!(!allowed || self.model.writes_may_fail, "{access:?} at {addr:x?} failed");
             }
             Err(MachineError::Exception { exception, .. }) => {
                 ensure_eq!(exception, Exception::InPageError { addr, access }, "the exception");
@@ -872,10 +838,7 @@ impl<'a> World<'a> {
                 }
             }
             _ => {
-                // Known bug: under Aging, the tick takes the bits before `age` counts them.
-                if self.strict || self.policy != PolicyKind::Aging {
-                    ensure_eq!(done, accessed, "Accessed bits cleared");
-                }
+                ensure_eq!(done, accessed, "Accessed bits cleared");
                 ensure_eq!(self.accessed_pages()?, 0, "Accessed bits left");
             }
         }

@@ -7,7 +7,7 @@ use std::fs;
 use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 
-use paging_harness::{Body, KNOWN_BUGS, TARGETS, pager_ops_strict};
+use paging_harness::{Body, TARGETS};
 
 fn fuzz_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz")
@@ -126,23 +126,6 @@ fn mmu_walk_corpus() {
 fn pager_ops_corpus() {
     replay_kept("pager_ops");
     replay_made_up("pager_ops", 100);
-}
-
-/// The pager's known bugs: `pager_ops` allows them (so that fuzzing finds others), the
-/// strict check does not. Each regression input fails here until its bug is fixed; then
-/// drop it from `KNOWN_BUGS` (and its allowance in `harness/src/pager.rs`).
-#[test]
-#[ignore = "the pager's known bugs (paging_harness::KNOWN_BUGS) are not fixed yet"]
-fn pager_known_bugs_are_fixed() {
-    let dir = fuzz_dir().join("corpus/pager_ops");
-    let failures: Vec<String> = KNOWN_BUGS
-        .iter()
-        .filter_map(|(name, bug)| {
-            let input = fs::read(dir.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
-            replay(pager_ops_strict, &input).err().map(|e| format!("{name} ({bug}):\n{e}"))
-        })
-        .collect();
-    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
 
 /// Every target has a `fuzz/fuzz_targets/<name>.rs` calling its body, and a `[[bin]]`.
