@@ -1,54 +1,16 @@
 //! The pager on the simulated machine: pages go to the store and come back, with the
 //! machine's own Accessed and Dirty bits and a strict TLB.
 
+use paging::VirtAddr;
 use paging::frame::BitmapAllocator;
-use paging::pager::policy::{AnyPolicy, PolicyKind, PolicySlot, slots_needed};
-use paging::pager::{FrameRecord, PAGE_BYTES, Pager, PagerStorage};
+use paging::pager::PAGE_BYTES;
+use paging::pager::policy::PolicyKind;
 use paging::space::{AddressSpace, Protection, Section, SpaceError};
-use paging::{PhysAddr, VirtAddr};
-use paging_harness::fixtures::{sim_allocator, sim_space};
+use paging_harness::fixtures::{PagerBooks as Storage, SimPager, sim_allocator, sim_space};
 use paging_sim::{Machine, MachineConfig, MachineError, PagedKernel, ProcessId, SimDisk};
 use paging_x86::X86_64;
 
-/// Where the pager's frames start: below the tables' area of the fixtures.
-const USER_FRAMES: u64 = 16 << 20;
-
-/// Storage for a pager of `frames` frames and `slots` slots.
-struct Storage {
-    records: Vec<FrameRecord>,
-    counts: Vec<u8>,
-    cluster: Vec<[u8; PAGE_BYTES]>,
-    policy: Vec<PolicySlot>,
-}
-
-impl Storage {
-    fn new(frames: u32, slots: u32) -> Self {
-        Self {
-            records: vec![FrameRecord::FREE; frames as usize],
-            counts: vec![0; slots as usize],
-            cluster: vec![[0; PAGE_BYTES]; 4],
-            policy: vec![PolicySlot::EMPTY; slots_needed(frames)],
-        }
-    }
-
-    fn pager(
-        &mut self,
-        kind: PolicyKind,
-        disk: SimDisk,
-    ) -> Pager<'_, X86_64, SimDisk, AnyPolicy<'_>> {
-        let frames = self.records.len() as u32;
-        let policy = AnyPolicy::new(kind, &mut self.policy, frames).unwrap();
-        let storage = PagerStorage {
-            records: &mut self.records,
-            base: PhysAddr::new(USER_FRAMES),
-            slot_counts: &mut self.counts,
-            cluster: &mut self.cluster,
-        };
-        Pager::new(storage, disk, policy).unwrap()
-    }
-}
-
-type TestPager<'s> = Pager<'s, X86_64, SimDisk, AnyPolicy<'s>>;
+type TestPager<'s> = SimPager<'s>;
 
 /// One process: its space and its id on the machine.
 struct Process {
@@ -125,8 +87,8 @@ fn the_seed_example_pages_out_and_back_with_exact_counts() {
     let mut machine = Machine::<X86_64>::new(MachineConfig::default());
     let mut bitmap = Box::new([0; 128]);
     let mut alloc = sim_allocator(&mut bitmap);
-    let mut storage = Storage::new(2, 8);
-    let mut pager = storage.pager(PolicyKind::Clock, SimDisk::new(8));
+    let mut storage = Storage::new(2, 8, 4);
+    let mut pager = storage.pager(PolicyKind::Clock, SimDisk::new(8)).unwrap();
     let m = &mut machine;
     let mut p1 = Process::new(m, &mut alloc, &mut pager, 1);
     let mut p2 = Process::new(m, &mut alloc, &mut pager, 2);
@@ -203,8 +165,8 @@ fn a_shared_section_is_paged_once_for_every_view() {
     let mut machine = Machine::<X86_64>::new(MachineConfig::default());
     let mut bitmap = Box::new([0; 128]);
     let mut alloc = sim_allocator(&mut bitmap);
-    let mut storage = Storage::new(3, 16);
-    let mut pager = storage.pager(PolicyKind::Fifo, SimDisk::new(16));
+    let mut storage = Storage::new(3, 16, 4);
+    let mut pager = storage.pager(PolicyKind::Fifo, SimDisk::new(16)).unwrap();
     let m = &mut machine;
     let mut p1 = Process::new(m, &mut alloc, &mut pager, 1);
     let mut p2 = Process::new(m, &mut alloc, &mut pager, 2);

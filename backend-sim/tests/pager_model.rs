@@ -13,20 +13,17 @@
 use std::collections::BTreeSet;
 
 use paging::frame::{BitmapAllocator, FrameAllocator};
-use paging::pager::policy::{AnyPolicy, PolicyKind, PolicySlot, slots_needed};
-use paging::pager::{FrameList, FrameRecord, Owner, PAGE_BYTES, Pager, PagerStorage, Paging, Slot};
+use paging::pager::policy::{AnyPolicy, PolicyKind};
+use paging::pager::{FrameList, FrameRecord, Owner, PAGE_BYTES, Paging, Slot};
 use paging::space::{AddressSpace, FaultChain, Protection, Prototype, Section, SpaceError};
 use paging::table::Lookup;
 use paging::{Access, Exception, PageFlags, PhysAddr, SoftwarePte, Tlb, VirtAddr};
-use paging_harness::fixtures::{sim_allocator, sim_space};
+use paging_harness::fixtures::{PagerBooks as Storage, SimPager, sim_allocator, sim_space};
 use paging_sim::{
     Machine, MachineConfig, MachineError, NoResolver, PagedKernel, ProcessId, Ram, SimDisk,
 };
 use paging_x86::X86_64;
 use proptest::prelude::*;
-
-/// Where the pager's frames start: below the tables' area of the fixtures.
-const USER_FRAMES: u64 = 16 << 20;
 
 /// The bytes of a page.
 const PAGE: u64 = PAGE_BYTES as u64;
@@ -37,41 +34,10 @@ const OWNED: PageFlags = PageFlags::SOFTWARE_0;
 /// The most reservations and views the model keeps in one space.
 const MAX_REGIONS: usize = 6;
 
-type TestPager<'s> = Pager<'s, X86_64, SimDisk, AnyPolicy<'s>>;
+type TestPager<'s> = SimPager<'s>;
 type TestPaging<'h, 's> = Paging<'h, 's, X86_64, SimDisk, AnyPolicy<'s>>;
 
 // ---- the system under test ----
-
-/// Storage for a pager of `frames` frames and `slots` slots.
-struct Storage {
-    records: Vec<FrameRecord>,
-    counts: Vec<u8>,
-    cluster: Vec<[u8; PAGE_BYTES]>,
-    policy: Vec<PolicySlot>,
-}
-
-impl Storage {
-    fn new(frames: u32, slots: u32, cluster: usize) -> Self {
-        Self {
-            records: vec![FrameRecord::FREE; frames as usize],
-            counts: vec![0; slots as usize],
-            cluster: vec![[0; PAGE_BYTES]; cluster],
-            policy: vec![PolicySlot::EMPTY; slots_needed(frames)],
-        }
-    }
-
-    fn pager(&mut self, kind: PolicyKind, disk: SimDisk) -> TestPager<'_> {
-        let frames = self.records.len() as u32;
-        let policy = AnyPolicy::new(kind, &mut self.policy, frames).unwrap();
-        let storage = PagerStorage {
-            records: &mut self.records,
-            base: PhysAddr::new(USER_FRAMES),
-            slot_counts: &mut self.counts,
-            cluster: &mut self.cluster,
-        };
-        Pager::new(storage, disk, policy).unwrap()
-    }
-}
 
 /// One process: its space and its id on the machine.
 struct Process {
@@ -1195,7 +1161,7 @@ fn destroy_everything(world: World<'_, '_>) {
 fn run(config: &Config, ops: &[Op]) {
     let slots = config.slots();
     let mut storage = Storage::new(config.frames, slots, config.cluster);
-    let pager = storage.pager(config.policy, SimDisk::new(slots));
+    let pager = storage.pager(config.policy, SimDisk::new(slots)).unwrap();
     let mut bitmap = Box::new([0; 128]);
     let world = World::new(pager, &mut bitmap, config.spaces, &config.sections);
     // One slot is held back, so that a hard fault always finds a frame.
@@ -1245,7 +1211,7 @@ fn one_space<'s, 'a>(
     slots: u32,
     pages: u64,
 ) -> (World<'s, 'a>, VirtAddr) {
-    let pager = storage.pager(PolicyKind::Clock, SimDisk::new(slots));
+    let pager = storage.pager(PolicyKind::Clock, SimDisk::new(slots)).unwrap();
     let mut world = World::new(pager, bitmap, 1, &[]);
     let commit = |s: &mut AddressSpace<X86_64>, _: &mut Ram, paging: &mut TestPaging<'_, '_>| {
         s.commit_with(None, pages * PAGE, Protection::READ_WRITE, paging)
@@ -1408,7 +1374,7 @@ fn every_page_committed_up_to_the_limit_can_be_touched_again() {
 #[test]
 fn section_pages_go_to_the_paging_file_and_come_back_through_every_view() {
     let (mut storage, mut bitmap) = (Storage::new(2, 8, 4), Box::new([0; 128]));
-    let pager = storage.pager(PolicyKind::Clock, SimDisk::new(8));
+    let pager = storage.pager(PolicyKind::Clock, SimDisk::new(8)).unwrap();
     let mut world = World::new(pager, &mut bitmap, 2, &[2]);
     assert_eq!(world.pager.performance().commit_total, 2);
     let mut views = Vec::new();

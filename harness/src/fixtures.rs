@@ -6,12 +6,14 @@
 //! page, an allocator over no memory).
 
 use paging::frame::{BitmapAllocator, FrameAllocator, LimitedAllocator, MemoryRegion};
+use paging::pager::policy::{AnyPolicy, PolicyKind, PolicySlot, slots_needed};
+use paging::pager::{FrameRecord, PAGE_BYTES, Pager, PagerStorage};
 use paging::space::{AddressSpace, Layout, RegionInfo, SpaceConfig};
 use paging::{
     Access, ArenaMemory, Asid, Fault, FaultCause, Frame, FrameBuf, Page, PageSize, PageTableFormat,
     PhysAddr, Privilege, Resolution, TableMemory, VirtAddr,
 };
-use paging_sim::{Machine, ProcessId};
+use paging_sim::{Machine, ProcessId, SimDisk};
 use paging_x86::X86_64;
 
 /// The bytes of a base page.
@@ -148,4 +150,53 @@ pub fn touch<F: PageTableFormat, const N: usize, M: TableMemory, A: FrameAllocat
     let (resolution, flush) = space.resolve(&user_fault(addr, access), memory, alloc);
     flush.ignore();
     resolution
+}
+
+/// Where the pagers of the simulated machine's tests take their user frames: below
+/// [`SIM_TABLE_AREA`], where the tables are.
+pub const SIM_USER_FRAMES: u64 = 16 << 20;
+
+/// A pager on the simulated machine, as the tests build it.
+pub type SimPager<'s> = Pager<'s, X86_64, SimDisk, AnyPolicy<'s>>;
+
+/// The caller's storage of a pager: frame records, slot counts, the writer's cluster
+/// buffer and the policy's slots.
+#[derive(Debug)]
+pub struct PagerBooks {
+    records: Vec<FrameRecord>,
+    counts: Vec<u8>,
+    cluster: Vec<[u8; PAGE_BYTES]>,
+    policy: Vec<PolicySlot>,
+}
+
+impl PagerBooks {
+    /// Storage for `frames` frames, `slots` slots and clusters of `cluster` pages.
+    #[must_use]
+    pub fn new(frames: u32, slots: u32, cluster: usize) -> Self {
+        Self {
+            records: vec![FrameRecord::FREE; frames as usize],
+            counts: vec![0; slots as usize],
+            cluster: vec![[0; PAGE_BYTES]; cluster],
+            policy: vec![PolicySlot::EMPTY; slots_needed(frames)],
+        }
+    }
+
+    /// A pager of these frames from [`SIM_USER_FRAMES`], paging to `disk` with a policy of
+    /// kind `kind`.
+    ///
+    /// # Errors
+    ///
+    /// What the policy or the pager refuse (a disk with more slots than the storage).
+    pub fn pager(&mut self, kind: PolicyKind, disk: SimDisk) -> Result<SimPager<'_>, String> {
+        let frames = self.records.len() as u32;
+        let policy =
+            AnyPolicy::new(kind, &mut self.policy, frames).map_err(|e| format!("policy: {e:?}"))?;
+        let storage = PagerStorage {
+            records: &mut self.records,
+            base: PhysAddr::new(SIM_USER_FRAMES),
+            slot_counts: &mut self.counts,
+            cluster: &mut self.cluster,
+        };
+        Pager::new(storage, disk, policy).map_err(|e| format!("pager: {e}"))
+    }
 }

@@ -59,10 +59,10 @@ use std::fmt;
 
 use arbitrary::Unstructured;
 use paging::frame::{BitmapAllocator, FrameAllocator};
-use paging::pager::policy::{AnyPolicy, PolicyKind, PolicySlot, slots_needed};
+use paging::pager::policy::{AnyPolicy, PolicyKind};
 use paging::pager::{
-    BackingStore, FrameList, FrameRecord, Owner, PAGE_BYTES, PagerCounters, PagerStorage,
-    PerformanceInfo, ProcessCounters, Slot,
+    BackingStore, FrameList, FrameRecord, Owner, PAGE_BYTES, PagerCounters, PerformanceInfo,
+    ProcessCounters, Slot,
 };
 use paging::space::{AddressSpace, Layout, Protection, RegionInfo, SpaceConfig, SpaceError};
 use paging::table::Lookup;
@@ -71,11 +71,10 @@ use paging_sim::{DiskCounters, Machine, MachineConfig, MachineError, PagedKernel
 use paging_sim::{ProcessId, Ram};
 use paging_x86::X86_64;
 
-use crate::fixtures::sim_allocator;
+use crate::fixtures::{PagerBooks, SimPager, sim_allocator};
 use crate::show::{Hex, Numbered};
 use crate::weighted;
 
-type Pager<'s> = paging::pager::Pager<'s, X86_64, SimDisk, AnyPolicy<'s>>;
 type Space = AddressSpace<X86_64>;
 type Page = [u8; PAGE_BYTES];
 
@@ -83,8 +82,6 @@ const PAGE: u64 = 0x1000;
 /// Reservations per space, each of [`PAGES`] pages, 64 KiB apart from 64 KiB on.
 const REGIONS: usize = 2;
 const PAGES: usize = 4;
-/// Where the pager's frames start: below the tables' area of the fixtures.
-const USER_FRAMES: u64 = 16 << 20;
 /// The bit that marks a frame the space owns (see `core/src/space/mod.rs`).
 const OWNED: PageFlags = PageFlags::SOFTWARE_0;
 /// The most operations after the warm-up.
@@ -451,41 +448,10 @@ impl Model {
 
 // ---- the world ----
 
-/// The caller's storage of a pager.
-struct Storage {
-    records: Vec<FrameRecord>,
-    counts: Vec<u8>,
-    cluster: Vec<Page>,
-    policy: Vec<PolicySlot>,
-}
-
-impl Storage {
-    fn new(setup: &Setup) -> Self {
-        Self {
-            records: vec![FrameRecord::FREE; setup.frames as usize],
-            counts: vec![0; setup.slots as usize],
-            cluster: vec![[0; PAGE_BYTES]; setup.cluster],
-            policy: vec![PolicySlot::EMPTY; slots_needed(setup.frames)],
-        }
-    }
-
-    fn pager(&mut self, setup: &Setup) -> Result<Pager<'_>, String> {
-        let policy = AnyPolicy::new(setup.policy, &mut self.policy, setup.frames)
-            .map_err(|e| format!("policy: {e:?}"))?;
-        let storage = PagerStorage {
-            records: &mut self.records,
-            base: PhysAddr::new(USER_FRAMES),
-            slot_counts: &mut self.counts,
-            cluster: &mut self.cluster,
-        };
-        Pager::new(storage, SimDisk::new(setup.slots), policy).map_err(|e| format!("pager: {e}"))
-    }
-}
-
 struct World<'a> {
     machine: Machine<X86_64>,
     tables: BitmapAllocator<'a>,
-    pager: Pager<'a>,
+    pager: SimPager<'a>,
     spaces: Vec<Space>,
     processes: Vec<ProcessId>,
     model: Model,
@@ -507,11 +473,12 @@ struct Snapshot {
 /// Runs `ops` after `setup`; on a disagreement, the message and the step it came at (none
 /// when it came before the first step or after the last).
 fn run(setup: &Setup, ops: &[Op]) -> Result<(), (Option<usize>, String)> {
-    let mut storage = Storage::new(setup);
+    let mut storage = PagerBooks::new(setup.frames, setup.slots, setup.cluster);
     let mut bitmap = Box::new([0u64; 128]);
     let tables = sim_allocator(&mut bitmap);
     let baseline = tables.frames_in_use();
-    let pager = storage.pager(setup).map_err(|e| (None, e))?;
+    let disk = SimDisk::new(setup.slots);
+    let pager = storage.pager(setup.policy, disk).map_err(|e| (None, e))?;
     let mut world = World::new(setup, tables, pager).map_err(|e| (None, e))?;
     world.check().map_err(|e| (None, e))?;
     for (i, op) in ops.iter().enumerate() {
@@ -524,7 +491,11 @@ fn run(setup: &Setup, ops: &[Op]) -> Result<(), (Option<usize>, String)> {
 
 impl<'a> World<'a> {
     /// The spaces, attached to the pager, each with its two reservations.
-    fn new(setup: &Setup, tables: BitmapAllocator<'a>, pager: Pager<'a>) -> Result<Self, String> {
+    fn new(
+        setup: &Setup,
+        tables: BitmapAllocator<'a>,
+        pager: SimPager<'a>,
+    ) -> Result<Self, String> {
         let mut world = Self {
             machine: Machine::new(MachineConfig::default()),
             tables,
@@ -799,7 +770,7 @@ impl<'a> World<'a> {
         let free_slots = self.pager.slots().free_slots() as usize;
         let accessed = self.accessed_pages()?;
         let roots: Vec<PhysAddr> = self.spaces.iter().map(Space::root).collect();
-        let ws = |pager: &Pager<'_>, s: usize| {
+        let ws = |pager: &SimPager<'_>, s: usize| {
             pager.process_counters(roots[s]).map_or(0, |c| c.working_set_size)
         };
         let ws_before: Vec<u64> = (0..roots.len()).map(|s| ws(&self.pager, s)).collect();
@@ -1066,7 +1037,7 @@ struct Leaf<'m> {
 impl Leaf<'_> {
     fn check(
         &self,
-        pager: &Pager<'_>,
+        pager: &SimPager<'_>,
         ram: &Ram,
         peek: &mut Peek<'_>,
         tally: &mut Tally,
@@ -1111,7 +1082,7 @@ impl Leaf<'_> {
     /// The record of `frame`, which must be the page's and hold its bytes.
     fn record(
         &self,
-        pager: &Pager<'_>,
+        pager: &SimPager<'_>,
         frame: PhysAddr,
         ram: &Ram,
         tally: &mut Tally,
@@ -1133,7 +1104,7 @@ impl Leaf<'_> {
     fn check_transition(
         &self,
         frame: PhysAddr,
-        pager: &Pager<'_>,
+        pager: &SimPager<'_>,
         ram: &Ram,
         peek: &mut Peek<'_>,
         tally: &mut Tally,
