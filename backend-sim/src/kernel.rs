@@ -76,6 +76,17 @@ where
     ) -> Self {
         Self { space, pager, tables }
     }
+
+    /// Tells the pager which frames the machine's last access touched, when its policy
+    /// wants every reference (exact LRU); other policies see the hardware's Accessed bits
+    /// and need nothing. Call it after each load, fetch or store.
+    pub fn report_references(&mut self, machine: &Machine<F>) {
+        if self.pager.policy().wants_references() {
+            for &frame in machine.last_frames() {
+                self.pager.reference(frame);
+            }
+        }
+    }
 }
 
 impl<F: PageTableFormat, const N: usize, S, P> FaultPolicy<Machine<F>>

@@ -210,6 +210,8 @@ pub struct Machine<F: PageTableFormat> {
     current: Option<ProcessId>,
     counters: Counters,
     last_fault: Option<RaisedFault>,
+    /// The frames the last access moved bytes to or from, in address order.
+    touched: Vec<PhysAddr>,
     format: PhantomData<F>,
 }
 
@@ -238,6 +240,7 @@ impl<F: PageTableFormat> Machine<F> {
             current: None,
             counters: Counters::default(),
             last_fault: None,
+            touched: Vec::new(),
             format: PhantomData,
         }
     }
@@ -320,6 +323,15 @@ impl<F: PageTableFormat> Machine<F> {
     /// The last page fault the CPU raised.
     pub fn last_fault(&self) -> Option<RaisedFault> {
         self.last_fault
+    }
+
+    /// The frames the last successful load, fetch or store touched, one per page of its
+    /// bytes in address order (empty after an empty access or one that faulted). Hardware keeps no such
+    /// record; a simulator can, and a policy that wants every reference (exact LRU) reads
+    /// it: see [`PagedKernel::report_references`](crate::PagedKernel::report_references).
+    #[must_use]
+    pub fn last_frames(&self) -> &[PhysAddr] {
+        &self.touched
     }
 
     /// Adds a process whose tables are at `root`, tagged `asid`.
@@ -415,6 +427,7 @@ impl<F: PageTableFormat> Machine<F> {
         access: Access,
         policy: &mut P,
     ) -> Result<(), MachineError> {
+        self.touched.clear();
         let len = data.len() as u64;
         let in_page = 4096 - addr.offset_in(4096);
         // The common case, one page, needs no list of pieces.
@@ -446,6 +459,9 @@ impl<F: PageTableFormat> Machine<F> {
                 Data::Write(bytes) => self.ram.write(phys, &bytes[range]),
             };
             moved.map_err(|_| outside(addr, phys))?;
+            if piece > 0 {
+                self.touched.push(phys.align_down(4096));
+            }
             done += piece as usize;
         }
         Ok(())

@@ -5,7 +5,7 @@ use paging::VirtAddr;
 use paging::frame::BitmapAllocator;
 use paging::pager::PAGE_BYTES;
 use paging::pager::policy::PolicyKind;
-use paging::space::{AddressSpace, Protection, Section, SpaceError};
+use paging::space::{AddressSpace, ImagePart, Protection, Section, SpaceError};
 use paging_harness::fixtures::{PagerBooks as Storage, SimPager, sim_allocator, sim_space};
 use paging_sim::{Machine, MachineConfig, MachineError, PagedKernel, ProcessId, SimDisk};
 use paging_x86::X86_64;
@@ -177,7 +177,15 @@ fn a_shared_section_is_paged_once_for_every_view() {
     let rw = Protection::READ_WRITE;
     let a = p1.space.map_view(&section, None, 0, 4, rw, m.ram_mut()).unwrap();
     let b = p2.space.map_view(&section, None, 0, 4, rw, m.ram_mut()).unwrap();
-    let c = p2.space.map_view(&section, None, 0, 4, Protection::WRITE_COPY, m.ram_mut()).unwrap();
+    let wc = Protection::WRITE_COPY;
+    let c = {
+        let (ram, mut tlb) = m.split();
+        let mut paging = pager.with(&mut alloc, &mut tlb);
+        p2.space.map_view_with(&section, None, 0, 4, wc, ram, &mut paging).unwrap()
+    };
+    // The section's four pages, and the write-copy view's four (each may become a copy).
+    assert_eq!(pager.performance().commit_total, 8);
+    assert_eq!(pager.process_counters(p2.space.root()).unwrap().pagefile_usage, 4);
     for page in 0..4 {
         p1.store(m, &mut pager, &mut alloc, a + page * 0x1000, &pattern(9, page)).unwrap();
     }
@@ -204,4 +212,133 @@ fn a_shared_section_is_paged_once_for_every_view() {
     let perf = pager.performance();
     assert_eq!((perf.physical_available, perf.commit_total), (3, 0));
     assert_eq!(pager.slots().used_slots(), 0);
+}
+
+/// A write-copy view is charged whole when it is mapped, as Windows charges it: past the
+/// commit limit it is refused with ERROR_COMMITMENT_LIMIT and nothing changes; unmapping
+/// it gives the charge back. A read-write view charges nothing (its section did).
+#[test]
+fn a_write_copy_view_is_charged_when_mapped() {
+    let mut machine = Machine::<X86_64>::new(MachineConfig::default());
+    let mut bitmap = Box::new([0; 128]);
+    let mut alloc = sim_allocator(&mut bitmap);
+    let mut storage = Storage::new(3, 8, 4);
+    let mut pager = storage.pager(PolicyKind::Fifo, SimDisk::new(8)).unwrap();
+    let m = &mut machine;
+    let mut p1 = Process::new(m, &mut alloc, &mut pager, 1);
+    assert_eq!(pager.commit_limit(), 3 + 8 - 1);
+    let (ram, mut tlb) = m.split();
+    let mut paging = pager.with(&mut alloc, &mut tlb);
+    let section = Section::create(4, ram, &mut paging).unwrap();
+    let space = &mut p1.space;
+    let (rw, wc) = (Protection::READ_WRITE, Protection::WRITE_COPY);
+    space.map_view_with(&section, None, 0, 4, rw, ram, &mut paging).unwrap();
+    let copies = space.map_view_with(&section, None, 0, 4, wc, ram, &mut paging).unwrap();
+    let reservations = space.regions().count();
+    let error = space.map_view_with(&section, None, 0, 4, wc, ram, &mut paging).unwrap_err();
+    assert_eq!(error, SpaceError::CommitLimit { requested: 4, available: 2 });
+    assert_eq!(error.windows_error(), Some(1455));
+    assert_eq!(space.regions().count(), reservations);
+    assert_eq!(section.views(ram), 2);
+    space.unmap_view(copies, ram, &mut paging).unwrap().ignore();
+    // An image charges the pages of its write-copy parts only (its data).
+    let parts = [
+        ImagePart { offset: 1, pages: 2, protect: Protection::EXECUTE_READ },
+        ImagePart { offset: 3, pages: 1, protect: wc },
+    ];
+    let image = space.map_image_with(&section, None, &parts, ram, &mut paging).unwrap();
+    assert_eq!(pager.performance().commit_total, 5);
+    let (ram, mut tlb) = m.split();
+    let mut paging = pager.with(&mut alloc, &mut tlb);
+    p1.space.unmap_view(image, ram, &mut paging).unwrap().ignore();
+    assert_eq!(pager.performance().commit_total, 4);
+    assert_eq!(pager.process_counters(p1.space.root()).unwrap().pagefile_usage, 0);
+}
+
+/// Exact LRU needs every reference, and the simulator reports them: a page read through
+/// the TLB (no fault) since the others were touched stays when a fourth page needs a
+/// frame; without the report, LRU sees only faults and takes that page, the oldest fault.
+#[test]
+fn exact_lru_sees_the_references_the_machine_reports() {
+    for report in [true, false] {
+        let mut machine = Machine::<X86_64>::new(MachineConfig::default());
+        let mut bitmap = Box::new([0; 128]);
+        let mut alloc = sim_allocator(&mut bitmap);
+        let mut storage = Storage::new(3, 8, 4);
+        let mut pager = storage.pager(PolicyKind::Lru, SimDisk::new(8)).unwrap();
+        let m = &mut machine;
+        let mut p = Process::new(m, &mut alloc, &mut pager, 1);
+        let base = p.commit(m, &mut pager, &mut alloc, 4).unwrap();
+        let page = |i: u64| base + i * 0x1000;
+        m.switch_to(p.id);
+        let mut load = |m: &mut Machine<X86_64>, pager: &mut TestPager<'_>, i: u64| {
+            let mut kernel = PagedKernel::new(&mut p.space, pager, &mut alloc);
+            let mut byte = [0u8];
+            m.load(page(i), &mut byte, &mut kernel).unwrap();
+            assert_eq!(m.last_frames().len(), 1);
+            if report {
+                kernel.report_references(m);
+            }
+        };
+        for i in [0, 1, 2, 0] {
+            load(m, &mut pager, i);
+        }
+        // Three demand-zero faults; the second read of page 0 hit the TLB.
+        assert_eq!(pager.counters().demand_zero_faults, 3);
+        load(m, &mut pager, 3);
+        let faults = |pager: &TestPager<'_>| {
+            let c = pager.counters();
+            c.demand_zero_faults + c.soft_faults + c.hard_faults
+        };
+        assert_eq!(faults(&pager), 4);
+        // With the report page 1 went (least recently used); without it, page 0 (the
+        // oldest fault).
+        let (stayed, went) = if report { (0, 1) } else { (1, 0) };
+        load(m, &mut pager, stayed);
+        assert_eq!(faults(&pager), 4, "report {report}: page {stayed} stayed");
+        load(m, &mut pager, went);
+        assert_eq!(faults(&pager), 5, "report {report}: page {went} went");
+    }
+}
+
+/// The share count of a frame is the number of entries that hold it: a section page read
+/// through three views is held by three; a write through the write-copy view moves that
+/// view to a private copy (held once); unmapping a view lets go of its entry.
+#[test]
+fn the_share_count_counts_the_entries_that_hold_a_frame() {
+    let mut machine = Machine::<X86_64>::new(MachineConfig::default());
+    let mut bitmap = Box::new([0; 128]);
+    let mut alloc = sim_allocator(&mut bitmap);
+    let mut storage = Storage::new(4, 8, 4);
+    let mut pager = storage.pager(PolicyKind::Clock, SimDisk::new(8)).unwrap();
+    let m = &mut machine;
+    let mut p1 = Process::new(m, &mut alloc, &mut pager, 1);
+    let mut p2 = Process::new(m, &mut alloc, &mut pager, 2);
+    let (section, a, b, c) = {
+        let (ram, mut tlb) = m.split();
+        let mut paging = pager.with(&mut alloc, &mut tlb);
+        let section = Section::create(1, ram, &mut paging).unwrap();
+        let (rw, wc) = (Protection::READ_WRITE, Protection::WRITE_COPY);
+        let a = p1.space.map_view_with(&section, None, 0, 1, rw, ram, &mut paging).unwrap();
+        let b = p2.space.map_view_with(&section, None, 0, 1, rw, ram, &mut paging).unwrap();
+        let c = p2.space.map_view_with(&section, None, 0, 1, wc, ram, &mut paging).unwrap();
+        (section, a, b, c)
+    };
+    p1.store(m, &mut pager, &mut alloc, a, &pattern(1, 0)).unwrap();
+    let frame = section.frame(m.ram(), 0).unwrap();
+    assert_eq!(pager.share_count(m.ram_mut(), frame), 1);
+    p2.load(m, &mut pager, &mut alloc, b, 8).unwrap();
+    p2.load(m, &mut pager, &mut alloc, c, 8).unwrap();
+    assert_eq!(pager.share_count(m.ram_mut(), frame), 3);
+    p2.store(m, &mut pager, &mut alloc, c, &pattern(2, 0)).unwrap();
+    assert_eq!(pager.share_count(m.ram_mut(), frame), 2);
+    let copy = m.probe(c, paging::Access::Read).unwrap();
+    assert_ne!(copy, frame);
+    assert_eq!(pager.share_count(m.ram_mut(), copy), 1);
+    let (ram, mut tlb) = m.split();
+    let mut paging = pager.with(&mut alloc, &mut tlb);
+    let flush = p2.space.unmap_view(b, ram, &mut paging).unwrap();
+    flush.apply(&mut tlb);
+    assert_eq!(pager.share_count(m.ram_mut(), frame), 1);
+    assert_eq!(pager.share_count(m.ram_mut(), paging::PhysAddr::new(0x10)), 0);
 }

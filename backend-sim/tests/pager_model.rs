@@ -315,10 +315,16 @@ impl Model {
             .collect()
     }
 
-    /// The committed private pages of `space`: its commit charge.
+    /// The commit charge of `space`: its committed private pages, and every page of its
+    /// write-copy views (each may become a private copy).
     fn charged(&self, space: usize) -> u64 {
-        let private = self.spaces[space].iter().filter(|r| r.kind == RegionKind::Private);
-        private.flat_map(|r| &r.pages).filter(|p| p.committed).count() as u64
+        let regions = self.spaces[space].iter();
+        let charged = |r: &Region| match r.kind {
+            RegionKind::Private => r.pages.iter().filter(|p| p.committed).count(),
+            RegionKind::View { write_copy: true, .. } => r.pages.len(),
+            RegionKind::View { write_copy: false, .. } => 0,
+        };
+        regions.map(charged).sum::<usize>() as u64
     }
 
     fn charged_total(&self) -> u64 {
@@ -718,15 +724,25 @@ impl Case<'_, '_> {
         if self.model.spaces[space].len() >= MAX_REGIONS || self.world.sections.is_empty() {
             return;
         }
-        let World { machine, procs, sections, .. } = &mut self.world;
-        let section = usize::from(section) % sections.len();
+        let section = usize::from(section) % self.world.sections.len();
         let prot = if write_copy { Prot::WriteCopy } else { Prot::ReadWrite };
-        let pages = sections[section].pages();
-        let ram = machine.ram_mut();
-        let base = procs[space]
-            .space
-            .map_view(&sections[section], None, 0, pages, prot.protection(), ram)
-            .unwrap_or_else(|e| panic!("step {}: map a view: {e:?}", self.step));
+        let pages = self.world.sections[section].pages();
+        let charge = if write_copy { pages } else { 0 };
+        if self.over_cap(charge) {
+            return;
+        }
+        let World { machine, alloc, pager, procs, sections, .. } = &mut self.world;
+        machine.switch_to(procs[space].id);
+        let (ram, mut tlb) = machine.split();
+        let mut paging = pager.with(alloc, &mut tlb);
+        let (view, protect) = (&sections[section], prot.protection());
+        let result =
+            procs[space].space.map_view_with(view, None, 0, pages, protect, ram, &mut paging);
+        if let Some(error) = self.limit_error(charge) {
+            assert_eq!(result, Err(error), "step {}: a write-copy view past the limit", self.step);
+            return;
+        }
+        let base = result.unwrap_or_else(|e| panic!("step {}: map a view: {e:?}", self.step));
         let page = PageModel { committed: true, prot, data: None };
         let kind = RegionKind::View { section, write_copy };
         self.model.spaces[space].push(Region { base, kind, pages: vec![page; pages as usize] });

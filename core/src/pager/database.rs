@@ -73,8 +73,6 @@ pub struct FrameRecord {
     next: u32,
     /// Whose page the frame holds.
     pub owner: Owner,
-    /// The number of PTEs that map the frame (views of a shared section page).
-    pub share_count: u16,
     /// The slot that holds a copy of the page, if the copy is still good: a clean page
     /// with one is dropped without a write, and its PTE becomes that slot.
     pub slot: Option<Slot>,
@@ -82,14 +80,8 @@ pub struct FrameRecord {
 
 impl FrameRecord {
     /// A free record, linked nowhere yet.
-    pub const FREE: Self = Self {
-        list: FrameList::Free,
-        prev: NONE,
-        next: NONE,
-        owner: Owner::None,
-        share_count: 0,
-        slot: None,
-    };
+    pub const FREE: Self =
+        Self { list: FrameList::Free, prev: NONE, next: NONE, owner: Owner::None, slot: None };
 
     /// The list the frame is on.
     #[must_use]

@@ -201,7 +201,6 @@ impl<F: PageTableFormat, S: BackingStore, P: ReplacementPolicy> Pager<'_, F, S, 
         self.forget_slot(index);
         if let Some(record) = self.frames.record_mut(index) {
             record.owner = Owner::None;
-            record.share_count = 0;
         }
         self.frames.move_to(index, FrameList::Free);
     }

@@ -7,12 +7,14 @@ use core::marker::PhantomData;
 use crate::addr::PhysAddr;
 use crate::format::PageTableFormat;
 use crate::frame::FrameAllocator;
+use crate::memory::TableMemory;
 use crate::tlb::{Asid, Tlb};
 
 use super::counters::{PagerCounters, PerformanceInfo, ProcessCounters};
 use super::database::{DatabaseError, FrameDatabase, FrameList, FrameRecord};
 use super::paging::Paging;
 use super::policy::ReplacementPolicy;
+use super::pte::{self, PteState};
 use super::slots::{SlotAllocator, SlotError};
 use super::store::{BackingStore, PAGE_BYTES};
 use super::working_set::{WorkingSet, WorkingSets};
@@ -173,6 +175,42 @@ impl<'s, F: PageTableFormat, S: BackingStore, P: ReplacementPolicy> Pager<'s, F,
         tlb: &'h mut dyn Tlb,
     ) -> Paging<'h, 's, F, S, P> {
         Paging { pager: self, tables, tlb }
+    }
+
+    /// How many page-table entries hold `frame` now (Windows' share count): for a private
+    /// page 1 (or 0 once it left the working set), for a section page the views whose
+    /// entry maps it, present or hidden by a no-access protection. Counted through the
+    /// reverse map (the owner's PTE, or every view the section records), so it is never
+    /// stale; 0 for a frame the pager does not manage.
+    pub fn share_count<M: TableMemory + ?Sized>(&self, memory: &mut M, frame: PhysAddr) -> u32 {
+        let Some(record) = self.frames.index_of(frame).and_then(|i| self.frames.record(i)) else {
+            return 0;
+        };
+        let owner = record.owner;
+        let holds =
+            |memory: &mut M, at: pte::Mapping| match pte::read::<F, M>(memory, at.root, at.page) {
+                PteState::Present { frame: held, .. } | PteState::Hidden { frame: held, .. } => {
+                    held == frame
+                }
+                _ => false,
+            };
+        let mut count = 0;
+        for slot in 0..pte::mapping_slots(owner) {
+            if let Some(at) = pte::mapping(&*memory, &self.sets, owner, slot) {
+                count += u32::from(holds(memory, at));
+            }
+        }
+        count
+    }
+
+    /// A reference to the page in `frame`, for a policy that wants every reference (exact
+    /// LRU, see [`ReplacementPolicy::wants_references`]): hardware records none, a
+    /// simulator reports each. Frames the pager does not manage, or that hold no page in a
+    /// working set, are ignored.
+    pub fn reference(&mut self, frame: PhysAddr) {
+        if let Some(index) = self.frames.index_of(frame) {
+            let _ = self.policy.touch(index, self.clock);
+        }
     }
 
     /// Serves the space at `root` (tagged `asid`) with a working set of `minimum` to

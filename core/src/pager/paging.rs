@@ -119,10 +119,7 @@ impl<F: PageTableFormat, S: BackingStore, P: ReplacementPolicy> Paging<'_, '_, F
     /// A reference to the page in `frame` (for a policy that wants every reference, exact
     /// LRU: the simulator reports them). Frames the pager does not manage are ignored.
     pub fn reference(&mut self, frame: PhysAddr) {
-        if let Some(index) = self.pager.frames.index_of(frame) {
-            let now = self.pager.clock;
-            let _ = self.pager.policy.touch(index, now);
-        }
+        self.pager.reference(frame);
     }
 
     /// Makes the frame `index` the active frame of `owner`'s page in its working set.
@@ -131,7 +128,6 @@ impl<F: PageTableFormat, S: BackingStore, P: ReplacementPolicy> Paging<'_, '_, F
         pager.policy.insert(index, pager.clock).map_err(|_| FrameError::Exhausted)?;
         if let Some(record) = pager.frames.record_mut(index) {
             record.owner = owner;
-            record.share_count = 1;
         }
         pager.frames.move_to(index, FrameList::Active);
         if let Owner::Private { root, .. } = owner

@@ -409,7 +409,8 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
         self.regions.plan().add().fits()?;
         let (base, size) = self.place_reservation(addr, size)?;
         let kind = MemoryType::Private;
-        let reservation = Reservation { base, size, protect, kind, backing: Backing::Private };
+        let reservation =
+            Reservation { base, size, protect, kind, backing: Backing::Private, charge: 0 };
         self.regions.add(reservation, state, protect)?;
         Ok(base)
     }
@@ -431,16 +432,21 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
         runs.map(|r| (r.end.min(end) - r.start.max(start)) / PAGE).sum()
     }
 
-    /// The committed pages in `[start, end)` that were charged to the source: those of
-    /// private reservations (views are not charged yet).
+    /// The pages in `[start, end)` that were charged to the source: the committed pages of
+    /// private reservations, and the whole charge of every view the range covers entirely
+    /// (views go whole: they are charged when mapped and uncharged when unmapped).
     pub(crate) fn charged_in(&self, start: u64, end: u64) -> u64 {
         let private = |r: &&Run| {
             self.regions.reservation(r.start).is_some_and(|v| v.backing == Backing::Private)
         };
         let runs = self.regions.runs_in(start, end).filter(private);
-        runs.filter(|r| r.state == PageState::Committed)
+        let committed: u64 = runs
+            .filter(|r| r.state == PageState::Committed)
             .map(|r| (r.end.min(end) - r.start.max(start)) / PAGE)
-            .sum()
+            .sum();
+        let views = self.regions.reservations.as_slice().iter();
+        let covered = |v: &&Reservation| start <= v.base.as_u64() && v.end() <= end;
+        committed + views.filter(covered).map(|v| v.charge).sum::<u64>()
     }
 
     /// The page range `[start, end)` that `[addr, addr + size)` touches, and the one

@@ -78,6 +78,10 @@ pub(crate) struct Reservation {
     pub protect: Protection,
     pub kind: MemoryType,
     pub backing: Backing,
+    /// The pages charged to the commit limit when the reservation was made: a write-copy
+    /// view's (each page may become a private copy). Private memory charges its committed
+    /// pages instead, as they are committed.
+    pub charge: u64,
 }
 
 impl Reservation {
@@ -265,7 +269,8 @@ impl<const N: usize> Regions<N> {
             Backing::Private => Backing::Private,
         };
         let tail =
-            Reservation { base: VirtAddr::new(at), size: head.size - offset, backing, ..head };
+            // The charge stays with the head, so the two halves still hold it once.
+            Reservation { base: VirtAddr::new(at), size: head.size - offset, backing, charge: 0, ..head };
         self.split_run_at(at)?;
         if let Some(shrunk) = self.reservations.get_mut(index) {
             shrunk.size = offset;

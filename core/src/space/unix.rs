@@ -192,7 +192,8 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
             }
         };
         let kind = MemoryType::Private;
-        let reservation = Reservation { base, size, protect, kind, backing: Backing::Private };
+        let reservation =
+            Reservation { base, size, protect, kind, backing: Backing::Private, charge: 0 };
         // The plan said the books have room.
         let _ = self.regions.add(reservation, PageState::Committed, protect);
         Ok((base, flush))

@@ -8,6 +8,7 @@
 use crate::addr::VirtAddr;
 use crate::fault::Access;
 use crate::format::PageTableFormat;
+use crate::frame::NoFrames;
 use crate::memory::TableMemory;
 
 use super::source::FrameSource;
@@ -44,6 +45,9 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
     /// view is committed; its pages appear on first touch. In a write-copy view the
     /// section's frames are never mapped writable: every written page gets a private copy.
     ///
+    /// Charges nothing: in a space whose frames come from a pager, map through
+    /// [`map_view_with`](Self::map_view_with).
+    ///
     /// # Errors
     ///
     /// Returns [`SpaceError::ZeroSize`], [`SpaceError::OutsideSection`],
@@ -60,15 +64,42 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
         protect: Protection,
         memory: &mut M,
     ) -> Result<VirtAddr, SpaceError> {
+        self.map_view_with(section, addr, offset, pages, protect, memory, &mut NoFrames)
+    }
+
+    /// [`map_view`](Self::map_view), charging a write-copy view to `source` as Windows
+    /// does: every page of it may become a private copy, so all of them count against the
+    /// commit limit from the start (the section's own pages were charged when it was
+    /// created). Unmapping gives the charge back.
+    ///
+    /// # Errors
+    ///
+    /// As [`map_view`](Self::map_view), plus [`SpaceError::CommitLimit`]; nothing is
+    /// mapped or charged on error.
+    #[allow(clippy::too_many_arguments, reason = "MapViewOfFile's own parameters")]
+    pub fn map_view_with<M: TableMemory + ?Sized, A: FrameSource + ?Sized>(
+        &mut self,
+        section: &Section,
+        addr: Option<VirtAddr>,
+        offset: u64,
+        pages: u64,
+        protect: Protection,
+        memory: &mut M,
+        source: &mut A,
+    ) -> Result<VirtAddr, SpaceError> {
         self.check_protection(protect)?;
         let view = View { offset, pages, kind: MemoryType::Mapped, protect };
-        self.add_view(section, addr, view, &[], memory)
+        let charge = if protect.is_write_copy() { pages } else { 0 };
+        self.add_charged_view(section, addr, view, &[], charge, memory, source)
     }
 
     /// Maps an executable image held in `image` (Windows `MapViewOfFile` of a
     /// `SEC_IMAGE` section): every page of the section, each part with its own
     /// protection, the rest read-only (headers). Unmap it with
     /// [`unmap_view`](Self::unmap_view).
+    ///
+    /// Charges nothing: in a space whose frames come from a pager, map through
+    /// [`map_image_with`](Self::map_image_with).
     ///
     /// # Errors
     ///
@@ -79,6 +110,24 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
         addr: Option<VirtAddr>,
         parts: &[ImagePart],
         memory: &mut M,
+    ) -> Result<VirtAddr, SpaceError> {
+        self.map_image_with(image, addr, parts, memory, &mut NoFrames)
+    }
+
+    /// [`map_image`](Self::map_image), charging the pages of its write-copy parts (the
+    /// data the image may write, each page a private copy to be) to `source`.
+    ///
+    /// # Errors
+    ///
+    /// As [`map_image`](Self::map_image), plus [`SpaceError::CommitLimit`]; nothing is
+    /// mapped or charged on error.
+    pub fn map_image_with<M: TableMemory + ?Sized, A: FrameSource + ?Sized>(
+        &mut self,
+        image: &Section,
+        addr: Option<VirtAddr>,
+        parts: &[ImagePart],
+        memory: &mut M,
+        source: &mut A,
     ) -> Result<VirtAddr, SpaceError> {
         for part in parts {
             self.check_protection(part.protect)?;
@@ -93,7 +142,9 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
             kind: MemoryType::Image,
             protect: Protection::EXECUTE_WRITE_COPY,
         };
-        self.add_view(image, addr, view, parts, memory)
+        let copies = parts.iter().filter(|part| part.protect.is_write_copy());
+        let charge = copies.map(|part| part.pages).sum();
+        self.add_charged_view(image, addr, view, parts, charge, memory, source)
     }
 
     /// Unmaps the view at `base` (Windows `UnmapViewOfFile`); private copies go back to
@@ -119,13 +170,36 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
         self.drop_reservation(&reservation, memory, alloc)
     }
 
-    /// Adds a view (or image) of `section` with `parts` protected apart.
+    /// Adds a view (or image) of `section` with `parts` protected apart, charging `charge`
+    /// pages to `source` first and giving them back if the view cannot be added.
+    #[allow(clippy::too_many_arguments, reason = "the view, its parts and what it costs")]
+    fn add_charged_view<M: TableMemory + ?Sized, A: FrameSource + ?Sized>(
+        &mut self,
+        section: &Section,
+        addr: Option<VirtAddr>,
+        view: View,
+        parts: &[ImagePart],
+        charge: u64,
+        memory: &mut M,
+        source: &mut A,
+    ) -> Result<VirtAddr, SpaceError> {
+        source.charge(self.root, charge)?;
+        let added = self.add_view(section, addr, view, parts, charge, memory);
+        if added.is_err() {
+            source.uncharge(self.root, charge);
+        }
+        added
+    }
+
+    /// Adds a view (or image) of `section` with `parts` protected apart; the reservation
+    /// records the `charge` its mapper made.
     fn add_view<M: TableMemory + ?Sized>(
         &mut self,
         section: &Section,
         addr: Option<VirtAddr>,
         view: View,
         parts: &[ImagePart],
+        charge: u64,
         memory: &mut M,
     ) -> Result<VirtAddr, SpaceError> {
         let View { offset, pages, kind, protect } = view;
@@ -146,7 +220,7 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
         }
         let (base, len) = self.place_reservation(addr, pages * PAGE)?;
         let backing = Backing::Section { section: section.header(), offset };
-        let reservation = Reservation { base, size: len, protect, kind, backing };
+        let reservation = Reservation { base, size: len, protect, kind, backing, charge };
         let initial = if parts.is_empty() { protect } else { Protection::READ_ONLY };
         self.regions.add(reservation, PageState::Committed, initial)?;
         for part in parts {
