@@ -1,0 +1,7 @@
+//! `replay`: valgrind lackey traces replayed through the pager on the simulated machine,
+//! page-replacement policies compared with fault curves.
+
+mod plot;
+mod trace;
+
+fn main() {}

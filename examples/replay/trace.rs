@@ -1,0 +1,1 @@
+//! Reading traces: valgrind lackey and plain address lists, plain, xz or gzip.
