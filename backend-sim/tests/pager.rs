@@ -342,3 +342,30 @@ fn the_share_count_counts_the_entries_that_hold_a_frame() {
     assert_eq!(pager.share_count(m.ram_mut(), frame), 1);
     assert_eq!(pager.share_count(m.ram_mut(), paging::PhysAddr::new(0x10)), 0);
 }
+
+/// A page that was only read since its first touch holds zeros: it leaves memory without
+/// a write, and its next touch is a demand-zero fault again. A page written once is
+/// written to the store on its way out.
+#[test]
+fn pages_of_zeros_leave_without_a_write() {
+    let mut machine = Machine::<X86_64>::new(MachineConfig::default());
+    let mut bitmap = Box::new([0; 128]);
+    let mut alloc = sim_allocator(&mut bitmap);
+    let mut storage = Storage::new(2, 8, 4);
+    let mut pager = storage.pager(PolicyKind::Fifo, SimDisk::new(8)).unwrap();
+    let m = &mut machine;
+    let mut p = Process::new(m, &mut alloc, &mut pager, 1);
+    let base = p.commit(m, &mut pager, &mut alloc, 4).unwrap();
+    let page = |i: u64| base + i * 0x1000;
+    p.load(m, &mut pager, &mut alloc, page(0), 8).unwrap();
+    p.store(m, &mut pager, &mut alloc, page(1), &[7]).unwrap();
+    // Two more pages push both out (FIFO): only the written one goes to the store.
+    p.load(m, &mut pager, &mut alloc, page(2), 8).unwrap();
+    p.load(m, &mut pager, &mut alloc, page(3), 8).unwrap();
+    let c = pager.counters();
+    assert_eq!((c.demand_zero_faults, c.pages_written, c.pages_repurposed), (4, 1, 2));
+    assert_eq!(p.load(m, &mut pager, &mut alloc, page(0), 8).unwrap(), vec![0; 8]);
+    assert_eq!(p.load(m, &mut pager, &mut alloc, page(1), 1).unwrap(), vec![7]);
+    let c = pager.counters();
+    assert_eq!((c.demand_zero_faults, c.hard_faults, c.pages_read), (5, 1, 1));
+}

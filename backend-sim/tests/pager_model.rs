@@ -65,6 +65,8 @@ enum PteView {
     },
     /// A view's page whose section page the pager took away: the prototype says where.
     Prototype,
+    /// A page of zeros the pager dropped: demand-zero again.
+    DemandZero,
 }
 
 /// The machine, the kernel's table allocator, the pager, the processes and the sections.
@@ -165,6 +167,7 @@ impl<'s, 'a> World<'s, 'a> {
             Lookup::Payload { payload, .. } => match SoftwarePte::decode(payload).unwrap() {
                 SoftwarePte::Hidden { frame, owned } => PteView::Hidden { frame, owned },
                 SoftwarePte::Prototype => PteView::Prototype,
+                SoftwarePte::DemandZero => PteView::DemandZero,
                 SoftwarePte::Transition { frame, owned: true } => PteView::Transition { frame },
                 SoftwarePte::PagingFile { slot } => PteView::PagingFile { slot },
                 other => panic!("{addr:?} in space {space}: unexpected entry {other:?}"),
@@ -233,6 +236,9 @@ struct PageModel {
     /// touched, a view's page once copied. `None`: a private page never touched (zeros, no
     /// frame), or a view page that shows its section's page.
     data: Option<Vec<u8>>,
+    /// Whether the page was written since its data appeared: a page never written holds
+    /// zeros only, and the pager may drop it (its entry demand-zero again).
+    written: bool,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -264,6 +270,9 @@ struct Model {
     sections: Vec<Vec<Vec<u8>>>,
     /// Which pages of each section a view touched: they hold a frame or a slot.
     touched: Vec<Vec<bool>>,
+    /// Which pages of each section were written since they were touched (the others hold
+    /// zeros, and the pager may drop them: their prototype zero again).
+    section_written: Vec<Vec<bool>>,
     /// Read requests the store fails next, whatever their slot.
     pending_reads: u64,
     /// Slots whose reads fail.
@@ -375,9 +384,15 @@ impl Model {
             page.prot = Prot::ReadWrite;
         }
         let target = match (kind, &mut page.data) {
-            (_, Some(data)) => data,
+            (_, Some(data)) => {
+                page.written = true;
+                data
+            }
             // Views map their section whole: page `i` is the section's page `i`.
-            (RegionKind::View { section, .. }, None) => &mut self.sections[section][at.page],
+            (RegionKind::View { section, .. }, None) => {
+                self.section_written[section][at.page] = true;
+                &mut self.sections[section][at.page]
+            }
             (RegionKind::Private, None) => unreachable!("read gave the page its bytes"),
         };
         target[offset..offset + bytes.len()].copy_from_slice(bytes);
@@ -606,7 +621,7 @@ impl Case<'_, '_> {
             return;
         }
         let base = result.unwrap_or_else(|e| panic!("step {}: commit: {e:?}", self.step));
-        let page = PageModel { committed: true, prot: Prot::ReadWrite, data: None };
+        let page = PageModel { committed: true, prot: Prot::ReadWrite, data: None, written: false };
         let region = Region { base, kind: RegionKind::Private, pages: vec![page; pages as usize] };
         self.model.spaces[space].push(region);
     }
@@ -654,7 +669,8 @@ impl Case<'_, '_> {
         assert_eq!(result, Ok(addr), "step {}: commit in a reservation", self.step);
         let pages = &mut self.model.spaces[space][region].pages[first..first + count];
         for page in pages.iter_mut().filter(|p| !p.committed) {
-            *page = PageModel { committed: true, prot: Prot::ReadWrite, data: None };
+            *page =
+                PageModel { committed: true, prot: Prot::ReadWrite, data: None, written: false };
         }
     }
 
@@ -743,7 +759,7 @@ impl Case<'_, '_> {
             return;
         }
         let base = result.unwrap_or_else(|e| panic!("step {}: map a view: {e:?}", self.step));
-        let page = PageModel { committed: true, prot, data: None };
+        let page = PageModel { committed: true, prot, data: None, written: false };
         let kind = RegionKind::View { section, write_copy };
         self.model.spaces[space].push(Region { base, kind, pages: vec![page; pages as usize] });
     }
@@ -1002,6 +1018,14 @@ impl Case<'_, '_> {
         let owner = Owner::Private { root, page: addr };
         match pte {
             PteView::Unmapped => assert!(!own, "{}", context()),
+            // A page never written since its first touch: the pager dropped its zeros,
+            // and the next touch is a first touch again.
+            PteView::DemandZero => {
+                let page = self.model.page_mut(at);
+                assert!(!page.written, "{}", context());
+                assert!(page.data.as_ref().is_none_or(|d| d.iter().all(|&b| b == 0)));
+                page.data = None;
+            }
             PteView::Present { frame, owned } | PteView::Hidden { frame, owned } => {
                 let hidden = matches!(pte, PteView::Hidden { .. });
                 assert_eq!(hidden, page.prot == Prot::NoAccess, "{}", context());
@@ -1040,20 +1064,28 @@ impl Case<'_, '_> {
                 let RegionKind::View { section, .. } = kind else { panic!("{}", context()) };
                 assert!(!own, "{}", context());
                 let prototype = self.world.prototype(section, at.page);
-                assert_ne!(prototype, Prototype::Zero, "{}", context());
+                // Unless its zeros were dropped (never written).
+                let written = self.model.section_written[section][at.page];
+                assert!(prototype != Prototype::Zero || !written, "{}", context());
             }
         }
     }
 
     /// Every section's page is where its prototype says, in a frame whose record names
     /// it, exactly when a view touched it.
-    fn check_sections(&self, held: &mut Held) {
+    fn check_sections(&mut self, held: &mut Held) {
         let step = self.step;
-        for (section, touched) in self.model.touched.iter().enumerate() {
+        for (section, touched) in self.model.touched.clone().iter().enumerate() {
             let header = self.world.headers[section];
             for (index, &touched) in touched.iter().enumerate() {
                 let prototype = self.world.prototype(section, index);
                 let context = format!("step {step}: section {section} page {index}: {prototype}");
+                let written = self.model.section_written[section][index];
+                if prototype == Prototype::Zero && touched && !written {
+                    // Touched, never written: the pager dropped its zeros.
+                    self.model.touched[section][index] = false;
+                    continue;
+                }
                 assert_eq!(prototype != Prototype::Zero, touched, "{context}");
                 let owner = Owner::Section { section: header, index: index as u64 };
                 match prototype {
@@ -1091,7 +1123,10 @@ impl Case<'_, '_> {
             for index in database.iter(list) {
                 let record = database.record(index).unwrap();
                 match list {
-                    FrameList::Standby => assert!(record.slot.is_some(), "step {step}: {record:?}"),
+                    // A standby page has a good copy: in its slot, or it is all zeros.
+                    FrameList::Standby => {
+                        assert!(record.slot.is_some() || record.all_zero, "step {step}: {record:?}")
+                    }
                     FrameList::Modified => {
                         assert!(record.slot.is_none(), "step {step}: {record:?}")
                     }
@@ -1187,7 +1222,8 @@ fn run(config: &Config, ops: &[Op]) {
     let model = Model {
         spaces: vec![Vec::new(); config.spaces],
         sections: sections.clone().map(zeros).collect(),
-        touched: sections.map(|pages| vec![false; pages as usize]).collect(),
+        touched: sections.clone().map(|pages| vec![false; pages as usize]).collect(),
+        section_written: sections.map(|pages| vec![false; pages as usize]).collect(),
         ..Model::default()
     };
     let mut case = Case { world, model, config: config.clone(), step: 0 };

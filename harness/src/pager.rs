@@ -1066,6 +1066,11 @@ impl Leaf<'_> {
                 ensure!(peek.read(slot)? == *self.page.bytes(), "{at:?} in {slot:?} differs");
                 return tally.slot(slot);
             }
+            // Zeros never written: the pager dropped them, and the page is demand-zero.
+            Entry::Paged(SoftwarePte::DemandZero) => {
+                ensure!(self.page.data.is_none(), "{at:?} was written, now demand-zero");
+                return Ok(());
+            }
             Entry::Paged(other) => return Err(format!("{at:?}: {other:x?}")),
         };
         let record = self.record(pager, frame, ram, tally)?;
@@ -1116,6 +1121,11 @@ impl Leaf<'_> {
                 tally.standby += 1;
                 tally.slot(slot)?;
                 ensure!(peek.read(slot)? == *self.page.bytes(), "{at:?} standby, {slot:?} differs");
+            }
+            // Zeros never written: no copy needed.
+            (FrameList::Standby, None) if record.all_zero => {
+                ensure!(self.page.data.is_none(), "{at:?} was written, yet standby as zeros");
+                tally.standby += 1;
             }
             (FrameList::Modified, None) => tally.modified += 1,
             (list, slot) => return Err(format!("{at:?} in transition: {list:?}, {slot:?}")),

@@ -76,12 +76,22 @@ pub struct FrameRecord {
     /// The slot that holds a copy of the page, if the copy is still good: a clean page
     /// with one is dropped without a write, and its PTE becomes that slot.
     pub slot: Option<Slot>,
+    /// The page still holds nothing but zeros: a demand-zero page never written since. It
+    /// leaves memory without a write (the store need not keep zeros) and its entry goes
+    /// back to demand-zero, as Linux maps the zero page for reads of anonymous memory.
+    pub all_zero: bool,
 }
 
 impl FrameRecord {
     /// A free record, linked nowhere yet.
-    pub const FREE: Self =
-        Self { list: FrameList::Free, prev: NONE, next: NONE, owner: Owner::None, slot: None };
+    pub const FREE: Self = Self {
+        list: FrameList::Free,
+        prev: NONE,
+        next: NONE,
+        owner: Owner::None,
+        slot: None,
+        all_zero: false,
+    };
 
     /// The list the frame is on.
     #[must_use]

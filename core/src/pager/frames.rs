@@ -65,7 +65,12 @@ impl<F: PageTableFormat, S: BackingStore, P: ReplacementPolicy> Pager<'_, F, S, 
     fn repurpose<M: TableMemory + ?Sized>(&mut self, index: FrameIndex, memory: &mut M) -> bool {
         let frame = self.address(index);
         let Some(record) = self.frames.record(index).copied() else { return false };
-        let Some(slot) = record.slot else { return false };
+        // A page of zeros leaves nothing behind: it is demand-zero again.
+        let (entry, prototype) = match (record.slot, record.all_zero) {
+            (Some(slot), _) => (SoftwarePte::PagingFile { slot }, Prototype::PagingFile(slot)),
+            (None, true) => (SoftwarePte::DemandZero, Prototype::Zero),
+            (None, false) => return false,
+        };
         match record.owner {
             Owner::Private { root, page } => {
                 match pte::read::<F, M>(memory, root, page) {
@@ -73,8 +78,7 @@ impl<F: PageTableFormat, S: BackingStore, P: ReplacementPolicy> Pager<'_, F, S, 
                         if held == frame => {}
                     _ => return false,
                 }
-                let entry = NewPte::Software(SoftwarePte::PagingFile { slot });
-                if pte::write::<F, M>(memory, root, page, entry).is_err() {
+                if pte::write::<F, M>(memory, root, page, NewPte::Software(entry)).is_err() {
                     return false;
                 }
             }
@@ -82,7 +86,7 @@ impl<F: PageTableFormat, S: BackingStore, P: ReplacementPolicy> Pager<'_, F, S, 
                 if section::prototype(memory, header, page) != Prototype::Transition(frame) {
                     return false;
                 }
-                section::set_prototype(memory, header, page, Prototype::PagingFile(slot));
+                section::set_prototype(memory, header, page, prototype);
             }
             Owner::None => return false,
         }
@@ -145,7 +149,7 @@ impl<F: PageTableFormat, S: BackingStore, P: ReplacementPolicy> Pager<'_, F, S, 
             }
             _ => return false,
         }
-        let clean = !written && record.slot.is_some();
+        let clean = !written && (record.slot.is_some() || record.all_zero);
         if !clean {
             self.forget_slot(index);
         }
@@ -205,9 +209,12 @@ impl<F: PageTableFormat, S: BackingStore, P: ReplacementPolicy> Pager<'_, F, S, 
         self.frames.move_to(index, FrameList::Free);
     }
 
-    /// Drops the copy of frame `index`'s page in the store, which is stale or unneeded.
+    /// Drops the copy of frame `index`'s page in the store, which is stale or unneeded,
+    /// and forgets that it held zeros (it was written, or it is leaving).
     pub(super) fn forget_slot(&mut self, index: FrameIndex) {
-        if let Some(slot) = self.frames.record_mut(index).and_then(|r| r.slot.take()) {
+        let Some(record) = self.frames.record_mut(index) else { return };
+        record.all_zero = false;
+        if let Some(slot) = record.slot.take() {
             let _ = self.slots.release(slot);
         }
     }

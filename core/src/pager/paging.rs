@@ -218,6 +218,9 @@ impl<'h, F: PageTableFormat, S: BackingStore, P: ReplacementPolicy> FrameSource
         }
         let index = self.pager.obtain(memory, self.tlb, zeroed)?;
         self.activate(index, owner)?;
+        if let Some(record) = self.pager.frames.record_mut(index) {
+            record.all_zero = zeroed;
+        }
         Ok(self.pager.address(index))
     }
 
@@ -294,7 +297,8 @@ impl<'h, F: PageTableFormat, S: BackingStore, P: ReplacementPolicy> FrameSource
                 self.pager.release_frame(index);
             }
             _ => {
-                let clean = self.pager.frames.record(index).is_some_and(|r| r.slot.is_some());
+                let record = self.pager.frames.record(index);
+                let clean = record.is_some_and(|r| r.slot.is_some() || r.all_zero);
                 let list = if clean { FrameList::Standby } else { FrameList::Modified };
                 self.pager.frames.move_to(index, list);
             }

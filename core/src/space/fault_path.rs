@@ -218,8 +218,9 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
                 Ok(pte @ SoftwarePte::PagingFile { .. }) => {
                     Ok(Some(Held::Paged { pte, owned: true }))
                 }
-                // A section's page the pager took away: the prototype says where it is.
-                Ok(SoftwarePte::Prototype) => Ok(None),
+                // A section's page the pager took away: the prototype says where it is; or
+                // a page of zeros the pager dropped: it is demand-zero again.
+                Ok(SoftwarePte::Prototype | SoftwarePte::DemandZero) => Ok(None),
                 // Not a payload the space or its pager wrote: nothing it can explain.
                 _ => Err(()),
             },
