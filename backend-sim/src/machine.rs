@@ -419,6 +419,32 @@ impl<F: PageTableFormat> Machine<F> {
         self.access(addr, Data::Write(data), Access::Write, policy)
     }
 
+    /// Makes one access of `access` kind to the byte at `addr` as the CPU would, through
+    /// the TLB and the tables, resolving faults with `policy`, setting Accessed and Dirty,
+    /// but moving no byte: what a trace replays (it knows the addresses, not the data).
+    /// Returns the physical address reached; [`last_frames`](Self::last_frames) holds its
+    /// frame.
+    ///
+    /// # Errors
+    ///
+    /// See [`MachineError`].
+    pub fn touch<P: FaultPolicy<Self>>(
+        &mut self,
+        addr: VirtAddr,
+        access: Access,
+        policy: &mut P,
+    ) -> Result<PhysAddr, MachineError> {
+        match access {
+            Access::Read => self.counters.loads += 1,
+            Access::Write => self.counters.stores += 1,
+            Access::Execute => self.counters.fetches += 1,
+        }
+        self.touched.clear();
+        let phys = self.translate_resolving(addr, access, policy)?;
+        self.touched.push(phys.align_down(4096));
+        Ok(phys)
+    }
+
     /// Translates every page `data` touches (resolving faults), then moves the bytes.
     fn access<P: FaultPolicy<Self>>(
         &mut self,

@@ -334,6 +334,14 @@ impl<'s, F: PageTableFormat, S: BackingStore, P: ReplacementPolicy> Pager<'s, F,
         &self.policy
     }
 
+    /// The replacement policy, to give it what only the caller knows (an OPT policy told
+    /// each resident page's next use by a trace replayer). Which frames are resident is
+    /// the pager's business: calling `insert`, `remove` or `victim` here desynchronises
+    /// the policy from the frame lists.
+    pub fn policy_mut(&mut self) -> &mut P {
+        &mut self.policy
+    }
+
     /// The most pages that can be committed: the frames plus the slots, less one slot
     /// held back. With every frame holding a dirty page and every slot a paged-out one, a
     /// hard fault could free no frame (the writer needs a free slot to clean one); one page
