@@ -7,7 +7,9 @@ use std::collections::VecDeque;
 /// Faults and writes of one plain run.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct Counts {
+    /// Touches of a page not resident.
     pub faults: u64,
+    /// Dirty pages evicted.
     pub writes: u64,
 }
 

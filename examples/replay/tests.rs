@@ -108,3 +108,63 @@ proptest! {
         prop_assert_eq!(lru.faults(11), None);
     }
 }
+
+/// The committed lackey trace (of `/bin/true`), as a page string.
+fn committed_trace() -> (PageString, Vec<(u64, bool)>) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("replay/traces/true.lackey.xz");
+    let refs: Vec<(u64, bool)> =
+        crate::trace::open(&path).expect("the committed trace opens").map(|r| (r.page, r.write)).collect();
+    (PageString::new(refs.iter().copied()), refs)
+}
+
+/// On a real program's trace, the pager's FIFO, LRU and Clock count exactly what the
+/// plain implementations count, OPT's replay what its curve says, and the one-pass
+/// curves equal runs per frame count.
+#[test]
+fn a_real_trace_replays_exactly() {
+    let (string, refs) = committed_trace();
+    let next = string.next_uses();
+    let (lru, opt) = (lru_curve(&string, 64), opt_curve(&string, &next, 64));
+    for frames in [8u32, 32] {
+        let n = frames as usize;
+        let plain = [reference::fifo(&refs, n), reference::lru(&refs, n), reference::clock(&refs, n)];
+        for (policy, plain) in [FIFO, LRU, CLOCK].into_iter().zip(plain) {
+            let outcome = replay(&string, policy, frames, Params::default(), None).unwrap();
+            assert_eq!((outcome.faults, outcome.writes), (plain.faults, plain.writes), "{policy}");
+        }
+        assert_eq!(lru.faults(frames), Some(reference::lru(&refs, n).faults));
+        let optimal = replay(&string, Policy::Opt, frames, Params::default(), Some(&next)).unwrap();
+        assert_eq!(opt.faults(frames), Some(optimal.faults));
+        assert!(optimal.faults <= lru.faults(frames).unwrap());
+    }
+}
+
+/// Where valgrind is installed, a fresh trace of a real program replays: every policy
+/// runs it, and OPT takes the fewest faults.
+#[test]
+fn a_fresh_valgrind_trace_replays() {
+    let dir = std::env::temp_dir().join(format!("replay-lackey-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let log = dir.join("true.txt");
+    let ran = std::process::Command::new("valgrind")
+        .args(["--tool=lackey", "--trace-mem=yes"])
+        .arg(format!("--log-file={}", log.display()))
+        .arg("/bin/true")
+        .output();
+    if !ran.is_ok_and(|out| out.status.success()) {
+        eprintln!("valgrind is not installed here: no fresh trace");
+        return;
+    }
+    let refs: Vec<(u64, bool)> = crate::trace::open(&log).unwrap().map(|r| (r.page, r.write)).collect();
+    let string = PageString::new(refs.iter().copied());
+    assert!(string.len() > 10_000, "a real program makes many references");
+    let next = string.next_uses();
+    let faults: Vec<u64> = Policy::ALL
+        .iter()
+        .map(|&policy| replay(&string, policy, 16, Params::default(), Some(&next)).unwrap().faults)
+        .collect();
+    let optimal = faults[Policy::ALL.iter().position(|&p| p == Policy::Opt).unwrap()];
+    assert_eq!(faults.iter().min(), Some(&optimal), "{faults:?}");
+    assert_eq!(faults[0], reference::fifo(&refs, 16).faults);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
