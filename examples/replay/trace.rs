@@ -521,7 +521,10 @@ mod tests {
         }
         let mut trace = from_reader(Failing);
         assert_eq!(trace.next(), None);
-        assert_eq!(trace.stats().error.as_ref().map(ToString::to_string).as_deref(), Some("disk on fire"));
+        assert_eq!(
+            trace.stats().error.as_ref().map(ToString::to_string).as_deref(),
+            Some("disk on fire")
+        );
     }
 
     #[test]
@@ -568,7 +571,8 @@ mod tests {
         let mut text = Vec::with_capacity(LINES as usize * 16);
         for i in 0..LINES {
             let kind = ["I ", " L", " S", " M"][(i % 4) as usize];
-            writeln!(text, "{kind} {:08x},{}", 0x0400_0000 + (i * 37 % 65536) * 8, 1 + i % 8).unwrap();
+            writeln!(text, "{kind} {:08x},{}", 0x0400_0000 + (i * 37 % 65536) * 8, 1 + i % 8)
+                .unwrap();
         }
         let start = std::time::Instant::now();
         let mut trace = from_reader(Cursor::new(text));
@@ -628,8 +632,9 @@ mod tests {
     }
 
     fn model() -> impl Strategy<Value = Model> {
-        let lackey = (prop::sample::select(vec!['I', 'L', 'S', 'M']), address(), 0u64..9000, any::<bool>())
-            .prop_map(|(kind, addr, size, lead)| Model::Lackey { kind, addr, size, lead });
+        let lackey =
+            (prop::sample::select(vec!['I', 'L', 'S', 'M']), address(), 0u64..9000, any::<bool>())
+                .prop_map(|(kind, addr, size, lead)| Model::Lackey { kind, addr, size, lead });
         let kinds = prop::sample::select(vec![None, Some('R'), Some('W')]);
         let plain = (kinds, address(), prop::sample::select(vec!["", "0x", "0X"]), any::<bool>())
             .prop_map(|(kind, addr, prefix, upper)| Model::Plain { kind, addr, prefix, upper });
