@@ -562,6 +562,34 @@ mod tests {
         assert!(stats.first_unknown[0].1.ends_with("Lackey, an example Valgrind tool"));
     }
 
+    /// A fresh trace from the valgrind on this machine, when there is one: lackey's output
+    /// of this version must still be understood, all but its `==PID==` lines.
+    #[test]
+    fn a_fresh_lackey_trace_when_valgrind_is_installed() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let log = dir.path().join("true.txt");
+        let status = std::process::Command::new("valgrind")
+            .args(["--tool=lackey", "--trace-mem=yes"])
+            .arg(format!("--log-file={}", log.display()))
+            .arg("/bin/true")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status();
+        let Ok(status) = status else {
+            eprintln!("valgrind not installed: fresh-trace test skipped");
+            return;
+        };
+        assert!(status.success(), "valgrind failed: {status}");
+        let mut trace = open(&log).expect("fresh trace");
+        let references = trace.by_ref().count() as u64;
+        let stats = trace.stats();
+        assert!(stats.error.is_none(), "{:?}", stats.error);
+        assert!(stats.records > 10_000 && references >= stats.records);
+        let banner = stats.first_unknown.iter().all(|(_, line)| line.starts_with("=="));
+        assert!(banner, "lines not understood: {:?}", stats.first_unknown);
+        assert!(stats.unknown < 100, "{} lines not understood", stats.unknown);
+    }
+
     /// Parse speed on a generated plain-text lackey trace; run with
     /// `cargo test --release -p paging-examples --bin replay -- --ignored --nocapture speed`.
     #[test]
