@@ -21,7 +21,8 @@ const CURVE_FRAMES: u32 = 256;
 
 /// The committed trace, decompressed.
 fn lackey_text() -> Vec<u8> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/replay/traces/true.lackey.xz");
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/replay/traces/true.lackey.xz");
     let mut text = Vec::new();
     trace::decompressed(&path)
         .and_then(|mut reader| reader.read_to_end(&mut text))
@@ -100,7 +101,11 @@ fn replay_curves(c: &mut Criterion) {
         });
     });
     group.bench_function("peer", |b| {
-        b.iter(|| replay(black_box(&string), clock, FRAMES, Params::default(), None).expect("replays").faults);
+        b.iter(|| {
+            replay(black_box(&string), clock, FRAMES, Params::default(), None)
+                .expect("replays")
+                .faults
+        });
     });
     group.finish();
 }

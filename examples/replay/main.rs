@@ -169,7 +169,11 @@ fn replay_trace(cli: &Cli, path: &Path) -> Result<Vec<Row>, String> {
     let runs = cli.policy.0.len() * counts.len();
     let bar = progress(cli, runs as u64, "runs");
     for &policy in &cli.policy.0 {
-        let stacked = curve && matches!(policy, Policy::Opt | Policy::Pager(paging::pager::policy::PolicyKind::Lru));
+        let stacked = curve
+            && matches!(
+                policy,
+                Policy::Opt | Policy::Pager(paging::pager::policy::PolicyKind::Lru)
+            );
         let new_rows = if stacked {
             report::stack_rows(&name, &string, policy, &counts, next.as_deref())
         } else {

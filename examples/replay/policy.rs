@@ -88,6 +88,10 @@ pub enum ReplayPolicy<'s> {
 
 impl<'s> ReplayPolicy<'s> {
     /// `policy` for `frames` frames, its books in `storage`.
+    ///
+    /// # Errors
+    ///
+    /// What the pager's policies refuse: storage too small, too many frames.
     pub fn new(
         policy: Policy,
         params: Params,

@@ -105,7 +105,9 @@ pub fn print_table(rows: &[Row]) {
     );
     let cell = |v: Option<u64>| v.map_or_else(|| "-".to_owned(), |v| v.to_string());
     for row in rows {
-        let trace = Path::new(&row.trace).file_name().map_or(row.trace.clone(), |n| n.to_string_lossy().into_owned());
+        let trace = Path::new(&row.trace)
+            .file_name()
+            .map_or(row.trace.clone(), |n| n.to_string_lossy().into_owned());
         println!(
             "{:<24} {:<15} {:>7} {:>12} {:>10} {:>11} {:>8} {:>8} {:>9}",
             trace,
@@ -135,18 +137,26 @@ pub fn plot_rows(file: &Path, rows: &[Row]) -> Result<(), plot::PlotError> {
     };
     for row in rows {
         let name = if traces.len() > 1 {
-            let trace = Path::new(&row.trace).file_name().map_or(row.trace.clone(), |n| n.to_string_lossy().into_owned());
+            let trace = Path::new(&row.trace)
+                .file_name()
+                .map_or(row.trace.clone(), |n| n.to_string_lossy().into_owned());
             format!("{} ({trace})", row.policy)
         } else {
             row.policy.clone()
         };
         match series.iter_mut().find(|s| s.policy == name) {
             Some(s) => s.points.push((u64::from(row.frames), row.faults)),
-            None => series.push(Series { policy: name, points: vec![(u64::from(row.frames), row.faults)] }),
+            None => series
+                .push(Series { policy: name, points: vec![(u64::from(row.frames), row.faults)] }),
         }
     }
     let title = match traces.as_slice() {
-        [one] => format!("faults against frames: {}", Path::new(one).file_name().map_or(one.to_string(), |n| n.to_string_lossy().into_owned())),
+        [one] => format!(
+            "faults against frames: {}",
+            Path::new(one)
+                .file_name()
+                .map_or(one.to_string(), |n| n.to_string_lossy().into_owned())
+        ),
         _ => "faults against frames".to_owned(),
     };
     plot::plot(file, &title, &series)

@@ -70,6 +70,11 @@ impl PageString {
         self.refs.len()
     }
 
+    /// Whether there are no references.
+    pub fn is_empty(&self) -> bool {
+        self.refs.is_empty()
+    }
+
     /// Per reference, the index of the next reference to the same page ([`NEVER`] if
     /// none): what OPT needs, found in one backward pass.
     pub fn next_uses(&self) -> Vec<u64> {
@@ -109,7 +114,14 @@ pub enum ReplayError {
     /// The machine, space or pager could not be set up (too many frames).
     Setup(String),
     /// An access failed in a way a correct kernel never lets it.
-    Access { index: usize, page: u64, error: MachineError },
+    Access {
+        /// The reference's index in the string.
+        index: usize,
+        /// Its page number.
+        page: u64,
+        /// What the machine said.
+        error: MachineError,
+    },
 }
 
 impl fmt::Display for ReplayError {

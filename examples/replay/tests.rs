@@ -71,7 +71,8 @@ fn written_pages_are_written_on_their_way_out() {
 
 #[test]
 fn pages_outside_the_user_half_are_skipped_and_counted() {
-    let string = PageString::new([(BASE, false), (0xFFFF_FFFF_FF60_0000 >> 12, false), (BASE, true)]);
+    let string =
+        PageString::new([(BASE, false), (0xFFFF_FFFF_FF60_0000 >> 12, false), (BASE, true)]);
     let outcome = replay(&string, CLOCK, 4, Params::default(), None).unwrap();
     assert_eq!((outcome.refs, outcome.skipped, outcome.faults), (2, 1, 1));
 }
@@ -111,9 +112,12 @@ proptest! {
 
 /// The committed lackey trace (of `/bin/true`), as a page string.
 fn committed_trace() -> (PageString, Vec<(u64, bool)>) {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("replay/traces/true.lackey.xz");
-    let refs: Vec<(u64, bool)> =
-        crate::trace::open(&path).expect("the committed trace opens").map(|r| (r.page, r.write)).collect();
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("replay/traces/true.lackey.xz");
+    let refs: Vec<(u64, bool)> = crate::trace::open(&path)
+        .expect("the committed trace opens")
+        .map(|r| (r.page, r.write))
+        .collect();
     (PageString::new(refs.iter().copied()), refs)
 }
 
@@ -127,7 +131,8 @@ fn a_real_trace_replays_exactly() {
     let (lru, opt) = (lru_curve(&string, 64), opt_curve(&string, &next, 64));
     for frames in [8u32, 32] {
         let n = frames as usize;
-        let plain = [reference::fifo(&refs, n), reference::lru(&refs, n), reference::clock(&refs, n)];
+        let plain =
+            [reference::fifo(&refs, n), reference::lru(&refs, n), reference::clock(&refs, n)];
         for (policy, plain) in [FIFO, LRU, CLOCK].into_iter().zip(plain) {
             let outcome = replay(&string, policy, frames, Params::default(), None).unwrap();
             assert_eq!((outcome.faults, outcome.writes), (plain.faults, plain.writes), "{policy}");
@@ -155,7 +160,8 @@ fn a_fresh_valgrind_trace_replays() {
         eprintln!("valgrind is not installed here: no fresh trace");
         return;
     }
-    let refs: Vec<(u64, bool)> = crate::trace::open(&log).unwrap().map(|r| (r.page, r.write)).collect();
+    let refs: Vec<(u64, bool)> =
+        crate::trace::open(&log).unwrap().map(|r| (r.page, r.write)).collect();
     let string = PageString::new(refs.iter().copied());
     assert!(string.len() > 10_000, "a real program makes many references");
     let next = string.next_uses();
