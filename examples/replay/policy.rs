@@ -73,7 +73,7 @@ pub struct Params {
 
 impl Default for Params {
     fn default() -> Self {
-        Self { tau: WsClockParams::default().tau, aging_tick: 1000 }
+        Self { tau: WsClockParams::default().tau, aging_tick: 100 }
     }
 }
 
