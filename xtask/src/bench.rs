@@ -24,6 +24,8 @@ struct Measurement {
 const PAGES: f64 = 262_144.0;
 /// Pages one iteration of the trim group trims.
 const TRIM_PAGES: f64 = 10_000.0;
+/// References in the committed lackey trace the replay groups replay.
+const TRACE_REFS: f64 = 167_695.0;
 
 const MEASUREMENTS: &[Measurement] = &[
     Measurement {
@@ -150,6 +152,33 @@ const MEASUREMENTS: &[Measurement] = &[
         peer: "unmap_range",
         peer_kind: "rewrite_range Clear, one call",
         per_iteration: TRIM_PAGES,
+        target: None,
+    },
+    Measurement {
+        name: "replay_clock_64",
+        group: "replay_clock",
+        ours: "ours",
+        peer: "peer",
+        peer_kind: "plain in-memory Clock loop (per reference, parse included in ours)",
+        per_iteration: TRACE_REFS,
+        target: None,
+    },
+    Measurement {
+        name: "replay_clock_64_no_parse",
+        group: "replay_clock",
+        ours: "replay_only",
+        peer: "peer",
+        peer_kind: "plain in-memory Clock loop (per reference)",
+        per_iteration: TRACE_REFS,
+        target: None,
+    },
+    Measurement {
+        name: "replay_lru_opt_curves_256",
+        group: "replay_curves",
+        ours: "ours",
+        peer: "peer",
+        peer_kind: "one Clock replay, 64 frames (per reference)",
+        per_iteration: TRACE_REFS,
         target: None,
     },
 ];
