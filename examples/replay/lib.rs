@@ -5,7 +5,7 @@
 //! - [`sim`] replays a page string through the real pager, one policy and frame count;
 //! - [`stack`] gives LRU's and OPT's whole fault curves in one pass (Mattson);
 //! - [`policy`] names the policies and adds OPT, told the future by the replayer;
-//! - [`reference`] holds plain implementations the replays must equal;
+//! - [`reference`](mod@reference) holds plain implementations the replays must equal;
 //! - [`report`] and [`plot`] print and draw the results.
 
 pub mod plot;
