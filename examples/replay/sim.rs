@@ -12,7 +12,7 @@
 use std::fmt;
 
 use paging::frame::{BitmapAllocator, MemoryRegion};
-use paging::pager::policy::{FrameIndex, PolicySlot, ReplacementPolicy, slots_needed};
+use paging::pager::policy::{AnyPolicy, PolicySlot, ReplacementPolicy, slots_needed};
 use paging::pager::{BackingStore, FrameRecord, PAGE_BYTES, Pager, PagerStorage, Slot, StoreError};
 use paging::space::{AddressSpace, Layout, PageState, Protection, SpaceConfig};
 use paging::tlb::Asid;
@@ -308,7 +308,7 @@ struct Run<'s> {
 impl Run<'_> {
     fn all(&mut self, string: &PageString, next: Option<&[u64]>) -> Result<(), ReplayError> {
         let references = self.pager.policy().wants_references();
-        let aging = matches!(self.pager.policy(), ReplayPolicy::Pager(p) if p.kind() == paging::pager::policy::PolicyKind::Aging);
+        let aging = matches!(self.pager.policy(), ReplayPolicy::Pager(AnyPolicy::Aging(_)));
         let tick = self.params.aging_tick.max(1);
         for (index, &r) in string.refs.iter().enumerate() {
             let page = string.pages[(r >> 1) as usize];
@@ -317,9 +317,11 @@ impl Run<'_> {
             if references {
                 self.pager.reference(frame);
             }
-            if let (Some(next), ReplayPolicy::Opt(opt)) = (next, self.pager.policy_mut()) {
-                let index_of = frame.as_u64().wrapping_sub(TABLE_BASE + TABLE_FRAMES * PAGE) / PAGE;
-                opt.set_next_use(FrameIndex(index_of as u32), next[index]);
+            if let Some(next) = next
+                && let Some(at) = self.pager.database().index_of(frame)
+                && let ReplayPolicy::Opt(opt) = self.pager.policy_mut()
+            {
+                opt.set_next_use(at, next[index]);
             }
             if aging && (index as u64 + 1) % tick == 0 {
                 let (ram, mut tlb) = self.machine.split();
