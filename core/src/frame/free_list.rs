@@ -373,6 +373,14 @@ impl FrameAllocator for FreeListAllocator<'_> {
     fn frames_in_use(&self) -> usize {
         to_usize(self.in_use)
     }
+
+    fn frames_free(&self) -> Option<usize> {
+        Some(self.free_frames())
+    }
+
+    fn frames_usable(&self) -> Option<usize> {
+        Some(self.usable_frames())
+    }
 }
 
 impl fmt::Debug for FreeListAllocator<'_> {
