@@ -1,4 +1,4 @@
-//! Working with the [`x86_64`](::x86_64) crate (feature `x86_64`): frame-allocator
+//! Working with the [`x86_64`] crate (feature `x86_64`): frame-allocator
 //! adapters each way, and a guide for porting code from its `Mapper` to this engine.
 //!
 //! The conversions of addresses, pages, frames and flags are `From`/`TryFrom` impls in

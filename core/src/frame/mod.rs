@@ -5,16 +5,19 @@ use crate::addr::{PageSize, PhysAddr, Size4KiB};
 use crate::error::FrameError;
 
 mod bitmap;
+pub mod boot;
 mod free_list;
 mod limited;
 mod memory_map;
 mod none;
+mod placement;
 
 pub use bitmap::BitmapAllocator;
 pub use free_list::{FreeListAllocator, FreeRun};
 pub use limited::LimitedAllocator;
 pub use memory_map::{MemoryRegion, RegionKind};
 pub use none::NoFrames;
+pub use placement::BooksPlacement;
 
 /// The size of the frames that allocators hand out.
 pub const FRAME_SIZE: u64 = Size4KiB::SIZE;

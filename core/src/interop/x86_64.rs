@@ -1,10 +1,10 @@
 //! Conversions between this crate's addresses, pages, frames and flags and those of the
-//! [`x86_64`](::x86_64) crate (feature `x86_64`).
+//! [`x86_64`] crate (feature `x86_64`).
 //!
 //! | `paging` | `x86_64` | `paging` → `x86_64` | `x86_64` → `paging` |
 //! |---|---|---|---|
-//! | [`VirtAddr`] | [`x86_64::VirtAddr`](::x86_64::VirtAddr) | `TryFrom`: canonical (48-bit) only | `From` |
-//! | [`PhysAddr`] | [`x86_64::PhysAddr`](::x86_64::PhysAddr) | `TryFrom`: below 2^52 only | `From` |
+//! | [`VirtAddr`] | [`x86_64::VirtAddr`] | `TryFrom`: canonical (48-bit) only | `From` |
+//! | [`PhysAddr`] | [`x86_64::PhysAddr`] | `TryFrom`: below 2^52 only | `From` |
 //! | [`Page<S>`](Page) | [`Page<S>`](::x86_64::structures::paging::Page) | `TryFrom`: canonical only | `From` |
 //! | [`Frame<S>`](Frame) | [`PhysFrame<S>`](::x86_64::structures::paging::PhysFrame) | `TryFrom`: below 2^52 only | `From` |
 //! | [`PageFlags`] | [`PageTableFlags`] | `TryFrom`: not `PAT` | `TryFrom`: `PRESENT` only |
