@@ -264,8 +264,8 @@ where
 }
 
 /// Lends the x86_64 crate's `FrameAllocator<Size4KiB>` that cannot free to this engine:
-/// frees refuse with [`FrameError::Unsupported`], so an engine call that empties a table
-/// reports the table it could not give back instead of losing it silently.
+/// frees refuse with [`FrameError::Unsupported`], and the engine keeps a table it cannot
+/// give back linked (empty, reused by the next mapping there) instead of losing it.
 #[derive(Debug)]
 pub struct FromX86_64AllocateOnly<A> {
     inner: A,
