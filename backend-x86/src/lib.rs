@@ -25,6 +25,10 @@
 //! sets between the engine's read and write of an entry is lost. [`hw`] says what this
 //! means and what a caller who needs exact dirty bits does.
 //!
+//! With the feature `x86_64` (off by default), `interop` adapts the frame allocators of
+//! the `x86_64` crate, converts its types, and has a guide for porting code from its
+//! `Mapper`.
+//!
 //! ```
 //! use paging::{Entry, PageFlags, PageTableFormat, PhysAddr};
 //! use paging_x86::{X86_64, bits};
@@ -42,5 +46,8 @@ pub mod bits;
 pub mod format;
 #[allow(unsafe_code, reason = "privileged instructions and raw accesses to physical memory")]
 pub mod hw;
+#[cfg(feature = "x86_64")]
+#[allow(unsafe_code, reason = "the x86_64 crate's frame-allocator traits are unsafe")]
+pub mod interop;
 
 pub use format::{Legacy32, Pae, X86_64, X86_64La57};

@@ -261,6 +261,12 @@ pub enum FrameError {
         /// The number of entries (bits or records) the storage needs.
         needed: usize,
     },
+    /// An operation this allocator cannot do at all, such as freeing in a bump allocator
+    /// (the default of the [`FrameAllocator`](crate::FrameAllocator) methods it leaves out).
+    Unsupported {
+        /// The operation, as the trait method's name.
+        operation: &'static str,
+    },
 }
 
 impl fmt::Display for FrameError {
@@ -273,6 +279,9 @@ impl fmt::Display for FrameError {
             }
             Self::StorageTooSmall { needed } => {
                 write!(f, "allocator storage too small: needs {needed} entries")
+            }
+            Self::Unsupported { operation } => {
+                write!(f, "this frame allocator does not support `{operation}`")
             }
         }
     }

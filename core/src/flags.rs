@@ -11,6 +11,15 @@ bitflags::bitflags! {
     /// every present page has whether asked for or not in
     /// [`PageTableFormat::IMPLIED`](crate::PageTableFormat::IMPLIED): on x86 every present
     /// page is readable, and on legacy 32-bit x86 (no NX bit) every page is executable too.
+    ///
+    /// These flags describe a *present* page: `PageFlags::empty()` is a present, read-only,
+    /// no-execute page (execution is a permission to ask for). The `x86_64` crate's
+    /// `PageTableFlags` are raw entry bits instead: there, empty flags are a *non-present*
+    /// entry and a page is executable unless `NO_EXECUTE` is set. The conversions behind
+    /// the `x86_64` feature (`paging::interop::x86_64`) translate the meaning: ours to
+    /// theirs adds `PRESENT` and `NO_EXECUTE` unless [`EXECUTABLE`](Self::EXECUTABLE), and
+    /// refuses [`PAT`](Self::PAT), which they cannot express; theirs to ours refuses flags
+    /// without `PRESENT`, adds [`READABLE`](Self::READABLE) and ignores `HUGE_PAGE`.
     #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default)]
     pub struct PageFlags: u32 {
         /// Loads are allowed.

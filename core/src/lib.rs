@@ -39,6 +39,7 @@ pub mod fault;
 pub mod flags;
 pub mod format;
 pub mod frame;
+pub mod interop;
 pub mod memory;
 pub mod pager;
 pub mod software_pte;

@@ -69,6 +69,20 @@ pub fn test_steps() -> Vec<Step> {
                 "paging/defmt,paging-x86/defmt",
             ],
         ),
+        Step::cargo(
+            "build no_std + interop",
+            &[
+                "build",
+                "-p",
+                "paging",
+                "-p",
+                "paging-x86",
+                "--target",
+                "x86_64-unknown-none",
+                "--features",
+                "paging/bootloader_api,paging/limine,paging/multiboot2,paging-x86/x86_64",
+            ],
+        ),
         Step::command("rustdoc", |ctx| {
             ctx.cargo(&["doc", "--workspace", "--no-deps"]).env("RUSTDOCFLAGS", "-D warnings")
         }),

@@ -2,7 +2,8 @@
 
 use core::fmt;
 
-use super::memory_map::{UsableRuns, summarize};
+use super::memory_map::{Map, UsableRuns, summarize};
+use super::placement::{BooksPlacement, place};
 use super::{FRAME_SIZE, FrameAllocator, MemoryRegion, check_request, to_usize};
 use crate::addr::PhysAddr;
 use crate::error::FrameError;
@@ -106,12 +107,44 @@ impl<'a> BitmapAllocator<'a> {
     /// of the span plus two words per hole. Saturates at `usize::MAX`.
     #[must_use]
     pub fn words_needed_for(map: &[MemoryRegion]) -> usize {
-        Self::layout(map).map_or(usize::MAX, |(.., needed)| needed)
+        Self::layout(map.iter().copied()).map_or(usize::MAX, |(.., needed)| needed)
+    }
+
+    /// Finds room for this allocator's storage in the usable memory of `regions`
+    /// ([`words_needed_for`](Self::words_needed_for) words at the start of the lowest run
+    /// of usable frames long enough; see [`BooksPlacement`]).
+    ///
+    /// ```
+    /// use paging::frame::{BitmapAllocator, FrameAllocator, MemoryRegion};
+    ///
+    /// let map = [MemoryRegion::usable(0, 0x1000), MemoryRegion::usable(0x10_0000, 0x4000_0000)];
+    /// let books = BitmapAllocator::place_storage(map)?;
+    /// assert_eq!(books.region, MemoryRegion::reserved(0x10_0000, 8 * 4102));
+    /// // In a kernel: a slice of `books.entries` words at `books.region.start`.
+    /// let mut storage = vec![0u64; books.entries];
+    /// let frames = BitmapAllocator::from_regions(&mut storage, map.into_iter().chain([books.region]))?;
+    /// assert!(!frames.is_allocated(books.region.start)); // reserved, never handed out
+    /// assert_eq!(frames.free_frames(), 1 + 0x4_0000 - 9);
+    /// # Ok::<(), paging::FrameError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// Returns [`FrameError::Exhausted`] if no run of usable frames holds the storage (or
+    /// the map has no usable frame).
+    pub fn place_storage<I>(regions: I) -> Result<BooksPlacement, FrameError>
+    where
+        I: IntoIterator<Item = MemoryRegion>,
+        I::IntoIter: Clone,
+    {
+        let map = regions.into_iter();
+        let words = Self::layout(map.clone()).map_or(usize::MAX, |(.., needed)| needed);
+        place(map, words, size_of::<u64>())
     }
 
     /// `(first usable byte, frames in the span, bitmap words, storage words)` for `map`, or
     /// `None` if the span does not fit in `usize` frames.
-    fn layout(map: &[MemoryRegion]) -> Option<(u64, usize, usize, usize)> {
+    fn layout<M: Map>(map: M) -> Option<(u64, usize, usize, usize)> {
         let (runs, first, end, _) = summarize(map);
         // Leave room for the last word's padding bits, so that bit indices never overflow.
         let frames = usize::try_from((end - first) / FRAME_SIZE)
@@ -131,8 +164,25 @@ impl<'a> BitmapAllocator<'a> {
     /// Returns [`FrameError::StorageTooSmall`] with the number of words needed (see
     /// [`words_needed_for`](Self::words_needed_for)) if `storage` is shorter than that.
     pub fn new(storage: &'a mut [u64], map: &[MemoryRegion]) -> Result<Self, FrameError> {
+        Self::from_regions(storage, map.iter().copied())
+    }
+
+    /// As [`new`](Self::new), from any memory map that can be read more than once: an
+    /// iterator that can be cloned, such as a bootloader map's adapter in
+    /// [`boot`](super::boot).
+    ///
+    /// # Errors
+    ///
+    /// As [`new`](Self::new).
+    pub fn from_regions<I>(storage: &'a mut [u64], regions: I) -> Result<Self, FrameError>
+    where
+        I: IntoIterator<Item = MemoryRegion>,
+        I::IntoIter: Clone,
+    {
+        let map = regions.into_iter();
         let too_small = |needed| FrameError::StorageTooSmall { needed };
-        let (base, frames, words, needed) = Self::layout(map).ok_or(too_small(usize::MAX))?;
+        let (base, frames, words, needed) =
+            Self::layout(map.clone()).ok_or(too_small(usize::MAX))?;
         let (bits, rest) = storage.split_at_mut_checked(words).ok_or(too_small(needed))?;
         let (holes, _) = rest.split_at_mut_checked(needed - words).ok_or(too_small(needed))?;
 
@@ -376,6 +426,14 @@ impl FrameAllocator for BitmapAllocator<'_> {
 
     fn frames_in_use(&self) -> usize {
         self.in_use
+    }
+
+    fn frames_free(&self) -> Option<usize> {
+        Some(self.free_frames())
+    }
+
+    fn frames_usable(&self) -> Option<usize> {
+        Some(self.usable_frames())
     }
 }
 

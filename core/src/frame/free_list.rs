@@ -3,7 +3,8 @@
 
 use core::fmt;
 
-use super::memory_map::{UsableRuns, summarize};
+use super::memory_map::{Map, UsableRuns, summarize};
+use super::placement::{BooksPlacement, place};
 use super::{FRAME_SIZE, FrameAllocator, MemoryRegion};
 use super::{check_request, to_usize};
 use crate::addr::PhysAddr;
@@ -91,8 +92,44 @@ impl<'a> FreeListAllocator<'a> {
     /// runs of usable frames (zero for none). Saturates at `usize::MAX`.
     #[must_use]
     pub fn slots_needed(map: &[MemoryRegion]) -> usize {
+        Self::slots_for(map.iter().copied())
+    }
+
+    /// [`slots_needed`](Self::slots_needed) for any memory map.
+    fn slots_for<M: Map>(map: M) -> usize {
         let (runs, ..) = summarize(map);
         runs.saturating_mul(2).saturating_sub(1)
+    }
+
+    /// Finds room for this allocator's storage in the usable memory of `regions`:
+    /// [`slots_needed`](Self::slots_needed) plus `spare` slots (the fragmentation to
+    /// allow) at the start of the lowest run of usable frames long enough; see
+    /// [`BooksPlacement`].
+    ///
+    /// ```
+    /// use paging::frame::{FreeListAllocator, FreeRun, MemoryRegion};
+    ///
+    /// let map = [MemoryRegion::usable(0x10_0000, 0x100_0000)];
+    /// let books = FreeListAllocator::place_storage(map, 255)?;
+    /// assert_eq!(books.region, MemoryRegion::reserved(0x10_0000, 256 * 16));
+    /// let mut storage = vec![FreeRun::EMPTY; books.entries];
+    /// let frames = FreeListAllocator::from_regions(&mut storage, map.into_iter().chain([books.region]))?;
+    /// assert_eq!(frames.free_runs()[0].start.as_u64(), 0x10_1000);
+    /// # Ok::<(), paging::FrameError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// Returns [`FrameError::Exhausted`] if no run of usable frames holds the storage (or
+    /// the map has no usable frame).
+    pub fn place_storage<I>(regions: I, spare: usize) -> Result<BooksPlacement, FrameError>
+    where
+        I: IntoIterator<Item = MemoryRegion>,
+        I::IntoIter: Clone,
+    {
+        let map = regions.into_iter();
+        let slots = Self::slots_for(map.clone()).saturating_add(spare);
+        place(map, slots, size_of::<FreeRun>())
     }
 
     /// Builds an allocator for the usable frames of `map`, keeping its books in
@@ -104,7 +141,23 @@ impl<'a> FreeListAllocator<'a> {
     /// Returns [`FrameError::StorageTooSmall`] with the number of slots needed (see
     /// [`slots_needed`](Self::slots_needed)) if `storage` is shorter than that.
     pub fn new(storage: &'a mut [FreeRun], map: &[MemoryRegion]) -> Result<Self, FrameError> {
-        let (count, start, end, free) = summarize(map);
+        Self::from_regions(storage, map.iter().copied())
+    }
+
+    /// As [`new`](Self::new), from any memory map that can be read more than once: an
+    /// iterator that can be cloned, such as a bootloader map's adapter in
+    /// [`boot`](super::boot).
+    ///
+    /// # Errors
+    ///
+    /// As [`new`](Self::new).
+    pub fn from_regions<I>(storage: &'a mut [FreeRun], regions: I) -> Result<Self, FrameError>
+    where
+        I: IntoIterator<Item = MemoryRegion>,
+        I::IntoIter: Clone,
+    {
+        let map = regions.into_iter();
+        let (count, start, end, free) = summarize(map.clone());
         let needed = count.saturating_mul(2).saturating_sub(1);
         let too_small = FrameError::StorageTooSmall { needed };
         let capacity = storage.len().checked_sub(count.saturating_sub(1)).ok_or(too_small)?;
@@ -372,6 +425,14 @@ impl FrameAllocator for FreeListAllocator<'_> {
 
     fn frames_in_use(&self) -> usize {
         to_usize(self.in_use)
+    }
+
+    fn frames_free(&self) -> Option<usize> {
+        Some(self.free_frames())
+    }
+
+    fn frames_usable(&self) -> Option<usize> {
+        Some(self.usable_frames())
     }
 }
 

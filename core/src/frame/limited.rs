@@ -136,6 +136,14 @@ impl<A: FrameAllocator> FrameAllocator for LimitedAllocator<A> {
     fn frames_in_use(&self) -> usize {
         self.inner.frames_in_use()
     }
+
+    fn frames_free(&self) -> Option<usize> {
+        self.inner.frames_free()
+    }
+
+    fn frames_usable(&self) -> Option<usize> {
+        self.inner.frames_usable()
+    }
 }
 
 #[cfg(test)]

@@ -49,14 +49,20 @@ impl MemoryRegion {
     }
 }
 
+/// A memory map the allocators read: regions in any order, as an iterator that can be
+/// cloned to read it again (a slice's `iter().copied()`, or a bootloader map's adapter).
+pub(crate) trait Map: Iterator<Item = MemoryRegion> + Clone {}
+
+impl<I: Iterator<Item = MemoryRegion> + Clone> Map for I {}
+
 /// The non-empty ranges of one kind in a memory map.
-fn regions(map: &[MemoryRegion], kind: RegionKind) -> impl Iterator<Item = &MemoryRegion> {
-    map.iter().filter(move |r| r.kind == kind && r.len > 0)
+fn regions<M: Map>(map: &M, kind: RegionKind) -> impl Iterator<Item = MemoryRegion> + use<M> {
+    map.clone().filter(move |r| r.kind == kind && r.len > 0)
 }
 
 /// The first frame at or after the frame `x` that no reserved range touches, or `None`
 /// if reserved ranges cover everything from `x` to the top of the address space.
-fn skip_reserved(map: &[MemoryRegion], mut x: u64) -> Option<u64> {
+fn skip_reserved<M: Map>(map: &M, mut x: u64) -> Option<u64> {
     'rescan: loop {
         for r in regions(map, RegionKind::Reserved) {
             if r.start.align_down(FRAME_SIZE).as_u64() > x {
@@ -75,7 +81,7 @@ fn skip_reserved(map: &[MemoryRegion], mut x: u64) -> Option<u64> {
 
 /// The end of the stretch from `x` that the union of the usable ranges covers without a
 /// gap (`x` itself when no usable range covers `x`).
-fn coverage_end(map: &[MemoryRegion], x: u64) -> u64 {
+fn coverage_end<M: Map>(map: &M, x: u64) -> u64 {
     let mut covered = x;
     'rescan: loop {
         for r in regions(map, RegionKind::Usable) {
@@ -89,7 +95,7 @@ fn coverage_end(map: &[MemoryRegion], x: u64) -> u64 {
 }
 
 /// The first maximal run `[start, end)` of usable frames at or after the frame `x`.
-fn next_run(map: &[MemoryRegion], mut x: u64) -> Option<(u64, u64)> {
+fn next_run<M: Map>(map: &M, mut x: u64) -> Option<(u64, u64)> {
     loop {
         x = skip_reserved(map, x)?;
         let covered = coverage_end(map, x);
@@ -120,30 +126,30 @@ fn next_run(map: &[MemoryRegion], mut x: u64) -> Option<(u64, u64)> {
 /// reserved range touches any of them. The topmost frame of the address space is never
 /// usable, since a range's end saturates at `u64::MAX`.
 #[derive(Clone, Debug)]
-pub(crate) struct UsableRuns<'m> {
-    map: &'m [MemoryRegion],
+pub(crate) struct UsableRuns<M> {
+    map: M,
     next: Option<u64>,
 }
 
-impl<'m> UsableRuns<'m> {
+impl<M: Map> UsableRuns<M> {
     /// The runs of `map`.
-    pub(crate) fn new(map: &'m [MemoryRegion]) -> Self {
+    pub(crate) fn new(map: M) -> Self {
         Self { map, next: Some(0) }
     }
 }
 
-impl Iterator for UsableRuns<'_> {
+impl<M: Map> Iterator for UsableRuns<M> {
     type Item = (u64, u64);
 
     fn next(&mut self) -> Option<(u64, u64)> {
-        let run = next_run(self.map, self.next?);
+        let run = next_run(&self.map, self.next?);
         self.next = run.map(|(_, end)| end);
         run
     }
 }
 
 /// Summary of a memory map: `(runs, first usable byte, end of the last run, usable frames)`.
-pub(crate) fn summarize(map: &[MemoryRegion]) -> (usize, u64, u64, u64) {
+pub(crate) fn summarize<M: Map>(map: M) -> (usize, u64, u64, u64) {
     UsableRuns::new(map).fold((0, 0, 0, 0), |(runs, first, _, frames), (start, end)| {
         let first = if runs == 0 { start } else { first };
         let frames = frames.saturating_add((end - start) / FRAME_SIZE);
@@ -158,7 +164,7 @@ mod tests {
     const K4: u64 = FRAME_SIZE;
 
     fn runs(map: &[MemoryRegion]) -> Vec<(u64, u64)> {
-        UsableRuns::new(map).collect()
+        UsableRuns::new(map.iter().copied()).collect()
     }
 
     #[test]

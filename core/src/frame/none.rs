@@ -27,4 +27,10 @@ impl FrameAllocator for NoFrames {
     fn frames_in_use(&self) -> usize {
         0
     }
+    fn frames_free(&self) -> Option<usize> {
+        Some(0)
+    }
+    fn frames_usable(&self) -> Option<usize> {
+        Some(0)
+    }
 }

@@ -312,9 +312,12 @@ impl<F: PageTableFormat, M: TableMemory> PageTable<F, M> {
             if !self.is_empty_table(table, level, F::index(va, level)) {
                 break;
             }
+            // The table was part of this tree; its allocator takes it back. One that
+            // cannot (a bump allocator) keeps it linked, empty, rather than losing it.
+            if alloc.deallocate(table).is_err() {
+                break;
+            }
             self.write(path[usize::from(level) + 1], F::index(va, level + 1), 0);
-            // The table was part of this tree; its allocator takes it back.
-            let _ = alloc.deallocate(table);
         }
     }
 

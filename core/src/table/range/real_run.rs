@@ -137,10 +137,13 @@ where
         if !self.edit_table(below, at.slot.level - 1, at.sub)? {
             return Ok(true);
         }
+        // The frame was a table of this tree; the allocator handed it out. One that
+        // cannot take it back (a bump allocator) leaves it linked, empty, rather than lost.
+        if self.alloc.deallocate(child).is_err() {
+            return Ok(true);
+        }
         self.tables.write(at.source.table, at.index, 0);
         self.flush.add(VirtAddr::new(at.slot.va), false);
-        // The frame was a table of this tree; the allocator handed it out.
-        let _ = self.alloc.deallocate(child);
         Ok(false)
     }
 
