@@ -164,16 +164,20 @@ fn every_refusal_is_its_own_error_and_changes_nothing() {
     assert_eq!(regions(&s), before);
     assert_eq!(alloc.frames_in_use(), frames);
 
-    // The fixed region table: 8 runs in all; a full table refuses, changing nothing.
-    let mut placed = 0;
-    let full = loop {
-        match s.reserve(None, 0x1000, rw) {
-            Ok(_) => placed += 1,
-            Err(error) => break error,
-        }
-    };
-    assert_eq!(full, SpaceError::CapacityExhausted);
-    assert!(placed > 0);
+    // The fixed region table: 8 runs in all; a full table refuses, changing nothing. (With
+    // the `alloc` feature the books grow without bound: no table fills.)
+    #[cfg(not(feature = "alloc"))]
+    {
+        let mut placed = 0;
+        let full = loop {
+            match s.reserve(None, 0x1000, rw) {
+                Ok(_) => placed += 1,
+                Err(error) => break error,
+            }
+        };
+        assert_eq!(full, SpaceError::CapacityExhausted);
+        assert!(placed > 0);
+    }
 }
 
 #[test]
