@@ -44,6 +44,17 @@ impl Step {
     }
 }
 
+/// A step building `paging` and `paging-x86` for `x86_64-unknown-none` (a kernel's
+/// target: no std, no alloc), with `features` if any.
+fn no_std_build(name: &'static str, features: Option<&'static str>) -> Step {
+    Step::command(name, move |ctx| {
+        let mut args =
+            vec!["build", "-p", "paging", "-p", "paging-x86", "--target", "x86_64-unknown-none"];
+        args.extend(features.map(|f| ["--features", f]).into_iter().flatten());
+        ctx.cargo(&args)
+    })
+}
+
 /// The steps of `cargo xtask test`: everything CI checks.
 pub fn test_steps() -> Vec<Step> {
     vec![
@@ -51,37 +62,11 @@ pub fn test_steps() -> Vec<Step> {
         Step::cargo("fmt", &["fmt", "--all", "--check"]),
         Step::cargo("clippy", &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]),
         Step::cargo("test", &["test", "--workspace"]),
-        Step::cargo(
-            "build no_std",
-            &["build", "-p", "paging", "-p", "paging-x86", "--target", "x86_64-unknown-none"],
-        ),
-        Step::cargo(
-            "build no_std + defmt",
-            &[
-                "build",
-                "-p",
-                "paging",
-                "-p",
-                "paging-x86",
-                "--target",
-                "x86_64-unknown-none",
-                "--features",
-                "paging/defmt,paging-x86/defmt",
-            ],
-        ),
-        Step::cargo(
+        no_std_build("build no_std", None),
+        no_std_build("build no_std + defmt", Some("paging/defmt,paging-x86/defmt")),
+        no_std_build(
             "build no_std + interop",
-            &[
-                "build",
-                "-p",
-                "paging",
-                "-p",
-                "paging-x86",
-                "--target",
-                "x86_64-unknown-none",
-                "--features",
-                "paging/bootloader_api,paging/limine,paging/multiboot2,paging-x86/x86_64",
-            ],
+            Some("paging/bootloader_api,paging/limine,paging/multiboot2,paging-x86/x86_64"),
         ),
         Step::command("rustdoc", |ctx| {
             ctx.cargo(&["doc", "--workspace", "--no-deps"]).env("RUSTDOCFLAGS", "-D warnings")
