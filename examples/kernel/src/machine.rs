@@ -14,6 +14,7 @@ use paging_x86::{X86_64, X86_64La57};
 
 use crate::fail::Fail;
 use crate::global::TakeOnce;
+use crate::swap::Swap;
 use crate::{memmap, println, trap};
 
 /// Where the kernel is linked: -2 GiB, mapping physical 0 up.
@@ -61,6 +62,8 @@ pub struct Machine<F: Format> {
     pub tlb: HwTlb,
     /// The kernel's root table (PCID 0).
     pub kernel_root: PhysAddr,
+    /// The page file's disk and the pager's books.
+    pub swap: Swap,
     format: PhantomData<F>,
 }
 
@@ -182,7 +185,8 @@ pub fn boot<F: Format>(cpu: CpuFeatures, start_info: u64) -> Result<Machine<F>, 
     // SAFETY: ring 0, long mode, PCIDE set (or not) for good; every root the tests
     // activate shares the kernel half.
     let tlb = unsafe { HwTlb::new(&cpu) };
-    Ok(Machine { cpu, memory, frames, tlb, kernel_root: root, format: PhantomData })
+    let swap = Swap::boot()?;
+    Ok(Machine { cpu, memory, frames, tlb, kernel_root: root, swap, format: PhantomData })
 }
 
 /// Builds the kernel's tables in `memory`: all RAM at [`DIRECT_MAP`] with the largest

@@ -12,12 +12,15 @@
 #![no_main]
 #![allow(clippy::result_large_err, reason = "no heap: a failure carries its message inline")]
 
+mod ata;
 mod descriptors;
 mod fail;
 mod global;
 mod machine;
 mod memmap;
+mod port;
 mod serial;
+mod swap;
 mod tests;
 mod trap;
 

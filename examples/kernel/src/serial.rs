@@ -4,6 +4,8 @@
 use core::arch::asm;
 use core::fmt;
 
+use crate::port::{inb, outb};
+
 const COM1: u16 = 0x3F8;
 /// Line status register: bit 5 says the transmit buffer is empty.
 const LINE_STATUS: u16 = COM1 + 5;
@@ -15,22 +17,6 @@ const DEBUG_EXIT: u16 = 0xF4;
 pub const EXIT_SUCCESS: u32 = 0x10;
 /// The value for a failure: QEMU exits with 35.
 pub const EXIT_FAILURE: u32 = 0x11;
-
-fn outb(port: u16, value: u8) {
-    // SAFETY: port I/O to COM1 has no effect on memory; the kernel runs in ring 0.
-    unsafe {
-        asm!("out dx, al", in("dx") port, in("al") value, options(nomem, nostack, preserves_flags))
-    };
-}
-
-fn inb(port: u16) -> u8 {
-    let value: u8;
-    // SAFETY: reading COM1's line status has no effect on memory; ring 0.
-    unsafe {
-        asm!("in al, dx", in("dx") port, out("al") value, options(nomem, nostack, preserves_flags))
-    };
-    value
-}
 
 /// Writes one byte to COM1, waiting until it can take it.
 fn write_byte(byte: u8) {

@@ -10,12 +10,13 @@ use crate::serial::{EXIT_FAILURE, exit};
 mod mmu;
 mod ring3;
 mod space;
+mod swap;
 
 /// A check: `Ok` or why not.
 type Test<F> = fn(&mut Machine<F>) -> Result<(), Fail>;
 
 /// The tests, in the order they run.
-fn tests<F: Format>() -> [(&'static str, Test<F>); 15] {
+fn tests<F: Format>() -> [(&'static str, Test<F>); 19] {
     [
         ("map_seen_after_flush", mmu::map_seen_after_flush::<F>),
         ("unmap_flush_then_fault", mmu::unmap_flush_then_fault::<F>),
@@ -32,6 +33,10 @@ fn tests<F: Format>() -> [(&'static str, Test<F>); 15] {
         ("ring3_kernel_page_faults", ring3::kernel_page_from_ring3::<F>),
         ("smep_fetch_user_page", ring3::smep_fetch::<F>),
         ("smap_access_user_page", ring3::smap_access::<F>),
+        ("swap_four_times_the_frames", swap::four_times_the_frames::<F>),
+        ("swap_shared_section", swap::shared_section::<F>),
+        ("swap_in_page_error", swap::in_page_error::<F>),
+        ("swap_clock_accessed_bits", swap::clock_accessed_bits::<F>),
     ]
 }
 
