@@ -3,7 +3,8 @@
 //! emulated MMU that the CPU sees what the engine wrote: maps, unmaps and protections
 //! after their flushes, huge pages, demand-zero, guard pages and copy-on-write through
 //! real page faults, NX, SMEP, SMAP, user/supervisor, and address spaces with their own
-//! PCIDs. It pages with 5 levels when the CPU has LA57 (the PVH entry sets CR4.LA57
+//! PCIDs; and the pager swapping to the IDE disk QEMU attaches (soft and hard faults, a
+//! shared section, an in-page error, Clock on the real Accessed bits). It pages with 5 levels when the CPU has LA57 (the PVH entry sets CR4.LA57
 //! before paging), else with 4. Each test reports on the serial port; the last line is `N passed, M failed`,
 //! and QEMU exits with status 33 (isa-debug-exit) only if none failed.
 //!
