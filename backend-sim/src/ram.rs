@@ -1,7 +1,8 @@
 //! Simulated physical RAM, materialised lazily one 4 KiB frame at a time.
 
 use core::fmt;
-use std::collections::HashMap;
+
+use rustc_hash::FxHashMap;
 
 use paging::frame::FRAME_SIZE;
 use paging::{EntrySize, PhysAddr, TableMemory};
@@ -47,8 +48,11 @@ impl core::error::Error for RamError {}
 /// the frames its page tables and data touch. [`zero_frame`](TableMemory::zero_frame)
 /// drops a frame's backing, making it lazily zero again.
 ///
-/// Frames are kept in a [`HashMap`] keyed by frame number: accesses hit random frames and
-/// need no ordering, so constant-time lookup beats a `BTreeMap`'s ordered walk.
+/// Frames are kept in a hash map keyed by frame number: accesses hit random frames and
+/// need no ordering, so constant-time lookup beats a `BTreeMap`'s ordered walk. The keys
+/// are frame numbers the simulation chooses, not an attacker's, so the map hashes them with
+/// FxHash (`rustc-hash`) rather than SipHash, which cost more than the rest of an entry
+/// read.
 ///
 /// ```
 /// use paging::{EntrySize, PhysAddr, TableMemory};
@@ -69,7 +73,7 @@ impl core::error::Error for RamError {}
 #[derive(Clone)]
 pub struct Ram {
     frames: u64,
-    data: HashMap<u64, FrameData>,
+    data: FxHashMap<u64, FrameData>,
 }
 
 impl Ram {
@@ -79,7 +83,7 @@ impl Ram {
     /// is clamped to it.
     #[must_use]
     pub fn new(frames: u64) -> Self {
-        Self { frames: frames.min(MAX_FRAMES), data: HashMap::new() }
+        Self { frames: frames.min(MAX_FRAMES), data: FxHashMap::default() }
     }
 
     /// The size of RAM in bytes.
@@ -205,12 +209,36 @@ impl fmt::Debug for Ram {
 /// outside RAM reads as zero, and a write to it is dropped.
 impl TableMemory for Ram {
     fn read_entry(&self, at: PhysAddr, size: EntrySize) -> u64 {
-        let mut bytes = [0; 8];
         let len = entry_len(size);
-        if !at.is_aligned(size.bytes()) || self.read(at, &mut bytes[..len]).is_err() {
+        let frame = at.as_u64() >> FRAME_SHIFT;
+        // An aligned entry lies in one frame: one lookup, no range splitting.
+        if !at.is_aligned(size.bytes()) || frame >= self.frames {
             return 0;
         }
+        let Some(data) = self.data.get(&frame) else { return 0 };
+        // Below 4096 - len: the entry is aligned to its length.
+        let offset = (at.as_u64() & (FRAME_SIZE - 1)) as usize;
+        let mut bytes = [0; 8];
+        bytes[..len].copy_from_slice(&data[offset..offset + len]);
         u64::from_le_bytes(bytes)
+    }
+
+    /// One lookup for the whole run of entries.
+    fn read_entries(&self, at: PhysAddr, size: EntrySize, out: &mut [u64]) {
+        let len = entry_len(size);
+        let frame = at.as_u64() >> FRAME_SHIFT;
+        let offset = (at.as_u64() & (FRAME_SIZE - 1)) as usize;
+        let data = match self.data.get(&frame) {
+            Some(data) if at.is_aligned(size.bytes()) && frame < self.frames => data,
+            _ => return out.fill(0),
+        };
+        let entries = data.get(offset..).unwrap_or_default().chunks_exact(len);
+        out.fill(0);
+        for (value, bytes) in out.iter_mut().zip(entries) {
+            let mut word = [0; 8];
+            word[..len].copy_from_slice(bytes);
+            *value = u64::from_le_bytes(word);
+        }
     }
 
     fn write_entry(&mut self, at: PhysAddr, size: EntrySize, value: u64) {

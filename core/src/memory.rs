@@ -35,6 +35,20 @@ pub trait TableMemory {
         }
     }
 
+    /// Reads `out.len()` consecutive entries of `size` bytes from `at`, all in the frame of
+    /// `at` (part of one table): `out[i]` is the entry at `at + i * size`. Entries past the
+    /// frame read as zero. Walks over whole tables use it; the default reads the entries
+    /// one by one, and memories where finding a frame costs (a simulator's RAM) find it once.
+    fn read_entries(&self, at: PhysAddr, size: EntrySize, out: &mut [u64]) {
+        let frame_end = at.align_down(crate::frame::FRAME_SIZE).as_u64() + crate::frame::FRAME_SIZE;
+        let mut entry = at.as_u64();
+        for value in out {
+            *value =
+                if entry < frame_end { self.read_entry(PhysAddr::new(entry), size) } else { 0 };
+            entry = entry.wrapping_add(size.bytes());
+        }
+    }
+
     /// Copies the 4 KiB frame at `from` to the frame at `to` (copy-on-write uses it). The
     /// default copies word by word through the entry accessors.
     fn copy_frame(&mut self, to: PhysAddr, from: PhysAddr) {
@@ -83,6 +97,10 @@ impl<T: TableMemory + ?Sized> TableMemory for &mut T {
     #[inline]
     fn write_entry(&mut self, at: PhysAddr, size: EntrySize, value: u64) {
         (**self).write_entry(at, size, value);
+    }
+    #[inline]
+    fn read_entries(&self, at: PhysAddr, size: EntrySize, out: &mut [u64]) {
+        (**self).read_entries(at, size, out);
     }
     #[inline]
     fn zero_frame(&mut self, frame: PhysAddr) {

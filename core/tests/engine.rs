@@ -544,6 +544,57 @@ fn rewrite_range_hides_restores_and_clears_as_told() {
     assert_eq!(alloc.frames_in_use(), 1);
 }
 
+/// The pages `visit_range` reports for `first..=last`.
+fn pages_in<M: TableMemory>(
+    table: &PageTable<X86_64, M>,
+    first: u64,
+    last: u64,
+) -> Vec<(u64, u64)> {
+    let mut pages = Vec::new();
+    table.visit_range(va(first), va(last), |v| {
+        if let Visit::Page(MappedPage { virt, size, .. }) = v {
+            pages.push((virt.as_u64(), size));
+        }
+    });
+    pages
+}
+
+#[test]
+fn a_range_visit_reports_the_pages_that_meet_the_range_and_their_tables() {
+    let mut rig = Arena::new(FRAMES);
+    let (memory, mut alloc) = rig.limited_parts();
+    let mut table = PageTable::<X86_64, _>::new(memory, &mut alloc).unwrap();
+    table.map_range(va(0xffff_8000_0000_0000), pa(0), 0x40_2000, RW, &mut alloc).unwrap().ignore();
+    for at in [0x1000, 0x2000, 0x4000_0000] {
+        table.map(page::<Size4KiB>(at), frame(at), RW, &mut alloc).unwrap().ignore();
+    }
+    let high = 0xffff_8000_0000_0000;
+    // A byte of a 2 MiB page meets it; the range's ends are inclusive.
+    assert_eq!(
+        pages_in(&table, high + 0x20_0123, high + 0x20_0123),
+        [(high + 0x20_0000, 0x20_0000)]
+    );
+    assert_eq!(pages_in(&table, 0x1fff, 0x2000), [(0x1000, 0x1000), (0x2000, 0x1000)]);
+    assert_eq!(pages_in(&table, 0x3000, 0x3fff_ffff), []);
+    // Across the hole between the halves, in address order.
+    assert_eq!(
+        pages_in(&table, 0x2000, high + 0x1f_ffff),
+        [(0x2000, 0x1000), (0x4000_0000, 0x1000), (high, 0x20_0000)]
+    );
+    // The whole space is the full visit; a non-canonical or reversed range meets nothing.
+    assert_eq!(pages_in(&table, 0, u64::MAX).len(), 7);
+    assert_eq!(pages_in(&table, 0x8000_0000_0000, u64::MAX), []);
+    assert_eq!(pages_in(&table, 0x2000, 0x1000), []);
+    // Tables: the root always, then those on the way to the range only.
+    let mut tables = Vec::new();
+    table.visit_range(va(0x1000), va(0x1000), |v| {
+        if let Visit::Table { level, .. } = v {
+            tables.push(level);
+        }
+    });
+    assert_eq!(tables, [4, 3, 2, 1]);
+}
+
 #[test]
 fn a_recursive_mapping_is_visited_once_not_followed() {
     let mut rig = Arena::new(FRAMES);

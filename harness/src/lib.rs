@@ -22,6 +22,7 @@
 mod decode;
 mod engine;
 pub mod fixtures;
+pub mod journal;
 mod mmu;
 mod pager;
 pub mod show;

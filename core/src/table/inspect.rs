@@ -10,6 +10,9 @@ use crate::memory::TableMemory;
 
 use super::PageTable;
 
+/// How many entries [`PageTable::visit`] reads at once.
+const VISIT_CHUNK: usize = 64;
+
 /// A page the tables map: one leaf entry, as the table holds it.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -202,12 +205,36 @@ impl<F: PageTableFormat, M: TableMemory> PageTable<F, M> {
 
     /// Calls `visitor` for every table (parents before children), page and payload of the
     /// tree, in address order.
-    pub fn visit(&self, mut visitor: impl FnMut(Visit)) {
+    pub fn visit(&self, visitor: impl FnMut(Visit)) {
+        self.visit_span(0, linear_end::<F>(), visitor);
+    }
+
+    /// Calls `visitor` as [`visit`](Self::visit) does, for the part of the tree that maps
+    /// `first..=last` only: every table (the root included) and every entry whose span
+    /// meets the range, in address order. A range the format cannot address, or with
+    /// `last` below `first`, meets nothing but the root.
+    ///
+    /// It costs what the range holds, not what the tree holds: a check after an edit
+    /// looks at the edited part only.
+    pub fn visit_range(&self, first: VirtAddr, last: VirtAddr, visitor: impl FnMut(Visit)) {
+        let (first, last) = (linear::<F>(first), linear::<F>(last));
+        match (first, last) {
+            (Some(first), Some(last)) if first <= last => self.visit_span(first, last, visitor),
+            _ => self.visit_span(1, 0, visitor),
+        }
+    }
+
+    /// The visit of the linear addresses `first..=last` (none when `last < first`).
+    fn visit_span(&self, first: u64, last: u64, mut visitor: impl FnMut(Visit)) {
         let top = F::LEVELS;
         visitor(Visit::Table { level: top, frame: self.root, virt: VirtAddr::ZERO });
+        if last < first {
+            return;
+        }
         let mut path = [PhysAddr::ZERO; 8];
         path[usize::from(top & 7)] = self.root;
-        self.visit_table(self.root, top, 0, &mut path, &mut visitor);
+        let span = Span { first, last };
+        self.visit_table(self.root, top, 0, span, &mut path, &mut visitor);
     }
 
     /// Visits one table; `path[n]` holds the table visited at level `n` above this one. An
@@ -218,32 +245,64 @@ impl<F: PageTableFormat, M: TableMemory> PageTable<F, M> {
         table: PhysAddr,
         level: u8,
         base: u64,
+        span: Span,
+        path: &mut [PhysAddr; 8],
+        visitor: &mut impl FnMut(Visit),
+    ) {
+        // Tables are mostly empty: a zero entry is skipped without decoding when zero
+        // decodes as empty (it does in every x86 format), a zero chunk with one test.
+        let zero_is_empty = matches!(F::decode(0, level), Entry::Empty);
+        let (low, high) = span.indices::<F>(base, level);
+        // A chunk of entries at a time: one read per chunk (a simulator's RAM finds the
+        // frame once), and a buffer small enough for a kernel stack at every level.
+        let mut chunk = [0u64; VISIT_CHUNK];
+        for first in (low..=high).step_by(VISIT_CHUNK) {
+            let chunk = &mut chunk[..VISIT_CHUNK.min(high + 1 - first)];
+            let at = table + first as u64 * F::ENTRY_SIZE.bytes();
+            self.memory.read_entries(at, F::ENTRY_SIZE, chunk);
+            // An OR rather than a test per entry: one branch for the whole chunk.
+            if zero_is_empty && chunk.iter().fold(0, |any, &raw| any | raw) == 0 {
+                continue;
+            }
+            for (index, &raw) in (first..).zip(chunk.iter()) {
+                if !(zero_is_empty && raw == 0) {
+                    self.visit_entry(raw, index, (level, base, span), path, visitor);
+                }
+            }
+        }
+    }
+
+    /// Visits entry `index` (holding `raw`) of a table at `level` that maps from `base`,
+    /// and the table it points to.
+    fn visit_entry(
+        &self,
+        raw: u64,
+        index: usize,
+        (level, base, span): (u8, u64, Span),
         path: &mut [PhysAddr; 8],
         visitor: &mut impl FnMut(Visit),
     ) {
         let size = F::leaf_size(level);
-        for index in 0..F::entries(level) {
-            let virt = canonical::<F>(base.wrapping_add(index as u64 * size));
-            let raw = self.read(table, index);
-            match F::decode(raw, level) {
-                Entry::Empty => {}
-                Entry::Table { frame, .. }
-                    if level > 1
-                        && self.memory.contains(frame)
-                        && !path[usize::from(level & 7)..].contains(&frame) =>
-                {
-                    visitor(Visit::Table { level: level - 1, frame, virt });
-                    path[usize::from((level - 1) & 7)] = frame;
-                    self.visit_table(frame, level - 1, virt.as_u64(), path, visitor);
-                    path[usize::from((level - 1) & 7)] = PhysAddr::ZERO;
-                }
-                Entry::Leaf { frame, flags } => {
-                    visitor(Visit::Page(MappedPage { virt, frame, size, flags }));
-                }
-                Entry::Payload(payload) => visitor(Visit::Payload { virt, level, payload }),
-                Entry::Table { .. } | Entry::Invalid(_) => {
-                    visitor(Visit::Corrupt { virt, level, raw });
-                }
+        let virt = canonical::<F>(base.wrapping_add(index as u64 * size));
+        match F::decode(raw, level) {
+            Entry::Empty => {}
+            Entry::Table { frame, .. }
+                if level > 1
+                    && self.memory.contains(frame)
+                    && !path[usize::from(level & 7)..].contains(&frame) =>
+            {
+                visitor(Visit::Table { level: level - 1, frame, virt });
+                path[usize::from((level - 1) & 7)] = frame;
+                let child_base = base.wrapping_add(index as u64 * size);
+                self.visit_table(frame, level - 1, child_base, span, path, visitor);
+                path[usize::from((level - 1) & 7)] = PhysAddr::ZERO;
+            }
+            Entry::Leaf { frame, flags } => {
+                visitor(Visit::Page(MappedPage { virt, frame, size, flags }));
+            }
+            Entry::Payload(payload) => visitor(Visit::Payload { virt, level, payload }),
+            Entry::Table { .. } | Entry::Invalid(_) => {
+                visitor(Visit::Corrupt { virt, level, raw });
             }
         }
     }
@@ -270,6 +329,39 @@ impl<F: PageTableFormat, M: TableMemory> PageTable<F, M> {
 }
 
 /// Sign-extends `addr` for formats whose upper half mirrors the lower.
+/// Linear addresses `first..=last` (the canonical sign extension stripped), never empty.
+#[derive(Clone, Copy)]
+struct Span {
+    first: u64,
+    last: u64,
+}
+
+impl Span {
+    /// The first and last index of the entries of a table at `level` mapping from `base`
+    /// whose spans meet this one (the table's own span meets it: the caller checked).
+    fn indices<F: PageTableFormat>(self, base: u64, level: u8) -> (usize, usize) {
+        let shift = F::SHIFTS[usize::from(level)];
+        let last_index = F::entries(level) - 1;
+        let index = |addr: u64| -> usize {
+            let offset = addr.saturating_sub(base) >> shift;
+            usize::try_from(offset).map_or(last_index, |i| i.min(last_index))
+        };
+        (index(self.first), index(self.last))
+    }
+}
+
+/// The last linear address of `F`.
+fn linear_end<F: PageTableFormat>() -> u64 {
+    if F::VIRT_BITS >= 64 { u64::MAX } else { (1 << F::VIRT_BITS) - 1 }
+}
+
+/// `addr` as a linear address of `F` (below `2^VIRT_BITS`), if the format can address it.
+fn linear<F: PageTableFormat>(addr: VirtAddr) -> Option<u64> {
+    let raw = addr.as_u64();
+    let linear = raw & linear_end::<F>();
+    (canonical::<F>(linear) == addr).then_some(linear)
+}
+
 fn canonical<F: PageTableFormat>(addr: u64) -> VirtAddr {
     let bits = F::VIRT_BITS;
     if F::SIGN_EXTENDED && bits < 64 {

@@ -3,7 +3,8 @@
 //! The model and its checks are those of `core/tests/engine_model.rs`: after every step
 //! the leaves of the tree are exactly the model's pages, translate agrees with the model,
 //! the frames in use are exactly the tables reachable from the root, and a refused step
-//! left the table memory byte for byte as it was. At the end the table is destroyed and no
+//! left the table memory byte for byte as it was (the frames it wrote, journaled by
+//! [`Journaled`], hold what they held before it: no other frame was written). At the end the table is destroyed and no
 //! frame stays in use. A failure names the format, the step, and every step up to it with
 //! its addresses worked out (in hex) and its flags by name.
 
@@ -14,12 +15,15 @@ use arbitrary::{Arbitrary, Unstructured};
 use paging::frame::FrameAllocator;
 use paging::table::{Holes, MappedPage, Visit};
 use paging::{
-    Frame, FrameBuf, Page, PageFlags, PageSize, PageTable, PageTableFormat, PhysAddr, Size1GiB,
-    Size2MiB, Size4KiB, Size4MiB, TableError, TableMemory, VirtAddr,
+    Frame, Page, PageFlags, PageSize, PageTable, PageTableFormat, PhysAddr, Size1GiB, Size2MiB,
+    Size4KiB, Size4MiB, TableError, TableMemory, VirtAddr,
 };
 use paging_x86::{Legacy32, Pae, X86_64, X86_64La57};
 
 use crate::fixtures::Arena;
+
+mod changes;
+use crate::journal::Journaled;
 use crate::show::{Flags, Hex, Numbered};
 
 const RAM_FRAMES: usize = 96;
@@ -111,6 +115,20 @@ impl Model {
         }
     }
 
+    /// The pages any byte of `[first, last]` lies in, in address order.
+    fn meeting(&self, first: u64, last: u64) -> Vec<(u64, ModelPage)> {
+        let straddling = self.page_at(first).filter(|&(start, _)| start < first);
+        straddling.into_iter().chain(self.0.range(first..=last).map(|(&s, &p)| (s, p))).collect()
+    }
+
+    /// The span `[first, last]` widened to the pages at its ends: what a change of the
+    /// range (splitting the pages at its edges included) may change in the model.
+    fn widened(&self, first: u64, last: u64) -> (u64, u64) {
+        let first = self.page_at(first).map_or(first, |(start, _)| start);
+        let last = self.page_at(last).map_or(last, |(start, page)| start + (page.size - 1));
+        (first, last)
+    }
+
     fn starts_in(&self, first: u64, last: u64) -> Vec<u64> {
         self.0.range(first..=last).map(|(&s, _)| s).collect()
     }
@@ -190,6 +208,27 @@ enum Action {
     Translate {
         va: u64,
     },
+}
+
+impl Action {
+    /// Whether the model changes when the action succeeds.
+    fn changes_model(&self) -> bool {
+        !matches!(self, Self::Translate { .. })
+    }
+
+    /// The addresses the action changes, first and last (`None` for a translation).
+    fn range(&self) -> Option<(u64, u64)> {
+        let (va, len) = match *self {
+            Self::Map { va, size, .. }
+            | Self::Unmap { va, size }
+            | Self::Protect { va, size, .. } => (va, size),
+            Self::MapRange { va, len, .. }
+            | Self::UnmapRange { va, len, .. }
+            | Self::ProtectRange { va, len, .. } => (va, len),
+            Self::Translate { .. } => return None,
+        };
+        Some((va, va.wrapping_add(len.max(1) - 1)))
+    }
 }
 
 impl fmt::Debug for Action {
@@ -366,15 +405,18 @@ impl<F: PageTableFormat> Harness<F> {
     fn run(&self, steps: &[Step]) {
         let planned: Vec<Planned> = steps.iter().map(|step| self.plan(step)).collect();
         let mut arena = Arena::new(RAM_FRAMES);
-        let (mut memory, mut alloc) = arena.limited_parts();
+        let (memory, mut alloc) = arena.limited_parts();
+        let mut memory = Journaled::new(memory);
         let mut table = PageTable::<F, _>::new(&mut memory, &mut alloc).unwrap();
         let mut model = Model::default();
+        let mut tables = changes::Tables::new::<F>(table.root());
 
         for (now, step) in planned.iter().enumerate() {
             let at = At { format: F::NAME, steps: &planned, now };
             alloc.set_budget(step.budget);
-            let before: Vec<FrameBuf> = table.memory().frames().to_vec();
+            table.memory_mut().mark();
             let in_use = alloc.frames_in_use();
+            let model_span = step.action.range().map(|(first, last)| model.widened(first, last));
             let (expect_ok, result) =
                 self.step(&step.action, &mut table, &mut alloc, &mut model, &at);
             match (&result, expect_ok) {
@@ -384,11 +426,32 @@ impl<F: PageTableFormat> Harness<F> {
                 (Err(e), false) if !matches!(e, TableError::OutOfFrames { .. }) => {}
                 _ => panic!("got {result:?}, the model expected ok={expect_ok}: {at}"),
             }
+            let unchanged = table.memory().changed_frame().is_none();
             if result.is_err() {
-                assert!(table.memory().frames() == &before[..], "failed but changed memory: {at}");
+                assert!(unchanged, "failed but changed memory: {at}");
                 assert_eq!(alloc.frames_in_use(), in_use, "failed but kept frames: {at}");
             }
-            self.check(&table, &alloc, &model, &at);
+            // Memory, frames in use and model as they were at the last check: the tree
+            // (a function of memory) still agrees with the model, so the check would only
+            // repeat itself. A model changed on its own (a success that wrote nothing)
+            // is still checked.
+            let model_changed = result.is_ok() && expect_ok && step.action.changes_model();
+            if !unchanged || model_changed || alloc.frames_in_use() != in_use {
+                let span = model_span.filter(|_| model_changed);
+                if let Some(why) = changes::check_changes(&table, &model, &mut tables, span) {
+                    panic!("{why} after {at}");
+                }
+                let (used, reachable) = (alloc.frames_in_use(), tables.count());
+                assert_eq!(
+                    used, reachable,
+                    "frames in use are not the reachable tables after {at}"
+                );
+                self.probe(&table, &model, &at);
+            }
+        }
+        // The whole tree, once, as every step's check saw its changed parts.
+        if let Some(last) = planned.len().checked_sub(1) {
+            self.check(&table, &alloc, &model, &At { format: F::NAME, steps: &planned, now: last });
         }
         alloc.set_budget(usize::MAX);
         table.destroy(&mut alloc);
@@ -524,7 +587,12 @@ impl<F: PageTableFormat> Harness<F> {
             tables,
             "frames in use are not the reachable tables after {at}"
         );
-        // Translate agrees at both ends of some pages (at most 32: `visit` compared them all).
+        self.probe(table, model, at);
+    }
+
+    /// Translate agrees with the model at both ends of some pages (at most 32: the visits
+    /// compared every leaf).
+    fn probe<M: TableMemory>(&self, table: &PageTable<F, M>, model: &Model, at: &At<'_>) {
         let stride = model.0.len().div_ceil(32).max(1);
         for (&start, page) in model.0.iter().step_by(stride) {
             for probe in [start, start + page.size - 1] {

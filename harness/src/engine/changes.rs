@@ -1,0 +1,136 @@
+//! The check after a step, by the parts of the tree the step changed.
+//!
+//! The tree is a function of table memory, and memory changes only where the step wrote:
+//! the journal names every entry whose bytes differ from before the step. Each changed
+//! entry maps a span of addresses; outside those spans every leaf is where it was, on an
+//! unchanged path, so it still agrees with the model as it did at the last check. Inside
+//! them (and inside the span the model changed, in case the engine failed to change what
+//! it should have), the leaves are compared with the model one by one, as a full check
+//! does. The tables of the tree are tracked the same way, so that the frames in use can
+//! still be compared with the tables reachable from the root. A written frame that is no
+//! table before or after the step fails the check: the engine wrote where it must not.
+
+use std::collections::HashMap;
+
+use paging::table::{MappedPage, Visit};
+use paging::{PageTable, PageTableFormat, PhysAddr, TableMemory, VirtAddr};
+
+use super::{Model, ModelPage};
+use crate::journal::Journaled;
+use crate::show::Hex;
+
+/// The tables of the tree at the last check: frame -> (level of its entries, the first
+/// address its span maps).
+pub(super) struct Tables(HashMap<PhysAddr, (u8, u64)>);
+
+impl Tables {
+    /// A tree of one empty root.
+    pub(super) fn new<F: PageTableFormat>(root: PhysAddr) -> Self {
+        Self(HashMap::from([(root, (F::LEVELS, 0))]))
+    }
+
+    pub(super) fn count(&self) -> usize {
+        self.0.len()
+    }
+}
+
+/// Checks the tree against `model` where the last step changed either: the spans of the
+/// entries the journal shows changed, and `model_span` (inclusive). Returns a failure
+/// message, or `None`.
+pub(super) fn check_changes<F: PageTableFormat, M: TableMemory>(
+    table: &PageTable<F, &mut Journaled<M>>,
+    model: &Model,
+    tables: &mut Tables,
+    model_span: Option<(u64, u64)>,
+) -> Option<String> {
+    let mut spans: Vec<(u64, u64)> = model_span.into_iter().collect();
+    let mut strangers = Vec::new();
+    for (frame, index) in table.memory().changed_entries(F::ENTRY_SIZE) {
+        match tables.0.get(&frame) {
+            Some(&(level, virt)) => spans.push(entry_span::<F>(level, virt, index)),
+            None => strangers.push(frame),
+        }
+    }
+    for (first, last) in merged::<F>(spans) {
+        if let Some(why) = check_span(table, model, tables, first, last) {
+            return Some(why);
+        }
+    }
+    // A frame that was no table may have become one (linked by a changed entry above).
+    strangers
+        .into_iter()
+        .find(|frame| !tables.0.contains_key(frame))
+        .map(|frame| format!("the step wrote {frame}, a frame that is no table of the tree"))
+}
+
+/// The first and last address entry `index` of a table at `level` mapping from `virt`
+/// covers.
+fn entry_span<F: PageTableFormat>(level: u8, virt: u64, index: usize) -> (u64, u64) {
+    let size = F::leaf_size(level);
+    let first = canonical::<F>(linear::<F>(virt).wrapping_add(index as u64 * size));
+    (first, first.wrapping_add(size - 1))
+}
+
+/// `spans` sorted in address order, overlapping or touching ones merged.
+fn merged<F: PageTableFormat>(mut spans: Vec<(u64, u64)>) -> Vec<(u64, u64)> {
+    spans.sort_unstable_by_key(|&(first, _)| linear::<F>(first));
+    let mut merged: Vec<(u64, u64)> = Vec::new();
+    for (first, last) in spans {
+        match merged.last_mut() {
+            Some(prev) if linear::<F>(first) <= linear::<F>(prev.1).saturating_add(1) => {
+                if linear::<F>(last) > linear::<F>(prev.1) {
+                    prev.1 = last;
+                }
+            }
+            _ => merged.push((first, last)),
+        }
+    }
+    merged
+}
+
+/// Compares the leaves meeting `first..=last` with the model's pages meeting it, and
+/// refreshes the tables under the span.
+fn check_span<F: PageTableFormat, M: TableMemory>(
+    table: &PageTable<F, &mut Journaled<M>>,
+    model: &Model,
+    tables: &mut Tables,
+    first: u64,
+    last: u64,
+) -> Option<String> {
+    let inside = |level: u8, virt: u64| {
+        let end = linear::<F>(virt) + (F::entries(level) as u64 * F::leaf_size(level) - 1);
+        linear::<F>(virt) >= linear::<F>(first) && end <= linear::<F>(last)
+    };
+    tables.0.retain(|_, &mut (level, virt)| !inside(level, virt));
+    let mut pages = model.meeting(first, last).into_iter();
+    let mut why = None;
+    table.visit_range(VirtAddr::new(first), VirtAddr::new(last), |visit| match visit {
+        Visit::Table { level, frame, virt } => {
+            tables.0.insert(frame, (level, virt.as_u64()));
+        }
+        Visit::Page(MappedPage { virt, frame, size, flags }) => {
+            let leaf = (Hex(virt.as_u64()), ModelPage { size, frame: frame.as_u64(), flags });
+            let want = pages.next().map(|(start, page)| (Hex(start), page));
+            if why.is_none() && Some(leaf) != want {
+                why = Some(format!("a leaf differs from the model: {leaf:?}, model {want:?}"));
+            }
+        }
+        other => why = why.take().or_else(|| Some(format!("unexpected {other:?}"))),
+    });
+    why.or_else(|| pages.next().map(|page| format!("a page of the model is missing: {page:x?}")))
+}
+
+/// `virt` with the sign extension of `F`'s canonical form stripped.
+fn linear<F: PageTableFormat>(virt: u64) -> u64 {
+    if F::VIRT_BITS >= 64 { virt } else { virt & ((1 << F::VIRT_BITS) - 1) }
+}
+
+/// The canonical form of linear address `linear`.
+fn canonical<F: PageTableFormat>(linear: u64) -> u64 {
+    if F::SIGN_EXTENDED && F::VIRT_BITS < 64 {
+        let unused = 64 - F::VIRT_BITS;
+        (((linear << unused) as i64) >> unused) as u64
+    } else {
+        linear
+    }
+}

@@ -1,0 +1,163 @@
+//! Table memory that keeps, for every frame written since a mark, what the frame held at
+//! the mark: a refused operation must leave memory byte for byte as it was, and checking
+//! that needs only the frames it wrote, not a copy of all RAM before every step.
+
+use paging::pager::PAGE_BYTES;
+use paging::{EntrySize, PhysAddr, TableMemory};
+
+const FRAME: u64 = PAGE_BYTES as u64;
+
+/// `M` with a journal of the frames written since the last [`mark`](Self::mark). Every
+/// write the engine makes goes through [`TableMemory`], so a frame missing from the
+/// journal holds what it held at the mark: comparing the journal's frames is as strong as
+/// comparing all of memory.
+#[derive(Debug)]
+pub struct Journaled<M> {
+    inner: M,
+    /// The frames written since the mark, in the order of their first write.
+    frames: Vec<PhysAddr>,
+    /// Their bytes at the mark, `PAGE_BYTES` per frame, in the same order.
+    bytes: Vec<u8>,
+}
+
+impl<M: TableMemory> Journaled<M> {
+    /// `inner`, marked now.
+    pub fn new(inner: M) -> Self {
+        Self { inner, frames: Vec::new(), bytes: Vec::new() }
+    }
+
+    /// The memory under the journal.
+    pub fn inner(&self) -> &M {
+        &self.inner
+    }
+
+    /// Forgets the journal: memory as it is now is what later writes compare with.
+    pub fn mark(&mut self) {
+        self.frames.clear();
+        self.bytes.clear();
+    }
+
+    /// The frames written since the mark.
+    pub fn written(&self) -> &[PhysAddr] {
+        &self.frames
+    }
+
+    /// The first frame whose bytes differ from what it held at the mark, if any.
+    pub fn changed_frame(&self) -> Option<PhysAddr> {
+        let mut now = [0; PAGE_BYTES];
+        self.frames.iter().zip(self.bytes.chunks_exact(PAGE_BYTES)).find_map(|(&frame, then)| {
+            self.inner.read_frame(frame, &mut now);
+            (now[..] != *then).then_some(frame)
+        })
+    }
+
+    /// Every entry of `size` bytes that differs from what it held at the mark, as its
+    /// frame and index, frame by frame in the order of their first write.
+    pub fn changed_entries(&self, size: EntrySize) -> Vec<(PhysAddr, usize)> {
+        let bytes = usize::try_from(size.bytes()).unwrap_or(8);
+        let mut now = [0; PAGE_BYTES];
+        let mut changed = Vec::new();
+        for (&frame, then) in self.frames.iter().zip(self.bytes.chunks_exact(PAGE_BYTES)) {
+            self.inner.read_frame(frame, &mut now);
+            let entries = now.chunks_exact(bytes).zip(then.chunks_exact(bytes));
+            changed
+                .extend(entries.enumerate().filter(|(_, (a, b))| a != b).map(|(i, _)| (frame, i)));
+        }
+        changed
+    }
+
+    /// Records the frame holding `at` before its first write since the mark.
+    fn save(&mut self, at: PhysAddr) {
+        let frame = at.align_down(FRAME);
+        if self.frames.contains(&frame) {
+            return;
+        }
+        let mut then = [0; PAGE_BYTES];
+        self.inner.read_frame(frame, &mut then);
+        self.frames.push(frame);
+        self.bytes.extend_from_slice(&then);
+    }
+
+    /// Records every frame the bytes `[at, at + len)` touch.
+    fn save_span(&mut self, at: PhysAddr, len: u64) {
+        let (first, end) = (at.as_u64() / FRAME, (at.as_u64() + len.max(1) - 1) / FRAME);
+        for frame in first..=end {
+            self.save(PhysAddr::new(frame * FRAME));
+        }
+    }
+}
+
+impl<M: TableMemory> TableMemory for Journaled<M> {
+    fn read_entry(&self, at: PhysAddr, size: EntrySize) -> u64 {
+        self.inner.read_entry(at, size)
+    }
+
+    fn read_entries(&self, at: PhysAddr, size: EntrySize, out: &mut [u64]) {
+        self.inner.read_entries(at, size, out);
+    }
+
+    fn write_entry(&mut self, at: PhysAddr, size: EntrySize, value: u64) {
+        self.save(at);
+        self.inner.write_entry(at, size, value);
+    }
+
+    fn zero_frame(&mut self, frame: PhysAddr) {
+        self.save(frame);
+        self.inner.zero_frame(frame);
+    }
+
+    fn contains(&self, frame: PhysAddr) -> bool {
+        self.inner.contains(frame)
+    }
+
+    fn fill_entries(&mut self, at: PhysAddr, size: EntrySize, count: usize, first: u64, step: u64) {
+        self.save_span(at, count as u64 * size.bytes());
+        self.inner.fill_entries(at, size, count, first, step);
+    }
+
+    fn copy_frame(&mut self, to: PhysAddr, from: PhysAddr) {
+        self.save(to);
+        self.inner.copy_frame(to, from);
+    }
+
+    fn read_frame(&self, frame: PhysAddr, bytes: &mut [u8; PAGE_BYTES]) {
+        self.inner.read_frame(frame, bytes);
+    }
+
+    fn write_frame(&mut self, frame: PhysAddr, bytes: &[u8; PAGE_BYTES]) {
+        self.save(frame);
+        self.inner.write_frame(frame, bytes);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use paging::{ArenaMemory, FrameBuf};
+
+    #[test]
+    fn a_write_undone_is_no_change_and_a_write_kept_is_one() {
+        let mut ram = vec![FrameBuf::ZERO; 4];
+        let mut memory = Journaled::new(ArenaMemory::new(&mut ram, PhysAddr::ZERO));
+        memory.write_entry(PhysAddr::new(0x1008), EntrySize::Eight, 7);
+        memory.write_entry(PhysAddr::new(0x1008), EntrySize::Eight, 0);
+        assert_eq!(
+            (memory.written(), memory.changed_frame()),
+            (&[PhysAddr::new(0x1000)][..], None)
+        );
+        memory.fill_entries(PhysAddr::new(0x2ff8), EntrySize::Eight, 2, 5, 1);
+        assert_eq!(memory.written().len(), 3);
+        assert_eq!(memory.changed_frame(), Some(PhysAddr::new(0x2000)));
+        memory.mark();
+        assert_eq!((memory.written().len(), memory.changed_frame()), (0, None));
+        memory.zero_frame(PhysAddr::new(0x3000));
+        assert_eq!(memory.changed_frame(), Some(PhysAddr::new(0x3000)), "the 6 at 0x3000 went");
+        memory.write_entry(PhysAddr::new(0x3010), EntrySize::Four, 1);
+        memory.write_entry(PhysAddr::new(0x3ffc), EntrySize::Four, 1);
+        assert_eq!(memory.changed_frame(), Some(PhysAddr::new(0x3000)));
+        let changes = memory.changed_entries(EntrySize::Four);
+        let at = |index| (PhysAddr::new(0x3000), index);
+        assert_eq!(changes, [at(0), at(4), at(1023)]);
+        assert_eq!(memory.changed_entries(EntrySize::Eight), [at(0), at(2), at(511)]);
+    }
+}
