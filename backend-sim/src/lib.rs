@@ -62,6 +62,6 @@ pub use machine::{
     Machine, MachineConfig, MachineError, NoResolver, Process, ProcessId, RETRY_LIMIT, RaisedFault,
     StaleUse, TlbPort, Value,
 };
-pub use mmu::{Control, WalkError, Walked};
+pub use mmu::{Control, LoadedRoot, RootRefused, WalkError, Walked};
 pub use ram::{Ram, RamError};
 pub use tlb::{SimTlb, TlbConfig, TlbEntry, TlbStats};
