@@ -54,7 +54,8 @@ pub struct Walked {
     /// What the walk allows: the leaf's flags less the permissions any entry above
     /// withholds.
     pub flags: PageFlags,
-    /// The physical address of the entry read at each level (by level number).
+    /// The physical address of the entry read at each level (by level number); for a root
+    /// entry taken from a register (PAE), where the register was loaded from.
     pub path: [PhysAddr; 6],
     /// The leaf entry.
     pub leaf_raw: u64,
@@ -204,7 +205,8 @@ impl LoadedRoot {
         self.registers
     }
 
-    /// The root entry at `index` from the registers, if walks take it from there.
+    /// The entry at `index` of the table at `level` from the registers, if walks take it
+    /// from there (the root level of a root with registers).
     fn register(&self, level: u8, index: usize, levels: u8) -> Option<u64> {
         let registers = self.registers.filter(|_| level == levels)?;
         Some(registers.get(index).copied().unwrap_or(0))
