@@ -7,6 +7,8 @@
 //! - [`mmu`]: the page walk, written apart from the engine's software translation so that
 //!   each checks the other; it applies every entry's permissions with the control bits
 //!   (WP, NXE, SMEP, SMAP), sets Accessed and Dirty, and reports faults with x86 error codes;
+//!   PAE's four PDPTEs are read into registers when the root is loaded
+//!   ([`Machine::load_root`]), as the SDM says;
 //! - [`SimTlb`]: a set-associative TLB tagged by address-space id, with global entries, that
 //!   really caches: a mapping changed without invalidation still gives the old translation,
 //!   and the machine's strict mode reports such a use as an error;
@@ -62,6 +64,6 @@ pub use machine::{
     Machine, MachineConfig, MachineError, NoResolver, Process, ProcessId, RETRY_LIMIT, RaisedFault,
     StaleUse, TlbPort, Value,
 };
-pub use mmu::{Control, WalkError, Walked};
+pub use mmu::{Control, LoadedRoot, RootRefused, WalkError, Walked};
 pub use ram::{Ram, RamError};
 pub use tlb::{SimTlb, TlbConfig, TlbEntry, TlbStats};

@@ -9,12 +9,12 @@ use core::fmt;
 use core::marker::PhantomData;
 
 use paging::{
-    Access, Asid, Exception, Fault, FaultCause, FaultPolicy, PageFlags, PageTable, PageTableFormat,
-    PhysAddr, Privilege, Resolution, Tlb, VirtAddr,
+    Access, Asid, Entry, Exception, Fault, FaultCause, FaultPolicy, PageFlags, PageTable,
+    PageTableFormat, PhysAddr, Privilege, Resolution, Tlb, VirtAddr,
 };
 
 use crate::counters::{CostModel, Counters};
-use crate::mmu::{self, Control, WalkError, Walked};
+use crate::mmu::{self, Control, LoadedRoot, RootRefused, WalkError, Walked};
 use crate::ram::Ram;
 use crate::tlb::{SimTlb, TlbConfig, TlbEntry};
 
@@ -83,6 +83,8 @@ pub struct StaleUse {
     pub cached: TlbEntry,
     /// The raw entry now at the cached leaf's place in memory.
     pub entry_now: u64,
+    /// What `entry_now` means at the cached leaf's level.
+    pub decoded_now: Entry,
     /// What a walk of the tables gives now.
     pub walk_now: Result<Walked, WalkError>,
 }
@@ -127,6 +129,9 @@ pub enum MachineError {
     RetryLimit(RaisedFault),
     /// Strict mode: a TLB hit disagrees with the tables (boxed: it is large).
     StaleTlb(Box<StaleUse>),
+    /// A root could not be loaded: a PAE PDPTE has reserved bits set (on x86 the MOV to
+    /// CR3 raises a general-protection fault). The previous root stays active.
+    RootRefused(RootRefused),
 }
 
 impl fmt::Display for MachineError {
@@ -159,22 +164,38 @@ impl fmt::Display for MachineError {
                     raised.fault
                 )
             }
-            Self::StaleTlb(stale) => {
-                write!(
-                    f,
-                    "stale TLB entry for the page {:#x}: cached {:#x} -> {:#x} ({:?}), entry now {:#x}",
-                    stale.addr.as_u64(),
-                    stale.cached.page.as_u64(),
-                    stale.cached.frame.as_u64(),
-                    stale.cached.flags,
-                    stale.entry_now
-                )
-            }
+            Self::StaleTlb(stale) => write!(
+                f,
+                "stale TLB entry: the access to {:#x} hit the cached page {:#x} -> {:#x} ({:?}), \
+                 but its entry in memory is now {:#x}, {}",
+                stale.addr.as_u64(),
+                stale.cached.page.as_u64(),
+                stale.cached.frame.as_u64(),
+                stale.cached.flags,
+                stale.entry_now,
+                EntryText(stale.decoded_now)
+            ),
+            Self::RootRefused(refused) => refused.fmt(f),
         }
     }
 }
 
 impl core::error::Error for MachineError {}
+
+/// A decoded entry for messages: a leaf as its frame and flags, like a TLB entry.
+struct EntryText(Entry);
+
+impl fmt::Display for EntryText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Entry::Leaf { frame, flags } => write!(f, "mapping {:#x} ({flags:?})", frame.as_u64()),
+            Entry::Table { frame, .. } => write!(f, "a table at {:#x}", frame.as_u64()),
+            Entry::Empty => f.write_str("not present"),
+            Entry::Payload(payload) => write!(f, "not present (payload {payload:#x})"),
+            Entry::Invalid(reason) => write!(f, "invalid ({reason})"),
+        }
+    }
+}
 
 /// What stops one translation: a page fault to resolve, or an error.
 enum Stop {
@@ -185,9 +206,32 @@ enum Stop {
 /// The CPU state that paging reads: the active root and its tag, and the privilege.
 #[derive(Clone, Copy, Debug)]
 struct Cpu {
-    root: Option<PhysAddr>,
+    root: ActiveRoot,
     asid: Asid,
     mode: Privilege,
+}
+
+/// What the CPU holds of its root: CR3 and, with PAE, the PDPTE registers.
+#[derive(Clone, Copy, Debug)]
+enum ActiveRoot {
+    /// No root was ever activated.
+    None,
+    /// Loaded: walks start here.
+    Loaded(LoadedRoot),
+    /// Activated by a call that could not load it (a [`TlbPort`], which has no access to
+    /// RAM, or [`Tlb::activate`] with a root that refused to load): the machine loads it at
+    /// its next translation.
+    Pending(PhysAddr),
+}
+
+impl ActiveRoot {
+    fn address(self) -> Option<PhysAddr> {
+        match self {
+            Self::None => None,
+            Self::Loaded(root) => Some(root.address()),
+            Self::Pending(address) => Some(address),
+        }
+    }
 }
 
 /// A fault policy that resolves nothing: every fault ends the access.
@@ -235,7 +279,7 @@ impl<F: PageTableFormat> Machine<F> {
             ram: Ram::new(config.ram_frames),
             tlb: SimTlb::new(config.tlb),
             config,
-            cpu: Cpu { root: None, asid: Asid(0), mode: Privilege::Supervisor },
+            cpu: Cpu { root: ActiveRoot::None, asid: Asid(0), mode: Privilege::Supervisor },
             processes: Vec::new(),
             current: None,
             counters: Counters::default(),
@@ -289,9 +333,18 @@ impl<F: PageTableFormat> Machine<F> {
         &self.config
     }
 
-    /// Changes the MMU's control bits (as writing CR0 and CR4 would; cached translations
-    /// stay).
+    /// Changes the MMU's control bits (as writing CR0, CR4 and EFER would; cached
+    /// translations stay). A change of SMEP also reloads PAE's PDPTE registers from the
+    /// active root, as a MOV to CR4 does (SDM 4.4.1); if they refuse to load, nothing
+    /// changes (the MOV to CR4 would raise a general-protection fault).
     pub fn set_control(&mut self, control: Control) {
+        let reloads = control.smep != self.config.control.smep;
+        if let (true, ActiveRoot::Loaded(root)) = (reloads, self.cpu.root) {
+            match LoadedRoot::load::<F, Ram>(&self.ram, root.address()) {
+                Ok(reloaded) => self.cpu.root = ActiveRoot::Loaded(reloaded),
+                Err(_) => return,
+            }
+        }
         self.config.control = control;
     }
 
@@ -312,7 +365,36 @@ impl<F: PageTableFormat> Machine<F> {
 
     /// The active root table, if any.
     pub fn active_root(&self) -> Option<PhysAddr> {
-        self.cpu.root
+        self.cpu.root.address()
+    }
+
+    /// The active root as loaded, PAE's PDPTE registers included; `None` if no root is
+    /// active or its load waits for the next translation (see [`TlbPort`]).
+    pub fn loaded_root(&self) -> Option<LoadedRoot> {
+        match self.cpu.root {
+            ActiveRoot::Loaded(root) => Some(root),
+            ActiveRoot::None | ActiveRoot::Pending(_) => None,
+        }
+    }
+
+    /// Loads the root table at `root`, tagged `asid`, as a MOV to CR3 with a PCID does (the
+    /// other tags' cached translations stay). With PAE this is when the CPU reads the four
+    /// PDPTEs into its registers (SDM 4.4.1): walks use those until the next load,
+    /// whatever is written to the PDPT meanwhile (A and D updates through an alias
+    /// included). No TLB invalidation reloads them; a load does: this call,
+    /// [`switch_to`](Self::switch_to), [`Tlb::activate`], and a change of SMEP through
+    /// [`set_control`](Self::set_control).
+    ///
+    /// # Errors
+    ///
+    /// Returns [`MachineError::RootRefused`] if a present PDPTE has reserved bits set (the
+    /// #GP of the MOV to CR3); nothing changes, the previous root stays active.
+    pub fn load_root(&mut self, root: PhysAddr, asid: Asid) -> Result<(), MachineError> {
+        let loaded =
+            LoadedRoot::load::<F, Ram>(&self.ram, root).map_err(MachineError::RootRefused)?;
+        self.cpu.root = ActiveRoot::Loaded(loaded);
+        self.cpu.asid = asid;
+        Ok(())
     }
 
     /// The active address-space id.
@@ -350,13 +432,16 @@ impl<F: PageTableFormat> Machine<F> {
         self.current
     }
 
-    /// Runs process `id`: activates its root and tag, as a context switch writes CR3 with
-    /// a PCID (the other processes' cached translations stay), and enters user mode.
-    /// Returns `false` (and changes nothing) if there is no such process.
+    /// Runs process `id`: loads its root and tag with [`load_root`](Self::load_root), as a
+    /// context switch writes CR3 with a PCID (the other processes' cached translations
+    /// stay), and enters user mode. Returns `false` (and changes nothing) if there is no
+    /// such process or its root refuses to load (`load_root` says why).
     pub fn switch_to(&mut self, id: ProcessId) -> bool {
         let Some(process) = self.processes.get(id.0) else { return false };
         let (root, asid) = (process.root, process.asid);
-        self.activate(root, asid);
+        if self.load_root(root, asid).is_err() {
+            return false;
+        }
         self.current = Some(id);
         self.cpu.mode = Privilege::User;
         true
@@ -364,7 +449,7 @@ impl<F: PageTableFormat> Machine<F> {
 
     /// The page table of the active address space, over this machine's RAM.
     pub fn page_table(&mut self) -> Option<PageTable<F, &mut Ram>> {
-        let root = self.cpu.root?;
+        let root = self.cpu.root.address()?;
         Some(PageTable::from_root(root, &mut self.ram))
     }
 
@@ -574,11 +659,11 @@ impl<F: PageTableFormat> Machine<F> {
         if !F::is_canonical(addr) {
             return Err(Stop::Error(MachineError::NonCanonical { addr }));
         }
-        let root = self.cpu.root.ok_or(Stop::Error(MachineError::NoActiveSpace))?;
+        let root = self.root_for_walks()?;
         let (asid, mode, control) = (self.cpu.asid, self.cpu.mode, self.config.control);
         if let Some(hit) = self.tlb.lookup(asid, addr) {
             if self.config.strict_tlb {
-                self.check_fresh(root, addr, hit)?;
+                self.check_fresh(&root, addr, hit)?;
             }
             if let Some(cause) = mmu::refuse(hit.flags, access, mode, control) {
                 self.counters.tlb_hits += 1;
@@ -593,7 +678,7 @@ impl<F: PageTableFormat> Machine<F> {
         }
         self.counters.tlb_misses += 1;
         self.counters.walks += 1;
-        let walked = mmu::walk::<F, Ram>(&self.ram, root, addr);
+        let walked = mmu::walk::<F, Ram>(&self.ram, &root, addr, control.no_execute);
         let reads = match walked {
             Ok(walked) => walked.reads,
             Err(WalkError::Fault { reads, .. }) => reads,
@@ -625,6 +710,21 @@ impl<F: PageTableFormat> Machine<F> {
         self.in_ram(addr, walked.frame + addr.offset_in(walked.size))
     }
 
+    /// The root the walks start from, completing a pending load first (a refused one stays
+    /// pending: every translation reports it until a load succeeds).
+    fn root_for_walks(&mut self) -> Result<LoadedRoot, Stop> {
+        match self.cpu.root {
+            ActiveRoot::Loaded(root) => Ok(root),
+            ActiveRoot::None => Err(Stop::Error(MachineError::NoActiveSpace)),
+            ActiveRoot::Pending(address) => {
+                let root = LoadedRoot::load::<F, Ram>(&self.ram, address)
+                    .map_err(|refused| Stop::Error(MachineError::RootRefused(refused)))?;
+                self.cpu.root = ActiveRoot::Loaded(root);
+                Ok(root)
+            }
+        }
+    }
+
     /// Checks that `phys` lies in RAM.
     fn in_ram(&self, addr: VirtAddr, phys: PhysAddr) -> Result<PhysAddr, Stop> {
         if phys.as_u64() < self.ram.size_bytes() {
@@ -649,9 +749,12 @@ impl<F: PageTableFormat> Machine<F> {
         Stop::Fault(raised)
     }
 
-    /// Strict mode: a TLB hit must give the translation a walk gives now.
-    fn check_fresh(&self, root: PhysAddr, addr: VirtAddr, cached: TlbEntry) -> Result<(), Stop> {
-        let walk_now = mmu::walk::<F, Ram>(&self.ram, root, addr);
+    /// Strict mode: a TLB hit must give the translation a walk gives now, from the root as
+    /// loaded (PAE's PDPTE registers, not the PDPT in memory, which a load alone reads).
+    /// The walk takes NX as NXE does: a change of the control bits is no change of the
+    /// tables, and `set_control` keeps cached translations.
+    fn check_fresh(&self, root: &LoadedRoot, addr: VirtAddr, cached: TlbEntry) -> Result<(), Stop> {
+        let walk_now = mmu::walk::<F, Ram>(&self.ram, root, addr, true);
         let permissions = |flags: PageFlags| flags.difference(PageFlags::MMU_STATE);
         let agrees = walk_now.as_ref().is_ok_and(|now| {
             (now.page, now.size, now.frame) == (cached.page, cached.size, cached.frame)
@@ -661,7 +764,9 @@ impl<F: PageTableFormat> Machine<F> {
             return Ok(());
         }
         let entry_now = paging::TableMemory::read_entry(&self.ram, cached.leaf_at, F::ENTRY_SIZE);
-        let stale = StaleUse { addr, cached, entry_now, walk_now };
+        let level = F::level_for_size(cached.size).unwrap_or(1);
+        let decoded_now = F::decode(entry_now, level);
+        let stale = StaleUse { addr, cached, entry_now, decoded_now, walk_now };
         Err(Stop::Error(MachineError::StaleTlb(Box::new(stale))))
     }
 }
@@ -730,8 +835,13 @@ impl<F: PageTableFormat> Tlb for Machine<F> {
         self.split().1.invalidate_all();
     }
 
+    /// A root load ([`Machine::load_root`]). This trait cannot report a refused load: the
+    /// root is then left to load at the next translation, which reports the refusal
+    /// ([`MachineError::RootRefused`]) until a load succeeds.
     fn activate(&mut self, root: PhysAddr, asid: Asid) {
-        self.split().1.activate(root, asid);
+        if self.load_root(root, asid).is_err() {
+            self.split().1.activate(root, asid);
+        }
     }
 }
 
@@ -770,8 +880,11 @@ impl Tlb for TlbPort<'_> {
         self.tlb.invalidate_all();
     }
 
+    /// Activates `root` and its tag. The port has no access to RAM (it is lent out beside
+    /// it), so PAE's PDPTEs are read at the machine's next translation rather than here;
+    /// use [`Machine::load_root`] for a load that reads them at once and reports a refusal.
     fn activate(&mut self, root: PhysAddr, asid: Asid) {
-        self.cpu.root = Some(root);
+        self.cpu.root = ActiveRoot::Pending(root);
         self.cpu.asid = asid;
     }
 }

@@ -5,12 +5,16 @@
 //! walk applies the permissions of every entry on the way, as x86 does (the most
 //! restrictive wins); [`refuse`] checks an access against them with the control bits of
 //! [`Control`]; [`mark`] sets Accessed on every entry used and Dirty on the leaf of a write.
+//!
+//! A walk starts from a [`LoadedRoot`]: what a CR3 load leaves in the CPU. With PAE that is
+//! more than an address: the CPU reads the four PDPTEs into registers at the load and walks
+//! through those, not through memory (SDM 4.4.1).
 
 use core::fmt;
 
 use paging::{
-    Access, Entry, FaultCause, PageFlags, PageTableFormat, PhysAddr, Privilege, TableMemory,
-    VirtAddr,
+    Access, Entry, EntrySize, FaultCause, PageFlags, PageTableFormat, PhysAddr, Privilege,
+    TableMemory, VirtAddr,
 };
 
 /// The control bits that change how the MMU checks permissions (x86 names in brackets).
@@ -18,9 +22,10 @@ use paging::{
 pub struct Control {
     /// Supervisor writes to read-only pages fault (CR0.WP).
     pub write_protect: bool,
-    /// The no-execute bit is honoured (EFER.NXE); without it every page executes. (Real
-    /// IA-32e and PAE hardware would instead treat a set NX bit as reserved; the simulator
-    /// ignores it.)
+    /// The no-execute bit is honoured (EFER.NXE). Without it, in a format that has an NX
+    /// bit (bit 63 in IA-32e and PAE entries), that bit is reserved: a walk through a
+    /// present entry with it set faults with RSVD (SDM 4.4.2, 4.5.4); the pages a walk
+    /// reaches all execute.
     pub no_execute: bool,
     /// Supervisor instruction fetches from user pages fault (CR4.SMEP).
     pub smep: bool,
@@ -49,7 +54,8 @@ pub struct Walked {
     /// What the walk allows: the leaf's flags less the permissions any entry above
     /// withholds.
     pub flags: PageFlags,
-    /// The physical address of the entry read at each level (by level number).
+    /// The physical address of the entry read at each level (by level number); for a root
+    /// entry taken from a register (PAE), where the register was loaded from.
     pub path: [PhysAddr; 6],
     /// The leaf entry.
     pub leaf_raw: u64,
@@ -98,12 +104,126 @@ impl fmt::Display for WalkError {
 
 impl core::error::Error for WalkError {}
 
+/// How many root entries the CPU holds in registers, for a format that has them: PAE's four
+/// PDPTEs.
+pub const ROOT_REGISTERS: usize = 4;
+
+/// Whether the CPU loads the root table of `F` into registers when the root is loaded (a
+/// MOV to CR3) and walks through those registers instead of memory: PAE (SDM 4.4.1). The
+/// simulator knows a format only by its shape, so it recognises PAE's: a root table of four
+/// 8-byte entries, which no other x86 format has.
+#[must_use]
+pub fn root_in_registers<F: PageTableFormat>() -> bool {
+    F::entries(F::LEVELS) == ROOT_REGISTERS && F::ENTRY_SIZE == EntrySize::Eight
+}
+
+/// A root that cannot be loaded: one of its register entries is present with reserved
+/// bits set (PAE: bits 2:1, 8:5 or 63:MAXPHYADDR of a PDPTE), so the MOV to CR3 raises a
+/// general-protection fault and changes nothing (SDM 4.4.1).
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Hash)]
+pub struct RootRefused {
+    /// The root table's address.
+    pub root: PhysAddr,
+    /// Which root entry (0 to 3).
+    pub index: usize,
+    /// That entry.
+    pub raw: u64,
+}
+
+impl fmt::Display for RootRefused {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "general protection: root entry {} ({:#x}) of the table at {:#x} has reserved bits set",
+            self.index,
+            self.raw,
+            self.root.as_u64()
+        )
+    }
+}
+
+impl core::error::Error for RootRefused {}
+
+/// The root of the walks, as a root load (CR3) leaves it in the CPU.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Hash)]
+pub struct LoadedRoot {
+    address: PhysAddr,
+    /// The root entries as they were at the load, for a format that keeps them in
+    /// registers; `None` when walks read the root table from memory.
+    registers: Option<[u64; ROOT_REGISTERS]>,
+}
+
+impl LoadedRoot {
+    /// Loads the root table at `address` as a MOV to CR3 does. For a format whose root
+    /// entries live in registers ([`root_in_registers`]) it reads them now, and walks from
+    /// the result use these values whatever memory holds later (until the next load); for
+    /// the other formats walks read the root table from memory.
+    ///
+    /// A root table outside `memory` loads no registers (hardware would read garbage):
+    /// walks from it stop with [`WalkError::TableOutsideRam`], as in the other formats.
+    ///
+    /// # Errors
+    ///
+    /// Returns [`RootRefused`] for a present register entry with reserved bits set, the
+    /// #GP of the MOV to CR3.
+    pub fn load<F: PageTableFormat, M: TableMemory>(
+        memory: &M,
+        address: PhysAddr,
+    ) -> Result<Self, RootRefused> {
+        if !root_in_registers::<F>() || !memory.contains(address) {
+            return Ok(Self::in_memory(address));
+        }
+        let mut registers = [0; ROOT_REGISTERS];
+        for (index, register) in registers.iter_mut().enumerate() {
+            let raw = memory.read_entry(address + index as u64 * 8, EntrySize::Eight);
+            if matches!(F::decode(raw, F::LEVELS), Entry::Invalid(_)) {
+                return Err(RootRefused { root: address, index, raw });
+            }
+            *register = raw;
+        }
+        Ok(Self { address, registers: Some(registers) })
+    }
+
+    /// A root whose walks read the root table from memory each time: what a load gives
+    /// in every format but PAE, and in PAE a walk as if the PDPTEs were reloaded just
+    /// before it (what a check of the tables as they are in memory wants).
+    #[must_use]
+    pub const fn in_memory(address: PhysAddr) -> Self {
+        Self { address, registers: None }
+    }
+
+    /// The root table's address (what CR3 holds).
+    #[must_use]
+    pub const fn address(&self) -> PhysAddr {
+        self.address
+    }
+
+    /// The root entries loaded into registers (PAE's PDPTE0 to PDPTE3), if the walks use
+    /// registers.
+    #[must_use]
+    pub const fn registers(&self) -> Option<[u64; ROOT_REGISTERS]> {
+        self.registers
+    }
+
+    /// The entry at `index` of the table at `level` from the registers, if walks take it
+    /// from there (the root level of a root with registers).
+    fn register(&self, level: u8, index: usize, levels: u8) -> Option<u64> {
+        let registers = self.registers.filter(|_| level == levels)?;
+        Some(registers.get(index).copied().unwrap_or(0))
+    }
+}
+
 /// The permission bits a walk accumulates.
 const WALK_PERMISSIONS: PageFlags =
     PageFlags::WRITABLE.union(PageFlags::USER).union(PageFlags::EXECUTABLE);
 
-/// Walks the tables of `root` to the leaf that maps `addr`, reading only. The depth is
-/// bounded by the format's levels, so no table contents make it loop.
+/// Walks the tables from `root` to the leaf that maps `addr`, reading only. The depth is
+/// bounded by the format's levels, so no table contents make it loop. The root entry
+/// comes from the root's registers when it has them (PAE), otherwise from memory.
+///
+/// `nxe` is EFER.NXE ([`Control::no_execute`]): when it is clear, in a format with an NX
+/// bit, a present entry with that bit set has a reserved bit set, and the walk faults with
+/// [`FaultCause::ReservedBits`] there (SDM 4.4.2, 4.5.4).
 ///
 /// `addr` must be canonical (the machine checks: on x86 a non-canonical access is a general
 /// protection fault, not a page fault).
@@ -114,28 +234,38 @@ const WALK_PERMISSIONS: PageFlags =
 /// [`WalkError::TableOutsideRam`].
 pub fn walk<F: PageTableFormat, M: TableMemory>(
     memory: &M,
-    root: PhysAddr,
+    root: &LoadedRoot,
     addr: VirtAddr,
+    nxe: bool,
 ) -> Result<Walked, WalkError> {
     let entry_size = F::ENTRY_SIZE;
-    let mut table = root;
+    // Only a format whose leaves can withhold execution has an NX bit to reserve.
+    let nx_reserved = !nxe && !F::IMPLIED.contains(PageFlags::EXECUTABLE);
+    let mut table = root.address;
     let mut granted = WALK_PERMISSIONS;
     let mut path = [PhysAddr::ZERO; 6];
     let mut reads = 0;
     // The entry that led here (for the root: the root address itself, as CR3 holds it).
-    let mut pointer = (F::LEVELS, root.as_u64());
+    let mut pointer = (F::LEVELS, root.address.as_u64());
     for level in (1..=F::LEVELS).rev() {
-        if !memory.contains(table) {
-            return Err(WalkError::TableOutsideRam { level: pointer.0, raw: pointer.1 });
-        }
-        let at = table + F::index(addr, level) as u64 * entry_size.bytes();
-        let raw = memory.read_entry(at, entry_size);
+        let index = F::index(addr, level);
+        let at = table + index as u64 * entry_size.bytes();
+        let raw = match root.register(level, index, F::LEVELS) {
+            Some(raw) => raw,
+            None if memory.contains(table) => memory.read_entry(at, entry_size),
+            None => return Err(WalkError::TableOutsideRam { level: pointer.0, raw: pointer.1 }),
+        };
         reads += 1;
         path[usize::from(level)] = at;
         let fault = |cause| Err(WalkError::Fault { cause, reads });
         match F::decode(raw, level) {
             Entry::Empty | Entry::Payload(_) => return fault(FaultCause::NotPresent),
             Entry::Invalid(_) => return fault(FaultCause::ReservedBits),
+            Entry::Table { flags, .. } | Entry::Leaf { flags, .. }
+                if nx_reserved && !flags.contains(PageFlags::EXECUTABLE) =>
+            {
+                return fault(FaultCause::ReservedBits);
+            }
             Entry::Table { frame, flags } => {
                 granted &= flags | !WALK_PERMISSIONS;
                 table = frame;

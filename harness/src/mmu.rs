@@ -11,8 +11,11 @@
 //!   or nothing where the MMU faults "not present", a corrupt entry where it faults on
 //!   reserved bits or finds a table outside RAM;
 //! - the machine's loads, stores and fetches (through its TLB, strict mode on) end with
-//!   what a fresh walk and the permission check predict: the bytes of the frame, the page
-//!   fault with its x86 error code, or the error for a table or frame outside RAM.
+//!   what a fresh walk from the root as loaded (PAE's PDPTE registers) and the permission
+//!   check predict: the bytes of the frame, the page fault with its x86 error code, or the
+//!   error for a table or frame outside RAM;
+//! - a root load refuses exactly the PAE roots with a present PDPTE whose reserved bits are
+//!   set, naming the first, and leaves no root active.
 //!
 //! Then the engine's range operations run over the same tables: they may refuse, but
 //! never panic, and a refused one changes no byte of RAM and keeps no frame.
@@ -26,7 +29,7 @@ use paging::{
     Access, Asid, Entry, EntrySize, Fault, FaultCause, PageFlags, PageTable, PageTableFormat,
     PhysAddr, Privilege, TableError, TableMemory, Tlb, VirtAddr,
 };
-use paging_sim::mmu::{self, Control, WalkError};
+use paging_sim::mmu::{self, Control, LoadedRoot, RootRefused, WalkError};
 use paging_sim::{Machine, MachineConfig, MachineError, NoResolver, RaisedFault, Ram};
 use paging_x86::{Legacy32, Pae, X86_64, X86_64La57};
 
@@ -214,7 +217,9 @@ fn run<F: PageTableFormat>(u: &mut Unstructured<'_>) {
     let root = away_from_allocator(root.frame.number(frames) << 12) + misalign;
     let root = PhysAddr::new(root);
     let process = machine.add_process("fuzz", root, Asid(1));
-    assert!(machine.switch_to(process));
+    if !machine.switch_to(process) {
+        check_refused::<F>(&mut machine, root);
+    }
     let mut bitmap = [0u64; 1];
     let usable = [MemoryRegion::usable(ALLOC_BASE * 4096, ALLOC_FRAMES * 4096)];
     let mut alloc = BitmapAllocator::new(&mut bitmap, &usable).unwrap();
@@ -228,7 +233,7 @@ fn run<F: PageTableFormat>(u: &mut Unstructured<'_>) {
             Op::Walk { addr } => walk::<F>(&mut machine, root, addr.get::<F>()),
             Op::Access { kind, addr, len, user, flush, value } => {
                 let value = away_from_allocator(value);
-                access::<F>(&mut machine, root, kind, addr.get::<F>(), len, user, flush, value);
+                access::<F>(&mut machine, kind, addr.get::<F>(), len, user, flush, value);
             }
             Op::Control { bits } => machine.set_control(Control {
                 write_protect: bits & 1 != 0,
@@ -241,6 +246,21 @@ fn run<F: PageTableFormat>(u: &mut Unstructured<'_>) {
             }
         }
     }
+}
+
+/// Checks why the root at `root` refused to load: a PAE PDPTE, the first one present that
+/// decodes as invalid (reserved bits); no root is active after it.
+fn check_refused<F: PageTableFormat>(machine: &mut Machine<F>, root: PhysAddr) {
+    let name = F::NAME;
+    let refused = machine.load_root(root, Asid(1));
+    let first_invalid = (0..mmu::ROOT_REGISTERS).find_map(|index| {
+        let raw = machine.ram().read_entry(root + index as u64 * 8, EntrySize::Eight);
+        matches!(F::decode(raw, F::LEVELS), Entry::Invalid(_)).then_some((index, raw))
+    });
+    assert!(mmu::root_in_registers::<F>(), "{name}: a root refused: {refused:?}");
+    let Some((index, raw)) = first_invalid else { panic!("{name}: refused: {refused:?}") };
+    assert_eq!(refused, Err(MachineError::RootRefused(RootRefused { root, index, raw })));
+    assert_eq!((machine.active_root(), machine.loaded_root()), (None, None), "{name}");
 }
 
 /// Compares the hardware walk of `addr` with the engine's.
@@ -256,7 +276,9 @@ fn walk<F: PageTableFormat>(machine: &mut Machine<F>, root: PhysAddr, addr: Virt
         assert!(steps.is_empty(), "{name}: a walk of non-canonical {addr:?}");
         return;
     }
-    let hardware = mmu::walk::<F, Ram>(ram, root, addr);
+    // The engine reads the tables as they are in memory, NX as NXE has it (the formats
+    // assume it): so does this walk, PAE's PDPT included.
+    let hardware = mmu::walk::<F, Ram>(ram, &LoadedRoot::in_memory(root), addr, true);
     let root_in_ram = TableMemory::contains(ram, root);
     match hardware {
         Ok(w) => {
@@ -332,7 +354,6 @@ fn walk<F: PageTableFormat>(machine: &mut Machine<F>, root: PhysAddr, addr: Virt
 #[allow(clippy::too_many_arguments, reason = "the fields of one operation")]
 fn access<F: PageTableFormat>(
     machine: &mut Machine<F>,
-    root: PhysAddr,
     kind: Kind,
     addr: VirtAddr,
     len: u8,
@@ -365,7 +386,8 @@ fn access<F: PageTableFormat>(
             let error_code = mmu::error_code(cause, access, mode, control, has_nx);
             MachineError::Unhandled(RaisedFault { fault, error_code })
         };
-        match mmu::walk::<F, Ram>(machine.ram(), root, addr) {
+        let Some(root) = machine.loaded_root() else { return Err(MachineError::NoActiveSpace) };
+        match mmu::walk::<F, Ram>(machine.ram(), &root, addr, control.no_execute) {
             Err(WalkError::Fault { cause, .. }) => Err(raised(cause)),
             Err(WalkError::TableOutsideRam { level, raw }) => {
                 Err(MachineError::TableOutsideRam { addr, level, raw })
@@ -395,12 +417,14 @@ fn access<F: PageTableFormat>(
         | Err(
             MachineError::Unhandled(_)
             | MachineError::NonCanonical { .. }
+            | MachineError::NoActiveSpace
             | MachineError::TableOutsideRam { .. }
             | MachineError::PhysicalOutsideRam { .. },
         ) => {}
-        // A TLB entry may go stale: a store may rewrite a table, and with PAE a walk that
-        // sets Accessed in an entry that is also a PDPTE sets a bit the PDPTE reserves.
-        Err(MachineError::StaleTlb(_)) if !flush || (!one_page && F::LEVELS == 3) => {}
+        // A TLB entry may go stale: a store may rewrite a table. (Walks only set Accessed
+        // and Dirty, which change no translation: PAE's PDPTEs, whose bit 5 is reserved,
+        // are read from the registers loaded with the root.)
+        Err(MachineError::StaleTlb(_)) if !flush => {}
         Err(other) => panic!("{name}: {kind:?} of {len} at {addr:?} (flush {flush}): {other}"),
     }
     if let Err(MachineError::Unhandled(raised)) = &got {
