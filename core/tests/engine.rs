@@ -4,8 +4,8 @@
 use paging::frame::{BitmapAllocator, FrameAllocator, MemoryRegion};
 use paging::table::{Holes, Lookup, Unmapped, Visit};
 use paging::{
-    AddrKind, ArenaMemory, Entry, EntrySize, FrameBuf, InvalidEntry, MappedPage, Occupant,
-    FrameError, PageFlags, PageTable, PhysAddr, Size1GiB, Size2MiB, Size4KiB, Size4MiB, TableError,
+    AddrKind, ArenaMemory, Entry, EntrySize, FrameBuf, FrameError, InvalidEntry, MappedPage,
+    Occupant, PageFlags, PageTable, PhysAddr, Size1GiB, Size2MiB, Size4KiB, Size4MiB, TableError,
     TableMemory,
 };
 use paging_harness::fixtures::{Arena, frame, pa, page, va};

@@ -538,7 +538,10 @@ mod tests {
         assert_eq!(alloc.frames_in_use(), 1 + 3 * 512 + 3 + 2);
         assert_eq!(alloc.allocate_contiguous(0, K4), Err(FrameError::ZeroCount));
         for align in [0, 2048, 3000, 3 * K4, K4 + 1] {
-            assert_eq!(alloc.allocate_contiguous(1, align), Err(FrameError::BadAlignment { align }));
+            assert_eq!(
+                alloc.allocate_contiguous(1, align),
+                Err(FrameError::BadAlignment { align })
+            );
         }
         assert_eq!(alloc.allocate_contiguous(usize::MAX, K4), Err(FrameError::Exhausted));
         assert_eq!(alloc.allocate_contiguous(1, 1 << 63), Err(FrameError::Exhausted));

@@ -168,7 +168,10 @@ mod tests {
         assert_eq!(frames.remaining(), 0);
         assert_eq!(frames.allocate(), Err(FrameError::Exhausted));
         assert_eq!(frames.allocate_contiguous(1, 4096), Err(FrameError::Exhausted));
-        assert_eq!(frames.allocate_contiguous(1, 3000), Err(FrameError::BadAlignment { align: 3000 }));
+        assert_eq!(
+            frames.allocate_contiguous(1, 3000),
+            Err(FrameError::BadAlignment { align: 3000 })
+        );
         assert_eq!(frames.frames_in_use(), 10);
         frames.deallocate(a).unwrap();
         assert_eq!(frames.deallocate(a), Err(FrameError::NotAllocated { frame: a }));

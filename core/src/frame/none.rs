@@ -50,7 +50,10 @@ mod tests {
         let frame = PhysAddr::new(0x2000);
         assert_eq!(NoFrames.deallocate(frame), Err(FrameError::NotAllocated { frame }));
         assert_eq!(NoFrames.deallocate_contiguous(frame, 0), Err(FrameError::ZeroCount));
-        assert_eq!(NoFrames.deallocate_contiguous(odd, 2), Err(FrameError::Unaligned { frame: odd }));
+        assert_eq!(
+            NoFrames.deallocate_contiguous(odd, 2),
+            Err(FrameError::Unaligned { frame: odd })
+        );
         assert_eq!(NoFrames.allocate(), Err(FrameError::Exhausted));
     }
 }

@@ -22,7 +22,11 @@ pub(crate) fn virt_range<F: PageTableFormat>(
         return Err(TableError::EmptyRange);
     }
     if !start.is_aligned(align) {
-        return Err(TableError::Unaligned { kind: AddrKind::Virtual, value: start.as_u64(), align });
+        return Err(TableError::Unaligned {
+            kind: AddrKind::Virtual,
+            value: start.as_u64(),
+            align,
+        });
     }
     if len & (align - 1) != 0 {
         return Err(TableError::UnalignedSize { size: len, align });

@@ -80,9 +80,11 @@ impl<F: PageTableFormat, M: TableMemory> PageTable<F, M> {
         mut memory: M,
         alloc: &mut A,
     ) -> Result<Self, TableError> {
-        let root = alloc
-            .allocate()
-            .map_err(|source| TableError::OutOfFrames { needed: 1, got: 0, source })?;
+        let root = alloc.allocate().map_err(|source| TableError::OutOfFrames {
+            needed: 1,
+            got: 0,
+            source,
+        })?;
         if !memory.contains(root) || !root.is_aligned(4096) {
             let _ = alloc.deallocate(root);
             return Err(TableError::FrameOutsideMemory { frame: root });
