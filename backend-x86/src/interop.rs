@@ -188,8 +188,8 @@ lend_size!(
 ///
 /// It serves single frames; a longer run is [`FrameError::Unsupported`] (the x86_64 crate
 /// has no contiguous allocation). It counts the frames it handed out and took back, and
-/// refuses to give back an unaligned address or one beyond 2^52
-/// ([`FrameError::NotAllocated`]); it cannot tell a double free, which the inner
+/// refuses to give back an unaligned address ([`FrameError::Unaligned`]) or one beyond
+/// 2^52 ([`FrameError::NotAllocated`]); it cannot tell a double free, which the inner
 /// deallocator receives.
 #[derive(Debug)]
 pub struct FromX86_64<A> {
@@ -242,14 +242,14 @@ where
     ///
     /// # Errors
     ///
-    /// Returns [`FrameError::NotAllocated`] for an unaligned address, one beyond 2^52, or
-    /// when this adapter has no frame out.
+    /// Returns [`FrameError::Unaligned`] for an unaligned address, and
+    /// [`FrameError::NotAllocated`] for one beyond 2^52 or when this adapter has no frame
+    /// out.
     fn deallocate(&mut self, frame: PhysAddr) -> Result<(), FrameError> {
         let refused = FrameError::NotAllocated { frame };
-        let theirs = Frame::<paging::Size4KiB>::from_start(frame)
-            .ok()
-            .and_then(|frame| PhysFrame::<theirs::Size4KiB>::try_from(frame).ok())
-            .ok_or(refused)?;
+        let start = Frame::<paging::Size4KiB>::from_start(frame)
+            .map_err(|_| FrameError::Unaligned { frame })?;
+        let theirs = PhysFrame::<theirs::Size4KiB>::try_from(start).map_err(|_| refused)?;
         self.in_use = self.in_use.checked_sub(1).ok_or(refused)?;
         // SAFETY: `FromX86_64::new`'s caller promised that only unused frames come back.
         unsafe {

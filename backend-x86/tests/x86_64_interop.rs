@@ -95,7 +95,7 @@ fn the_engine_runs_on_an_x86_64_crate_allocator() {
 
     assert_eq!(
         frames.deallocate(PhysAddr::new(0x1234)),
-        Err(FrameError::NotAllocated { frame: PhysAddr::new(0x1234) })
+        Err(FrameError::Unaligned { frame: PhysAddr::new(0x1234) })
     );
     assert_eq!(
         frames.allocate_contiguous(2, 4096),

@@ -1,5 +1,7 @@
 //! TLB maintenance: the trait a machine implements, and the flushes the engine returns.
 
+use core::fmt;
+
 use crate::addr::{PhysAddr, VirtAddr};
 
 /// An address-space identifier (x86 PCID, Arm ASID): tags TLB entries so that switching
@@ -42,7 +44,7 @@ pub const FLUSH_BATCH: usize = 32;
 /// [`apply`](Self::apply), or say that it is not needed with [`ignore`](Self::ignore)
 /// (for tables that are not active yet, or when switching spaces flushes anyway).
 #[must_use = "the TLB may still hold the old translations: apply the flush or ignore it"]
-#[derive(Clone, PartialEq, Eq, Debug)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Flush {
     pages: [VirtAddr; FLUSH_BATCH],
     len: u8,
@@ -128,6 +130,35 @@ impl Flush {
     pub fn ignore(self) {}
 }
 
+/// Prints what [`apply`](Flush::apply) would invalidate, not the unused slots of the batch:
+/// `Flush(nothing)`, `Flush([0x1000, 0x5000])`, `Flush(whole space)`, with `, global`
+/// when a global entry changed.
+impl fmt::Debug for Flush {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Flush(")?;
+        if self.whole_space {
+            f.write_str("whole space")?;
+        } else if self.len == 0 {
+            f.write_str("nothing")?;
+        } else {
+            f.debug_list().entries(self.pages().iter().map(|page| PageAddr(*page))).finish()?;
+        }
+        if self.global {
+            f.write_str(", global")?;
+        }
+        f.write_str(")")
+    }
+}
+
+/// A page address printed as bare hex inside a [`Flush`]'s debug list.
+struct PageAddr(VirtAddr);
+
+impl fmt::Debug for PageAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:#x}", self.0.as_u64())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -167,6 +198,22 @@ mod tests {
         assert!(flush.is_whole_space() && flush.touches_global());
         flush.apply(&mut log);
         assert_eq!(log.0, ["all"]);
+    }
+
+    #[test]
+    fn debug_prints_what_it_flushes() {
+        let mut flush = Flush::new();
+        assert_eq!(std::format!("{flush:?}"), "Flush(nothing)");
+        flush.add(VirtAddr::new(0x1000), false);
+        flush.add(VirtAddr::new(0x5000), false);
+        assert_eq!(std::format!("{flush:?}"), "Flush([0x1000, 0x5000])");
+        for i in 0..FLUSH_BATCH as u64 {
+            flush.add(VirtAddr::new(0x10_0000 + (i << 12)), true);
+        }
+        assert_eq!(std::format!("{flush:?}"), "Flush(whole space, global)");
+        let mut global = Flush::new();
+        global.add(VirtAddr::new(0xffff_8000_0000_0000), true);
+        assert_eq!(std::format!("{global:?}"), "Flush([0xffff800000000000], global)");
     }
 
     #[test]

@@ -4,8 +4,8 @@
 use paging::frame::{BitmapAllocator, FrameAllocator, MemoryRegion};
 use paging::table::{Holes, Lookup, Unmapped, Visit};
 use paging::{
-    AddrKind, ArenaMemory, Entry, EntrySize, FrameBuf, InvalidEntry, MappedPage, Occupant,
-    PageFlags, PageTable, PhysAddr, Size1GiB, Size2MiB, Size4KiB, Size4MiB, TableError,
+    AddrKind, ArenaMemory, Entry, EntrySize, FrameBuf, FrameError, InvalidEntry, MappedPage,
+    Occupant, PageFlags, PageTable, PhysAddr, Size1GiB, Size2MiB, Size4KiB, Size4MiB, TableError,
     TableMemory,
 };
 use paging_harness::fixtures::{Arena, frame, pa, page, va};
@@ -133,13 +133,21 @@ fn running_dry_halfway_changes_nothing() {
     alloc.set_budget(2);
     let err =
         table.map_range_limited(va(0x20_0000), pa(0x20_0000), 0x60_0000, RW, 0x1000, &mut alloc);
-    assert_eq!(err.unwrap_err(), TableError::OutOfFrames { needed: 3 });
+    let err = err.unwrap_err();
+    assert_eq!(err, TableError::OutOfFrames { needed: 3, got: 2, source: FrameError::Exhausted });
+    assert_eq!(
+        err.to_string(),
+        "out of frames: the operation needed 3 and the allocator gave 2 before refusing"
+    );
+    let source = std::error::Error::source(&err).map(ToString::to_string);
+    assert_eq!(source.as_deref(), Some("no free frames"));
     assert!(table.memory().frames() == &before[..], "memory changed");
     assert_eq!(alloc.frames_in_use(), in_use);
     // A single page needing three tables, with two to be had.
     alloc.set_budget(2);
     let err = table.map(page::<Size4KiB>(0x7f00_0000_0000), frame(0), RW, &mut alloc);
-    assert_eq!(err.unwrap_err(), TableError::OutOfFrames { needed: 3 });
+    let two_of_three = TableError::OutOfFrames { needed: 3, got: 2, source: FrameError::Exhausted };
+    assert_eq!(err.unwrap_err(), two_of_three);
     assert!(table.memory().frames() == &before[..], "memory changed");
     assert_eq!(alloc.frames_in_use(), in_use);
     // Splitting a huge page needs a table too.
@@ -148,7 +156,8 @@ fn running_dry_halfway_changes_nothing() {
     let before = table.memory().frames().to_vec();
     alloc.set_budget(0);
     let err = table.protect_range(va(0x4000_0000), 0x1000, PageFlags::READABLE, &mut alloc);
-    assert_eq!(err.unwrap_err(), TableError::OutOfFrames { needed: 1 });
+    let none_of_one = TableError::OutOfFrames { needed: 1, got: 0, source: FrameError::Exhausted };
+    assert_eq!(err.unwrap_err(), none_of_one);
     assert!(table.memory().frames() == &before[..], "memory changed");
 }
 
@@ -232,7 +241,7 @@ fn refused_arguments() {
         ),
         (
             table.map_range(va(0x1000), pa(0), 0x10, RW, &mut alloc),
-            TableError::Unaligned { kind: AddrKind::Virtual, value: 0x10, align: 0x1000 },
+            TableError::UnalignedSize { size: 0x10, align: 0x1000 },
         ),
         (table.map_range(va(0x1000), pa(0), 0, RW, &mut alloc), TableError::EmptyRange),
         (
@@ -288,6 +297,29 @@ fn refused_arguments() {
     );
     assert!(table.memory().frames() == &before[..], "memory changed");
     assert_eq!(alloc.frames_in_use(), 1);
+}
+
+#[test]
+fn refusals_read_plainly() {
+    let mut rig = Arena::new(FRAMES);
+    let (memory, mut alloc) = rig.limited_parts();
+    let mut table = PageTable::<X86_64, _>::new(memory, &mut alloc).unwrap();
+    let size = table.map_range(va(0x1000), pa(0), 0x1001, RW, &mut alloc).unwrap_err();
+    assert_eq!(size.to_string(), "size 0x1001 is not a multiple of the page size 0x1000");
+    let size = table.unmap_range(va(0x1000), 0x1001, Holes::Skip, &mut alloc, |_| {});
+    assert_eq!(size.unwrap_err(), TableError::UnalignedSize { size: 0x1001, align: 0x1000 });
+    let addr = table.map_range(va(0x1001), pa(0), 0x1000, RW, &mut alloc).unwrap_err();
+    assert_eq!(addr.to_string(), "virtual address 0x1001 is not aligned to 0x1000");
+    let non_canonical = table.translate(va(0x8000_0000_0000)).unwrap_err();
+    assert_eq!(non_canonical.to_string(), "address 0x800000000000 is not canonical");
+
+    let mut rig = Arena::new(FRAMES);
+    let (memory, mut alloc) = rig.limited_parts();
+    let mut legacy = PageTable::<Legacy32, _>::new(memory, &mut alloc).unwrap();
+    let beyond = legacy.map(page::<Size4KiB>(1 << 32), frame(0), RW, &mut alloc).unwrap_err();
+    assert_eq!(beyond, TableError::BeyondAddressSpace { addr: va(1 << 32), bits: 32 });
+    assert_eq!(beyond.to_string(), "address 0x100000000 is beyond the 32-bit address space");
+    assert_eq!(legacy.translate(va(1 << 32)).unwrap_err(), beyond);
 }
 
 #[test]

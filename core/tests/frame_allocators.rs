@@ -325,10 +325,12 @@ fn step<A: Inspect>(
             }
         }
         Op::AllocateContiguous { count, align } => {
-            let valid = count > 0 && align.is_power_of_two() && align >= FRAME_SIZE;
+            let valid_align = align.is_power_of_two() && align >= FRAME_SIZE;
             let got = alloc.allocate_contiguous(count, align);
-            if !valid {
-                prop_assert_eq!(got, Err(FrameError::InvalidRequest));
+            if count == 0 {
+                prop_assert_eq!(got, Err(FrameError::ZeroCount));
+            } else if !valid_align {
+                prop_assert_eq!(got, Err(FrameError::BadAlignment { align }));
             } else {
                 let expected = if dry { None } else { model.lowest_fit(count, align) };
                 match expected {
@@ -363,6 +365,8 @@ fn step<A: Inspect>(
             let got = alloc.deallocate(PhysAddr::new(frame));
             if model.held.remove(&frame) {
                 prop_assert_eq!(got, Ok(()));
+            } else if frame % FRAME_SIZE != 0 {
+                prop_assert_eq!(got, Err(FrameError::Unaligned { frame: PhysAddr::new(frame) }));
             } else {
                 prop_assert_eq!(got, Err(FrameError::NotAllocated { frame: PhysAddr::new(frame) }));
             }
@@ -387,7 +391,9 @@ fn free_run<A: Inspect>(
 ) -> Result<(), TestCaseError> {
     let got = alloc.deallocate_contiguous(PhysAddr::new(start), count);
     if count == 0 {
-        prop_assert_eq!(got, Err(FrameError::InvalidRequest));
+        prop_assert_eq!(got, Err(FrameError::ZeroCount));
+    } else if start % FRAME_SIZE != 0 {
+        prop_assert_eq!(got, Err(FrameError::Unaligned { frame: PhysAddr::new(start) }));
     } else if model.holds_run(start, count) {
         prop_assert_eq!(got, Ok(()));
         for frame in Model::run(start, count).unwrap() {

@@ -6,7 +6,7 @@ use paging::space::{
     AddressSpace, ImagePart, Layout, MemoryType, PageState, Protection, RegionInfo, Section,
     SpaceConfig, SpaceError,
 };
-use paging::{Access, Asid, Exception, PhysAddr, Resolution, TableError, VirtAddr};
+use paging::{Access, Asid, Exception, FrameError, PhysAddr, Resolution, TableError, VirtAddr};
 use paging_harness::fixtures::{Arena, regions, space, touch, va};
 use paging_x86::{Legacy32, X86_64};
 
@@ -175,7 +175,12 @@ fn every_refusal_is_its_own_error_and_changes_nothing() {
                 Err(error) => break error,
             }
         };
-        assert_eq!(full, SpaceError::CapacityExhausted);
+        assert_eq!(full, SpaceError::CapacityExhausted { capacity: 8 });
+        assert_eq!(
+            full.to_string(),
+            "the space's region table is full: AddressSpace<_, N> with N = 8 holds at most 8 \
+             reservations and runs; raise N or enable the `alloc` feature"
+        );
         assert!(placed > 0);
     }
 }
@@ -334,7 +339,9 @@ fn sections_views_and_images() {
     assert_eq!(Section::create(0, &mut memory, &mut alloc).unwrap_err(), SpaceError::ZeroSize);
     // A header and one frame of prototype entries per 512 pages; the pages come later.
     let huge = Section::create(1 << 40, &mut memory, &mut alloc).unwrap_err();
-    assert_eq!(huge, SpaceError::Table(TableError::OutOfFrames { needed: (1 << 31) + 1 }));
+    let needed = (1 << 31) + 1;
+    let out_of_frames = TableError::OutOfFrames { needed, got: 0, source: FrameError::Exhausted };
+    assert_eq!(huge, SpaceError::Table(out_of_frames));
 }
 
 #[test]

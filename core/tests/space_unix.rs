@@ -383,14 +383,20 @@ fn a_full_region_table_refuses_before_changing_anything() {
     let frames = a.frames_in_use();
 
     // A hole in the middle needs two splits.
-    assert_eq!(space.munmap(base + PAGE, PAGE, m, a), Err(SpaceError::CapacityExhausted));
+    assert_eq!(
+        space.munmap(base + PAGE, PAGE, m, a),
+        Err(SpaceError::CapacityExhausted { capacity: 3 })
+    );
     // So does replacing the middle.
     assert_eq!(
         space.mmap(Some(base + PAGE), PAGE, Prot::READ, MapFixed::Replace, m, a),
-        Err(SpaceError::CapacityExhausted)
+        Err(SpaceError::CapacityExhausted { capacity: 3 })
     );
     // mprotect wants room for two run splits.
-    assert_eq!(space.mprotect(base, PAGE, Prot::READ, m, a), Err(SpaceError::CapacityExhausted));
+    assert_eq!(
+        space.mprotect(base, PAGE, Prot::READ, m, a),
+        Err(SpaceError::CapacityExhausted { capacity: 3 })
+    );
     assert_eq!(regions(&space), before);
     assert_eq!(a.frames_in_use(), frames);
 

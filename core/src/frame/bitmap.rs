@@ -4,7 +4,7 @@ use core::fmt;
 
 use super::memory_map::{Map, UsableRuns, summarize};
 use super::placement::{BooksPlacement, place};
-use super::{FRAME_SIZE, FrameAllocator, MemoryRegion, check_request, to_usize};
+use super::{FRAME_SIZE, FrameAllocator, MemoryRegion, check_frame, check_request, to_usize};
 use crate::addr::PhysAddr;
 use crate::error::FrameError;
 
@@ -353,8 +353,9 @@ impl FrameAllocator for BitmapAllocator<'_> {
     ///
     /// # Errors
     ///
-    /// Returns [`FrameError::InvalidRequest`] for a zero count or an alignment that is
-    /// not a power of two of at least [`FRAME_SIZE`], and [`FrameError::Exhausted`] when
+    /// Returns [`FrameError::ZeroCount`] for a zero count, [`FrameError::BadAlignment`] for
+    /// an alignment that is not a power of two of at least [`FRAME_SIZE`], and
+    /// [`FrameError::Exhausted`] when
     /// no such run is free.
     fn allocate_contiguous(&mut self, count: usize, align: u64) -> Result<PhysAddr, FrameError> {
         check_request(count, align)?;
@@ -384,9 +385,11 @@ impl FrameAllocator for BitmapAllocator<'_> {
     ///
     /// # Errors
     ///
-    /// Returns [`FrameError::NotAllocated`] if `frame` is unaligned, outside the managed
-    /// memory (reserved frames included), or free; nothing changes then.
+    /// Returns [`FrameError::Unaligned`] if `frame` is not the start of a frame, and
+    /// [`FrameError::NotAllocated`] if it is outside the managed memory (reserved frames
+    /// included) or free; nothing changes then.
     fn deallocate(&mut self, frame: PhysAddr) -> Result<(), FrameError> {
+        check_frame(frame)?;
         match self.index_of(frame) {
             Some(i) if self.is_allocated(frame) => {
                 self.release(i, i + 1);
@@ -400,14 +403,15 @@ impl FrameAllocator for BitmapAllocator<'_> {
     ///
     /// # Errors
     ///
-    /// Returns [`FrameError::InvalidRequest`] for a zero count, and
-    /// [`FrameError::NotAllocated`] with the lowest offending frame if `start` is
-    /// unaligned or any of the frames is outside the managed memory or free; nothing
-    /// changes then.
+    /// Returns [`FrameError::ZeroCount`] for a zero count, [`FrameError::Unaligned`] if
+    /// `start` is not the start of a frame, and [`FrameError::NotAllocated`] with the
+    /// lowest offending frame if any of the frames is outside the managed memory or free;
+    /// nothing changes then.
     fn deallocate_contiguous(&mut self, start: PhysAddr, count: usize) -> Result<(), FrameError> {
         if count == 0 {
-            return Err(FrameError::InvalidRequest);
+            return Err(FrameError::ZeroCount);
         }
+        check_frame(start)?;
         let first = self.index_of(start).ok_or(FrameError::NotAllocated { frame: start })?;
         let end = match first.checked_add(count) {
             Some(end) if end <= self.frames => end,
@@ -532,8 +536,12 @@ mod tests {
         assert_eq!(alloc.allocate_contiguous(3, 0x4000), Ok(PhysAddr::new(0x10_4000)));
         assert_eq!(alloc.allocate_contiguous(2, K4), Ok(PhysAddr::new(0x10_2000)));
         assert_eq!(alloc.frames_in_use(), 1 + 3 * 512 + 3 + 2);
-        for (count, align) in [(0, K4), (1, 0), (1, 2048), (1, 3 * K4), (1, K4 + 1)] {
-            assert_eq!(alloc.allocate_contiguous(count, align), Err(FrameError::InvalidRequest));
+        assert_eq!(alloc.allocate_contiguous(0, K4), Err(FrameError::ZeroCount));
+        for align in [0, 2048, 3000, 3 * K4, K4 + 1] {
+            assert_eq!(
+                alloc.allocate_contiguous(1, align),
+                Err(FrameError::BadAlignment { align })
+            );
         }
         assert_eq!(alloc.allocate_contiguous(usize::MAX, K4), Err(FrameError::Exhausted));
         assert_eq!(alloc.allocate_contiguous(1, 1 << 63), Err(FrameError::Exhausted));
@@ -566,7 +574,11 @@ mod tests {
         assert!(!alloc.is_allocated(frame));
         assert_eq!(alloc.deallocate(frame), Err(FrameError::NotAllocated { frame }));
         let frame = alloc.allocate().unwrap();
-        for bad in [frame.as_u64() + 1, 0, 0x10_0000 + 16 * K4, u64::MAX, u64::MAX - K4 + 1] {
+        for bad in [frame.as_u64() + 1, u64::MAX, 0x1234] {
+            let bad = PhysAddr::new(bad);
+            assert_eq!(alloc.deallocate(bad), Err(FrameError::Unaligned { frame: bad }));
+        }
+        for bad in [0, 0x10_0000 + 16 * K4, u64::MAX - K4 + 1] {
             let bad = PhysAddr::new(bad);
             assert_eq!(alloc.deallocate(bad), Err(FrameError::NotAllocated { frame: bad }));
         }
@@ -598,11 +610,8 @@ mod tests {
             Err(FrameError::NotAllocated { frame: PhysAddr::new(32 * K4) })
         );
         let odd = PhysAddr::new(0x800);
-        assert_eq!(
-            alloc.deallocate_contiguous(odd, 1),
-            Err(FrameError::NotAllocated { frame: odd })
-        );
-        assert_eq!(alloc.deallocate_contiguous(run, 0), Err(FrameError::InvalidRequest));
+        assert_eq!(alloc.deallocate_contiguous(odd, 1), Err(FrameError::Unaligned { frame: odd }));
+        assert_eq!(alloc.deallocate_contiguous(run, 0), Err(FrameError::ZeroCount));
         // Over the reserved frame 20: refused even though 16..20 and 21..24 are taken.
         assert_eq!(alloc.allocate_contiguous(12, K4), Ok(PhysAddr::new(8 * K4)));
         assert_eq!(alloc.allocate_contiguous(3, K4), Ok(PhysAddr::new(21 * K4)));

@@ -6,7 +6,7 @@ use core::fmt;
 use super::memory_map::{Map, UsableRuns, summarize};
 use super::placement::{BooksPlacement, place};
 use super::{FRAME_SIZE, FrameAllocator, MemoryRegion};
-use super::{check_request, to_usize};
+use super::{check_frame, check_request, to_usize};
 use crate::addr::PhysAddr;
 use crate::error::FrameError;
 
@@ -308,8 +308,9 @@ impl FrameAllocator for FreeListAllocator<'_> {
     ///
     /// # Errors
     ///
-    /// Returns [`FrameError::InvalidRequest`] for a zero count or an alignment that is
-    /// not a power of two of at least [`FRAME_SIZE`], and [`FrameError::Exhausted`] when
+    /// Returns [`FrameError::ZeroCount`] for a zero count, [`FrameError::BadAlignment`] for
+    /// an alignment that is not a power of two of at least [`FRAME_SIZE`], and
+    /// [`FrameError::Exhausted`] when
     /// no such run is free (or only in runs that cannot be split for want of a slot).
     fn allocate_contiguous(&mut self, count: usize, align: u64) -> Result<PhysAddr, FrameError> {
         check_request(count, align)?;
@@ -350,8 +351,9 @@ impl FrameAllocator for FreeListAllocator<'_> {
     ///
     /// # Errors
     ///
-    /// Returns [`FrameError::NotAllocated`] if `frame` is unaligned, outside the managed
-    /// memory (reserved frames included), or free, and
+    /// Returns [`FrameError::Unaligned`] if `frame` is not the start of a frame,
+    /// [`FrameError::NotAllocated`] if it is outside the managed memory (reserved frames
+    /// included) or free, and
     /// [`FrameError::StorageTooSmall`] if it would start a new free run and no slot is
     /// spare; nothing changes then.
     fn deallocate(&mut self, frame: PhysAddr) -> Result<(), FrameError> {
@@ -363,18 +365,19 @@ impl FrameAllocator for FreeListAllocator<'_> {
     ///
     /// # Errors
     ///
-    /// Returns [`FrameError::InvalidRequest`] for a zero count;
-    /// [`FrameError::NotAllocated`] with the lowest offending frame if `start` is
-    /// unaligned or any of the frames is outside the managed memory (reserved frames
+    /// Returns [`FrameError::ZeroCount`] for a zero count; [`FrameError::Unaligned`] if
+    /// `start` is not the start of a frame; [`FrameError::NotAllocated`] with the lowest
+    /// offending frame if any of the frames is outside the managed memory (reserved frames
     /// included) or free; and [`FrameError::StorageTooSmall`] with the number of slots
     /// needed if the frames would form a new free run and no slot is spare. Nothing
     /// changes then.
     fn deallocate_contiguous(&mut self, start: PhysAddr, count: usize) -> Result<(), FrameError> {
         if count == 0 {
-            return Err(FrameError::InvalidRequest);
+            return Err(FrameError::ZeroCount);
         }
+        check_frame(start)?;
         let first = start.as_u64();
-        if !start.is_aligned(FRAME_SIZE) || first < self.start || first >= self.end {
+        if first < self.start || first >= self.end {
             return Err(FrameError::NotAllocated { frame: start });
         }
         let frames = u64::try_from(count).unwrap_or(u64::MAX);
@@ -532,8 +535,12 @@ mod tests {
         assert_eq!(alloc.allocate_contiguous(255, K4), Ok(PhysAddr::new(0x10_1000)));
         assert_eq!(alloc.free_runs(), [run(0x80_1000, 256)]);
         assert_eq!(alloc.frames_in_use(), 3 * 512 + 1 + 255);
-        for (count, align) in [(0, K4), (1, 0), (1, 2048), (1, 3 * K4)] {
-            assert_eq!(alloc.allocate_contiguous(count, align), Err(FrameError::InvalidRequest));
+        assert_eq!(alloc.allocate_contiguous(0, K4), Err(FrameError::ZeroCount));
+        for align in [0, 2048, 3000, 3 * K4, K4 + 1] {
+            assert_eq!(
+                alloc.allocate_contiguous(1, align),
+                Err(FrameError::BadAlignment { align })
+            );
         }
         assert_eq!(alloc.allocate_contiguous(usize::MAX, K4), Err(FrameError::Exhausted));
         assert_eq!(alloc.allocate_contiguous(1, 1 << 63), Err(FrameError::Exhausted));
@@ -568,7 +575,11 @@ mod tests {
         alloc.deallocate(frame).unwrap();
         assert_eq!(alloc.deallocate(frame), Err(FrameError::NotAllocated { frame }));
         let frame = alloc.allocate_contiguous(1, K4).unwrap();
-        for bad in [frame.as_u64() + 1, 0, 0x10_0000 + 16 * K4, u64::MAX, u64::MAX - K4 + 1] {
+        for bad in [frame.as_u64() + 1, u64::MAX, 0x1234] {
+            let bad = PhysAddr::new(bad);
+            assert_eq!(alloc.deallocate(bad), Err(FrameError::Unaligned { frame: bad }));
+        }
+        for bad in [0, 0x10_0000 + 16 * K4, u64::MAX - K4 + 1] {
             let bad = PhysAddr::new(bad);
             assert_eq!(alloc.deallocate(bad), Err(FrameError::NotAllocated { frame: bad }));
         }
@@ -600,7 +611,9 @@ mod tests {
                 Err(FrameError::NotAllocated { frame: PhysAddr::new(bad) })
             );
         }
-        assert_eq!(alloc.deallocate_contiguous(PhysAddr::ZERO, 0), Err(FrameError::InvalidRequest));
+        assert_eq!(alloc.deallocate_contiguous(PhysAddr::ZERO, 0), Err(FrameError::ZeroCount));
+        let odd = PhysAddr::new(0x1234);
+        assert_eq!(alloc.deallocate_contiguous(odd, 1), Err(FrameError::Unaligned { frame: odd }));
         assert_eq!(alloc.free_runs(), before);
         assert_eq!(alloc.frames_in_use(), 30);
     }

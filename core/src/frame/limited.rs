@@ -13,7 +13,8 @@ use crate::error::FrameError;
 /// Each successful [`allocate`](FrameAllocator::allocate) or
 /// [`allocate_contiguous`](FrameAllocator::allocate_contiguous) call spends one unit of
 /// the budget, however many frames it takes; failed calls spend nothing. Invalid requests
-/// are reported as [`FrameError::InvalidRequest`] whatever the budget. Frees pass
+/// are reported ([`FrameError::ZeroCount`], [`FrameError::BadAlignment`]) whatever the
+/// budget. Frees pass
 /// through and do not refill the budget.
 ///
 /// ```
@@ -102,7 +103,8 @@ impl<A: FrameAllocator> FrameAllocator for LimitedAllocator<A> {
     ///
     /// # Errors
     ///
-    /// Returns [`FrameError::InvalidRequest`] for a zero count or a bad alignment,
+    /// Returns [`FrameError::ZeroCount`] for a zero count, [`FrameError::BadAlignment`]
+    /// for a bad alignment,
     /// [`FrameError::Exhausted`] if the budget is spent, and whatever the wrapped
     /// allocator returns otherwise.
     fn allocate_contiguous(&mut self, count: usize, align: u64) -> Result<PhysAddr, FrameError> {
@@ -157,7 +159,7 @@ mod tests {
         let map = [MemoryRegion::usable(0, 64 * 4096)];
         let inner = BitmapAllocator::new(&mut storage, &map).unwrap();
         let mut frames = LimitedAllocator::new(inner, 3);
-        assert_eq!(frames.allocate_contiguous(0, 4096), Err(FrameError::InvalidRequest));
+        assert_eq!(frames.allocate_contiguous(0, 4096), Err(FrameError::ZeroCount));
         assert_eq!(frames.allocate_contiguous(65, 4096), Err(FrameError::Exhausted));
         assert_eq!(frames.remaining(), 3, "failed calls spend nothing");
         let a = frames.allocate().unwrap();
@@ -166,10 +168,15 @@ mod tests {
         assert_eq!(frames.remaining(), 0);
         assert_eq!(frames.allocate(), Err(FrameError::Exhausted));
         assert_eq!(frames.allocate_contiguous(1, 4096), Err(FrameError::Exhausted));
-        assert_eq!(frames.allocate_contiguous(1, 3), Err(FrameError::InvalidRequest));
+        assert_eq!(
+            frames.allocate_contiguous(1, 3000),
+            Err(FrameError::BadAlignment { align: 3000 })
+        );
         assert_eq!(frames.frames_in_use(), 10);
         frames.deallocate(a).unwrap();
         assert_eq!(frames.deallocate(a), Err(FrameError::NotAllocated { frame: a }));
+        let odd = PhysAddr::new(0x1234);
+        assert_eq!(frames.deallocate(odd), Err(FrameError::Unaligned { frame: odd }));
         assert_eq!(frames.inner().frames_in_use(), 9);
         assert_eq!(frames.inner_mut().allocate(), Ok(a));
         frames.set_budget(1);

@@ -76,8 +76,8 @@ pub trait FrameAllocator {
     ///
     /// # Errors
     ///
-    /// Returns [`FrameError::InvalidRequest`] for a zero count or a bad alignment, and
-    /// [`FrameError::Exhausted`] when no such run is free; the default returns
+    /// Returns [`FrameError::ZeroCount`] for a zero count, [`FrameError::BadAlignment`]
+    /// for a bad alignment, and [`FrameError::Exhausted`] when no such run is free; the default returns
     /// [`FrameError::Unsupported`] for a run it cannot serve.
     fn allocate_contiguous(&mut self, count: usize, align: u64) -> Result<PhysAddr, FrameError> {
         check_request(count, align)?;
@@ -92,8 +92,9 @@ pub trait FrameAllocator {
     ///
     /// # Errors
     ///
-    /// Returns [`FrameError::NotAllocated`] if the frame is not one this allocator handed
-    /// out (unaligned, outside its memory, or already free). An allocator whose books live
+    /// Returns [`FrameError::Unaligned`] if the address is not the start of a frame, and
+    /// [`FrameError::NotAllocated`] if the frame is not one this allocator handed out
+    /// (outside its memory, or already free). An allocator whose books live
     /// in fixed storage may return [`FrameError::StorageTooSmall`] when recording the free
     /// frame needs a slot it does not have. The default, for allocators that never take a
     /// frame back, returns [`FrameError::Unsupported`]. Nothing changes on error.
@@ -109,14 +110,15 @@ pub trait FrameAllocator {
     ///
     /// # Errors
     ///
-    /// Returns [`FrameError::InvalidRequest`] for a zero count,
-    /// [`FrameError::NotAllocated`] if any of the frames is not allocated, and
+    /// Returns [`FrameError::ZeroCount`] for a zero count, [`FrameError::Unaligned`] if
+    /// `start` is not the start of a frame, [`FrameError::NotAllocated`] if any of the
+    /// frames is not allocated, and
     /// [`FrameError::StorageTooSmall`] as [`deallocate`](Self::deallocate) does; the
     /// default returns [`FrameError::Unsupported`] for a longer run. Nothing changes on
     /// error.
     fn deallocate_contiguous(&mut self, start: PhysAddr, count: usize) -> Result<(), FrameError> {
         match count {
-            0 => Err(FrameError::InvalidRequest),
+            0 => Err(FrameError::ZeroCount),
             1 => self.deallocate(start),
             _ => Err(FrameError::Unsupported { operation: "deallocate_contiguous" }),
         }
@@ -165,11 +167,19 @@ impl<A: FrameAllocator + ?Sized> FrameAllocator for &mut A {
 
 /// Checks the `count` and `align` of a contiguous request.
 pub(crate) fn check_request(count: usize, align: u64) -> Result<(), FrameError> {
-    if count == 0 || !align.is_power_of_two() || align < FRAME_SIZE {
-        Err(FrameError::InvalidRequest)
+    if count == 0 {
+        Err(FrameError::ZeroCount)
+    } else if !align.is_power_of_two() || align < FRAME_SIZE {
+        Err(FrameError::BadAlignment { align })
     } else {
         Ok(())
     }
+}
+
+/// Checks that a freed `frame` is the start of a frame, the first thing a free checks: an
+/// unaligned address is a caller's slip, not a frame that is free or foreign.
+pub(crate) fn check_frame(frame: PhysAddr) -> Result<(), FrameError> {
+    if frame.is_aligned(FRAME_SIZE) { Ok(()) } else { Err(FrameError::Unaligned { frame }) }
 }
 
 /// Converts a count that is known to fit, saturating otherwise.

@@ -82,9 +82,20 @@ pub enum SpaceError {
         /// The size.
         size: u64,
     },
-    /// The space's fixed region table is full (build with the `alloc` feature, or a larger
-    /// capacity).
-    CapacityExhausted,
+    /// The space's fixed region table is full: it holds at most `N` reservations and `N`
+    /// runs of pages, `N` being the const parameter of
+    /// [`AddressSpace<F, N>`](super::AddressSpace). A larger `N`, or the `alloc` feature
+    /// (which makes the table grow), lifts the bound.
+    CapacityExhausted {
+        /// The bound `N`.
+        capacity: usize,
+    },
+    /// The section already records the most views it can
+    /// ([`MAX_VIEWS`](super::MAX_VIEWS)).
+    TooManyViews {
+        /// The bound.
+        max: u64,
+    },
     /// A view that runs past the end of its section, or a part outside its image.
     OutsideSection {
         /// The offset in pages.
@@ -120,7 +131,9 @@ impl SpaceError {
             | Self::NotAllocationBase { .. }
             | Self::Overlaps { .. } => Some(487),
             Self::NotCommitted { .. } => Some(487),
-            Self::NoFreeRange { .. } | Self::CapacityExhausted => Some(8),
+            Self::NoFreeRange { .. }
+            | Self::CapacityExhausted { .. }
+            | Self::TooManyViews { .. } => Some(8),
             Self::CommitLimit { .. } => Some(1455),
             _ => None,
         }
@@ -172,7 +185,14 @@ impl fmt::Display for SpaceError {
             Self::ReadOnlyView => f.write_str("the view is read-only: it cannot be made writable"),
 
             Self::NoFreeRange { size } => write!(f, "no free range of {size:#x} bytes"),
-            Self::CapacityExhausted => f.write_str("the space's region table is full"),
+            Self::CapacityExhausted { capacity } => write!(
+                f,
+                "the space's region table is full: AddressSpace<_, N> with N = {capacity} holds \
+                 at most {capacity} reservations and runs; raise N or enable the `alloc` feature"
+            ),
+            Self::TooManyViews { max } => {
+                write!(f, "the section is mapped by {max} views, the most it can record")
+            }
             Self::OutsideSection { offset, pages } => {
                 write!(f, "pages {offset}..{} are outside the section", offset + pages)
             }
@@ -194,5 +214,26 @@ impl core::error::Error for SpaceError {
             Self::Table(error) => Some(error),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use std::string::ToString;
+
+    use super::*;
+
+    #[test]
+    fn a_full_region_table_names_its_bound_and_the_alloc_feature() {
+        assert_eq!(
+            SpaceError::CapacityExhausted { capacity: 64 }.to_string(),
+            "the space's region table is full: AddressSpace<_, N> with N = 64 holds at most 64 \
+             reservations and runs; raise N or enable the `alloc` feature"
+        );
+        assert_eq!(
+            SpaceError::TooManyViews { max: 170 }.to_string(),
+            "the section is mapped by 170 views, the most it can record"
+        );
     }
 }

@@ -43,7 +43,10 @@ impl<T, const N: usize> List<T, N> {
 
     pub fn insert(&mut self, index: usize, item: T) -> Result<(), SpaceError> {
         #[cfg(not(feature = "alloc"))]
-        return self.items.insert(index, item).map_err(|_| SpaceError::CapacityExhausted);
+        return self
+            .items
+            .insert(index, item)
+            .map_err(|_| SpaceError::CapacityExhausted { capacity: N });
         #[cfg(feature = "alloc")]
         {
             self.items.insert(index, item);
@@ -410,7 +413,7 @@ impl<const N: usize> Plan<'_, N> {
         {
             Ok(())
         } else {
-            Err(SpaceError::CapacityExhausted)
+            Err(SpaceError::CapacityExhausted { capacity: N })
         }
     }
 }

@@ -4,6 +4,7 @@
 use core::fmt;
 
 use crate::addr::{PhysAddr, VirtAddr};
+use crate::error::TableError;
 use crate::format::EntrySize;
 use crate::frame::FrameAllocator;
 use crate::memory::TableMemory;
@@ -131,8 +132,8 @@ impl Section {
     ///
     /// Returns [`SpaceError::ZeroSize`], [`SpaceError::CommitLimit`] when the source
     /// cannot charge the pages, or [`SpaceError::Table`] with
-    /// [`TableError::OutOfFrames`](crate::TableError::OutOfFrames) when no contiguous run
-    /// of frames is free for the header and prototypes.
+    /// [`TableError::OutOfFrames`] when no contiguous run of frames is free for the header
+    /// and prototypes.
     pub fn create<M: TableMemory + ?Sized, A: FrameSource + ?Sized>(
         pages: u64,
         memory: &mut M,
@@ -143,11 +144,14 @@ impl Section {
         }
         let count = usize::try_from(pages.div_ceil(PROTOTYPES_PER_FRAME) + 1)
             .map_err(|_| SpaceError::ZeroSize)?;
-        let out_of_frames = SpaceError::Table(crate::TableError::OutOfFrames { needed: count });
         source.charge(PhysAddr::ZERO, pages)?;
-        let Ok(header) = source.tables().allocate_contiguous(count, PAGE) else {
-            source.uncharge(PhysAddr::ZERO, pages);
-            return Err(out_of_frames);
+        let header = match source.tables().allocate_contiguous(count, PAGE) {
+            Ok(header) => header,
+            Err(refusal) => {
+                source.uncharge(PhysAddr::ZERO, pages);
+                let error = TableError::OutOfFrames { needed: count, got: 0, source: refusal };
+                return Err(SpaceError::Table(error));
+            }
         };
         for frame in 0..count as u64 {
             memory.zero_frame(header + frame * PAGE);

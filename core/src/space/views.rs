@@ -52,7 +52,8 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
     ///
     /// Returns [`SpaceError::ZeroSize`], [`SpaceError::OutsideSection`],
     /// [`SpaceError::Unaligned`], [`SpaceError::InvalidProtection`],
-    /// [`SpaceError::WritableExecutable`], and the placement errors of
+    /// [`SpaceError::WritableExecutable`], [`SpaceError::TooManyViews`] when the section
+    /// records the most views it can, and the placement errors of
     /// [`reserve`](Self::reserve).
     #[allow(clippy::too_many_arguments, reason = "MapViewOfFile's own parameters")]
     pub fn map_view<M: TableMemory + ?Sized>(
@@ -216,7 +217,7 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
         let plan = parts.iter().fold(self.regions.plan().add(), |plan, _| plan.set_in_new());
         plan.fits()?;
         if !section::has_room(memory, section.header()) {
-            return Err(SpaceError::CapacityExhausted);
+            return Err(SpaceError::TooManyViews { max: section::MAX_VIEWS });
         }
         let (base, len) = self.place_reservation(addr, pages * PAGE)?;
         let backing = Backing::Section { section: section.header(), offset };

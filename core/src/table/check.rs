@@ -21,13 +21,18 @@ pub(crate) fn virt_range<F: PageTableFormat>(
     if len == 0 {
         return Err(TableError::EmptyRange);
     }
-    for value in [start.as_u64(), len] {
-        if value & (align - 1) != 0 {
-            return Err(TableError::Unaligned { kind: AddrKind::Virtual, value, align });
-        }
+    if !start.is_aligned(align) {
+        return Err(TableError::Unaligned {
+            kind: AddrKind::Virtual,
+            value: start.as_u64(),
+            align,
+        });
+    }
+    if len & (align - 1) != 0 {
+        return Err(TableError::UnalignedSize { size: len, align });
     }
     let Some((_, top)) = F::canonical_half(start) else {
-        return Err(TableError::NonCanonical { addr: start });
+        return Err(TableError::unaddressable::<F>(start));
     };
     let out_of_range =
         TableError::OutOfRange { kind: AddrKind::Virtual, start: start.as_u64(), len };

@@ -125,10 +125,11 @@ impl<F: PageTableFormat, M: TableMemory> PageTable<F, M> {
     ///
     /// # Errors
     ///
-    /// Returns [`TableError::NonCanonical`] and [`TableError::CorruptEntry`].
+    /// Returns [`TableError::NonCanonical`] (in a 32-bit format
+    /// [`TableError::BeyondAddressSpace`]) and [`TableError::CorruptEntry`].
     pub fn lookup(&self, addr: VirtAddr) -> Result<Lookup, TableError> {
         if !F::is_canonical(addr) {
-            return Err(TableError::NonCanonical { addr });
+            return Err(TableError::unaddressable::<F>(addr));
         }
         // The fast path takes the walk as far as the entries grant everything; from there
         // on, each entry is decoded and may withhold permissions from what lies below.

@@ -80,7 +80,11 @@ impl<F: PageTableFormat, M: TableMemory> PageTable<F, M> {
         mut memory: M,
         alloc: &mut A,
     ) -> Result<Self, TableError> {
-        let root = alloc.allocate().map_err(|_| TableError::OutOfFrames { needed: 1 })?;
+        let root = alloc.allocate().map_err(|source| TableError::OutOfFrames {
+            needed: 1,
+            got: 0,
+            source,
+        })?;
         if !memory.contains(root) || !root.is_aligned(4096) {
             let _ = alloc.deallocate(root);
             return Err(TableError::FrameOutsideMemory { frame: root });
@@ -129,8 +133,9 @@ impl<F: PageTableFormat, M: TableMemory> PageTable<F, M> {
     /// # Errors
     ///
     /// Returns [`TableError::UnsupportedPageSize`] if the format has no pages of size `S`,
-    /// [`TableError::NonCanonical`], [`TableError::OutOfRange`] for a frame beyond the
-    /// physical-address width, [`TableError::UnsupportedFlags`],
+    /// [`TableError::NonCanonical`] (in a 32-bit format [`TableError::BeyondAddressSpace`]),
+    /// [`TableError::OutOfRange`] for a frame beyond the physical-address width,
+    /// [`TableError::UnsupportedFlags`],
     /// [`TableError::AlreadyMapped`] (with what is there), [`TableError::HugePageInTheWay`]
     /// when a larger page covers `page`, [`TableError::TableInTheWay`] when smaller pages'
     /// table occupies the entry, [`TableError::OutOfFrames`], and
@@ -254,7 +259,7 @@ impl<F: PageTableFormat, M: TableMemory> PageTable<F, M> {
                     }
                     return Err(match outcome {
                         Ok(frame) => TableError::FrameOutsideMemory { frame },
-                        Err(_) => TableError::OutOfFrames { needed },
+                        Err(source) => TableError::OutOfFrames { needed, got: taken, source },
                     });
                 }
             }
@@ -275,8 +280,8 @@ impl<F: PageTableFormat, M: TableMemory> PageTable<F, M> {
     ///
     /// # Errors
     ///
-    /// Returns [`TableError::UnsupportedPageSize`], [`TableError::NonCanonical`],
-    /// [`TableError::NotMapped`], [`TableError::HugePageInTheWay`] when a larger page
+    /// Returns [`TableError::UnsupportedPageSize`], [`TableError::NonCanonical`] (in a
+    /// 32-bit format [`TableError::BeyondAddressSpace`]), [`TableError::NotMapped`], [`TableError::HugePageInTheWay`] when a larger page
     /// covers `page`, [`TableError::TableInTheWay`] when smaller pages do, and
     /// [`TableError::CorruptEntry`]. Nothing changes on error.
     pub fn unmap<S: PageSize, A: FrameAllocator + ?Sized>(
@@ -353,9 +358,10 @@ impl<F: PageTableFormat, M: TableMemory> PageTable<F, M> {
     ///
     /// # Errors
     ///
-    /// Returns [`TableError::EmptyRange`], [`TableError::Unaligned`] (addresses and length
-    /// must be multiples of the base page size), [`TableError::NonCanonical`],
-    /// [`TableError::OutOfRange`], [`TableError::UnsupportedFlags`],
+    /// Returns [`TableError::EmptyRange`], [`TableError::Unaligned`] and
+    /// [`TableError::UnalignedSize`] (addresses and length must be multiples of the base
+    /// page size), [`TableError::NonCanonical`] (in a 32-bit format
+    /// [`TableError::BeyondAddressSpace`]), [`TableError::OutOfRange`], [`TableError::UnsupportedFlags`],
     /// [`TableError::AlreadyMapped`] or [`TableError::HugePageInTheWay`] for the first
     /// occupied page, [`TableError::OutOfFrames`] and [`TableError::CorruptEntry`].
     /// Nothing changes on error.
@@ -406,8 +412,9 @@ impl<F: PageTableFormat, M: TableMemory> PageTable<F, M> {
     /// # Errors
     ///
     /// Returns [`TableError::EmptyRange`], [`TableError::Unaligned`],
-    /// [`TableError::NonCanonical`], [`TableError::OutOfRange`], [`TableError::NotMapped`]
-    /// for the first hole when `holes` is [`Holes::Refuse`], [`TableError::OutOfFrames`]
+    /// [`TableError::UnalignedSize`], [`TableError::NonCanonical`] (in a 32-bit format
+    /// [`TableError::BeyondAddressSpace`]), [`TableError::OutOfRange`],
+    /// [`TableError::NotMapped`] for the first hole when `holes` is [`Holes::Refuse`], [`TableError::OutOfFrames`]
     /// when splitting needs tables, and [`TableError::CorruptEntry`]. Nothing changes and
     /// `on_unmapped` is not called on error.
     pub fn unmap_range<A: FrameAllocator + ?Sized>(
@@ -429,7 +436,8 @@ impl<F: PageTableFormat, M: TableMemory> PageTable<F, M> {
     /// # Errors
     ///
     /// Returns [`TableError::EmptyRange`], [`TableError::Unaligned`],
-    /// [`TableError::NonCanonical`], [`TableError::OutOfRange`],
+    /// [`TableError::UnalignedSize`], [`TableError::NonCanonical`] (in a 32-bit format
+    /// [`TableError::BeyondAddressSpace`]), [`TableError::OutOfRange`],
     /// [`TableError::UnsupportedFlags`], [`TableError::NotMapped`] for the first hole,
     /// [`TableError::OutOfFrames`] when splitting needs tables, and
     /// [`TableError::CorruptEntry`]. Nothing changes on error.
@@ -460,7 +468,8 @@ impl<F: PageTableFormat, M: TableMemory> PageTable<F, M> {
     /// # Errors
     ///
     /// Returns [`TableError::EmptyRange`], [`TableError::Unaligned`] (of the range, or of
-    /// a frame `decide` gives), [`TableError::NonCanonical`], [`TableError::OutOfRange`],
+    /// a frame `decide` gives), [`TableError::UnalignedSize`], [`TableError::NonCanonical`]
+    /// (in a 32-bit format [`TableError::BeyondAddressSpace`]), [`TableError::OutOfRange`],
     /// [`TableError::UnsupportedFlags`], [`TableError::PayloadTooWide`],
     /// [`TableError::OutOfFrames`] when splitting needs tables, and
     /// [`TableError::CorruptEntry`]. Nothing changes, and `on_change` is not called, on
@@ -488,7 +497,7 @@ impl<F: PageTableFormat, M: TableMemory> PageTable<F, M> {
         let target = check::level_for::<F>(S::SIZE)?;
         let va = page.start();
         if !F::is_canonical(va) {
-            return Err(TableError::NonCanonical { addr: va });
+            return Err(TableError::unaddressable::<F>(va));
         }
         let mut path = [PhysAddr::ZERO; 6];
         let (mut table, mut level) = self.descend(va, target, &mut path);

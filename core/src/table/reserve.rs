@@ -46,7 +46,7 @@ impl Reserve {
                     let _ = alloc.deallocate(frame);
                     TableError::FrameOutsideMemory { frame }
                 }
-                Err(_) => TableError::OutOfFrames { needed },
+                Err(source) => TableError::OutOfFrames { needed, got: reserve.count, source },
             };
             reserve.release(memory, alloc);
             return Err(failure);

@@ -2,7 +2,7 @@
 //! in hand.
 
 use crate::addr::{PhysAddr, VirtAddr};
-use crate::error::TableError;
+use crate::error::{FrameError, TableError};
 use crate::flags::PageFlags;
 use crate::format::{Entry, PageTableFormat};
 use crate::frame::FrameAllocator;
@@ -62,7 +62,8 @@ where
     /// Takes a frame for a new table from the reserve.
     fn take_frame(&mut self) -> Result<PhysAddr, TableError> {
         // The dry run counted every table this run creates: the reserve does not run dry.
-        self.reserve.pop(&self.tables.memory).ok_or(TableError::OutOfFrames { needed: 1 })
+        let dry = TableError::OutOfFrames { needed: 1, got: 0, source: FrameError::Exhausted };
+        self.reserve.pop(&self.tables.memory).ok_or(dry)
     }
 
     /// Fills `table` (at `level`) with leaves mapping the huge page at `frame`.
