@@ -35,14 +35,14 @@ impl Tables {
 }
 
 /// Checks the tree against `model` where the last step changed either: the spans of the
-/// entries the journal shows changed, and `model_span` (inclusive). Returns a failure
-/// message, or `None`.
+/// entries the journal shows changed, and `model_span` (inclusive). Returns the model's
+/// pages in those spans, or a failure message.
 pub(super) fn check_changes<F: PageTableFormat, M: TableMemory>(
     table: &PageTable<F, &mut Journaled<M>>,
     model: &Model,
     tables: &mut Tables,
     model_span: Option<(u64, u64)>,
-) -> Option<String> {
+) -> Result<Vec<(u64, ModelPage)>, String> {
     let mut spans: Vec<(u64, u64)> = model_span.into_iter().collect();
     let mut strangers = Vec::new();
     for (frame, index) in table.memory().changed_entries(F::ENTRY_SIZE) {
@@ -51,16 +51,19 @@ pub(super) fn check_changes<F: PageTableFormat, M: TableMemory>(
             None => strangers.push(frame),
         }
     }
+    let mut pages = Vec::new();
     for (first, last) in merged::<F>(spans) {
-        if let Some(why) = check_span(table, model, tables, first, last) {
-            return Some(why);
+        let meeting = model.meeting(first, last);
+        if let Some(why) = check_span(table, &meeting, tables, first, last) {
+            return Err(why);
         }
+        pages.extend(meeting);
     }
     // A frame that was no table may have become one (linked by a changed entry above).
-    strangers
-        .into_iter()
-        .find(|frame| !tables.0.contains_key(frame))
-        .map(|frame| format!("the step wrote {frame}, a frame that is no table of the tree"))
+    match strangers.into_iter().find(|frame| !tables.0.contains_key(frame)) {
+        Some(frame) => Err(format!("the step wrote {frame}, a frame that is no table of the tree")),
+        None => Ok(pages),
+    }
 }
 
 /// The first and last address entry `index` of a table at `level` mapping from `virt`
@@ -92,7 +95,7 @@ fn merged<F: PageTableFormat>(mut spans: Vec<(u64, u64)>) -> Vec<(u64, u64)> {
 /// refreshes the tables under the span.
 fn check_span<F: PageTableFormat, M: TableMemory>(
     table: &PageTable<F, &mut Journaled<M>>,
-    model: &Model,
+    meeting: &[(u64, ModelPage)],
     tables: &mut Tables,
     first: u64,
     last: u64,
@@ -102,7 +105,7 @@ fn check_span<F: PageTableFormat, M: TableMemory>(
         linear::<F>(virt) >= linear::<F>(first) && end <= linear::<F>(last)
     };
     tables.0.retain(|_, &mut (level, virt)| !inside(level, virt));
-    let mut pages = model.meeting(first, last).into_iter();
+    let mut pages = meeting.iter().copied();
     let mut why = None;
     table.visit_range(VirtAddr::new(first), VirtAddr::new(last), |visit| match visit {
         Visit::Table { level, frame, virt } => {

@@ -438,15 +438,15 @@ impl<F: PageTableFormat> Harness<F> {
             let model_changed = result.is_ok() && expect_ok && step.action.changes_model();
             if !unchanged || model_changed || alloc.frames_in_use() != in_use {
                 let span = model_span.filter(|_| model_changed);
-                if let Some(why) = changes::check_changes(&table, &model, &mut tables, span) {
-                    panic!("{why} after {at}");
-                }
+                let changed = changes::check_changes(&table, &model, &mut tables, span)
+                    .unwrap_or_else(|why| panic!("{why} after {at}"));
                 let (used, reachable) = (alloc.frames_in_use(), tables.count());
                 assert_eq!(
                     used, reachable,
                     "frames in use are not the reachable tables after {at}"
                 );
-                self.probe(&table, &model, &at);
+                // Translation elsewhere reads what it read at the last check.
+                Self::probe_pages(&table, &changed, &at);
             }
         }
         // The whole tree, once, as every step's check saw its changed parts.
@@ -593,8 +593,18 @@ impl<F: PageTableFormat> Harness<F> {
     /// Translate agrees with the model at both ends of some pages (at most 32: the visits
     /// compared every leaf).
     fn probe<M: TableMemory>(&self, table: &PageTable<F, M>, model: &Model, at: &At<'_>) {
-        let stride = model.0.len().div_ceil(32).max(1);
-        for (&start, page) in model.0.iter().step_by(stride) {
+        let pages: Vec<(u64, ModelPage)> = model.0.iter().map(|(&s, &p)| (s, p)).collect();
+        Self::probe_pages(table, &pages, at);
+    }
+
+    /// Translate agrees with the model at both ends of some of `pages` (at most 32).
+    fn probe_pages<M: TableMemory>(
+        table: &PageTable<F, M>,
+        pages: &[(u64, ModelPage)],
+        at: &At<'_>,
+    ) {
+        let stride = pages.len().div_ceil(32).max(1);
+        for &(start, ref page) in pages.iter().step_by(stride) {
             for probe in [start, start + page.size - 1] {
                 let t = table.translate(VirtAddr::new(probe)).unwrap();
                 let (phys, flags) = (page.frame + (probe - start), page.flags);
