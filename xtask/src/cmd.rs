@@ -99,6 +99,22 @@ impl Cmd {
         if status.success() { Ok(()) } else { Err(format!("`{self}` failed ({status})")) }
     }
 
+    /// Prints the command, then starts it from `dir` with its stderr piped to the caller
+    /// (stdout inherited).
+    ///
+    /// # Errors
+    ///
+    /// A message if it could not be started.
+    pub fn spawn_reading_stderr(&self, dir: &Path) -> Result<std::process::Child, String> {
+        println!("$ {self}");
+        let _ = std::io::stdout().flush();
+        self.command(dir)
+            .stdin(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("could not run `{}`: {e}", self.display_program))
+    }
+
     /// Runs the command quietly from `dir` and returns its stdout.
     ///
     /// # Errors

@@ -7,7 +7,9 @@
 
 mod bench;
 mod cmd;
+mod coverage;
 mod fuzz;
+mod miri;
 mod qemu;
 mod require;
 mod steps;
@@ -45,6 +47,12 @@ enum Command {
         /// How long each target runs, in seconds
         seconds: u64,
     },
+    /// Replay the fuzz corpus with coverage and print the line coverage of core and
+    /// backend-sim per file (installing llvm-tools when missing)
+    FuzzCoverage,
+    /// Run the host tests of paging, paging-x86 and paging-sim under Miri (installing it
+    /// when missing)
+    Miri,
     /// Print the workspace root the other commands work on (the checkout run from)
     Workspace,
 }
@@ -60,6 +68,8 @@ fn main() -> ExitCode {
         Command::Qemu => steps::run_all(&ctx, &steps::qemu_steps()),
         Command::Bench => report(bench::run(&ctx)),
         Command::Fuzz { seconds } => report(fuzz::run(&ctx, seconds)),
+        Command::FuzzCoverage => report(coverage::run(&ctx)),
+        Command::Miri => report(miri::run(&ctx, miri::ALL)),
         Command::Workspace => {
             println!("workspace: {}", ctx.root.display());
             ExitCode::SUCCESS

@@ -93,6 +93,7 @@ pub fn test_steps() -> Vec<Step> {
         }),
         Step::new("qemu", crate::qemu::run),
         // Every fuzz target for 30 seconds (the corpus also replays in `test`).
+        Step::new("miri (unsafe code)", |ctx| crate::miri::run(ctx, crate::miri::SUBSET)),
         Step::new("fuzz 30s", |ctx| crate::fuzz::run(ctx, 30)),
     ]
 }
