@@ -70,7 +70,7 @@ fn map_range(c: &mut Criterion) {
                 let mut table = PageTable::<X86_64, _>::new(arena.memory(), frames).unwrap();
                 let (virt, phys) = (VirtAddr::new(VIRT), PhysAddr::new(PHYS));
                 table
-                    .map_range_limited(virt, phys, PAGES * 4096, RW, 4096, frames)
+                    .map_range_limited::<Size4KiB, _>(virt, phys, PAGES * 4096, RW, frames)
                     .unwrap()
                     .ignore();
             },
@@ -113,12 +113,11 @@ fn translate(c: &mut Criterion) {
     {
         let mut table = PageTable::<X86_64, _>::new(arena.memory(), &mut frames).unwrap();
         table
-            .map_range_limited(
+            .map_range_limited::<Size4KiB, _>(
                 VirtAddr::new(VIRT),
                 PhysAddr::new(PHYS),
                 PAGES * 4096,
                 RW,
-                4096,
                 &mut frames,
             )
             .unwrap()

@@ -13,7 +13,7 @@ use paging::pager::policy::{AnyPolicy, PolicyKind, PolicySlot, slots_needed};
 use paging::pager::{FrameRecord, PAGE_BYTES, Pager, PagerCounters, PagerStorage};
 use paging::space::{AddressSpace, Layout, Protection, SpaceConfig};
 use paging::table::Rewrite;
-use paging::{Asid, PageFlags, PageTable, PhysAddr, VirtAddr};
+use paging::{Asid, PageFlags, PageTable, PhysAddr, Size4KiB, VirtAddr};
 use paging_sim::{Machine, MachineConfig, PagedKernel, ProcessId, SimDisk};
 use paging_x86::X86_64;
 
@@ -312,7 +312,7 @@ fn clear_range(rig: &mut Rig<'_, '_>, root: PhysAddr, iters: u64) -> Duration {
     let mut total = Duration::ZERO;
     for _ in 0..iters {
         let frames = PhysAddr::new(USER_FRAMES);
-        table.map_range_limited(virt, frames, len, rw, PAGE, tables).unwrap().ignore();
+        table.map_range_limited::<Size4KiB, _>(virt, frames, len, rw, tables).unwrap().ignore();
         let start = Instant::now();
         let flush =
             table.rewrite_range(virt, len, tables, |_, _, _| Rewrite::Clear, |_, _| {}).unwrap();

@@ -7,7 +7,7 @@ use std::time::Duration;
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use paging::frame::{BitmapAllocator, MemoryRegion};
 use paging::space::{AddressSpace, Layout, Protection, SpaceConfig};
-use paging::{Asid, PageFlags, PageTable, PhysAddr, VirtAddr};
+use paging::{Asid, PageFlags, PageTable, PhysAddr, Size4KiB, VirtAddr};
 use paging_bench::random_pages;
 use paging_sim::{Machine, MachineConfig, NoResolver, SpaceKernel};
 use paging_x86::X86_64;
@@ -28,12 +28,11 @@ fn machine_with(pages: u64) -> Machine<X86_64> {
     let mut table = PageTable::<X86_64, _>::new(machine.ram_mut(), &mut frames).unwrap();
     let rw = PageFlags::READABLE | PageFlags::WRITABLE | PageFlags::USER;
     table
-        .map_range_limited(
+        .map_range_limited::<Size4KiB, _>(
             VirtAddr::new(VIRT),
             PhysAddr::new(0),
             pages * 4096,
             rw,
-            4096,
             &mut frames,
         )
         .unwrap()

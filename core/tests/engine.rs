@@ -115,7 +115,7 @@ fn ranges_take_the_largest_pages_alignment_allows() {
     assert_eq!(sizes, [0x1000, 0x20_0000, 0x4000_0000, 0x20_0000, 0x1000]);
     // A cap keeps them small.
     table
-        .map_range_limited(va(0x100_0000_0000), pa(0), 0x40_0000, RW, 0x1000, &mut alloc)
+        .map_range_limited::<Size4KiB, _>(va(0x100_0000_0000), pa(0), 0x40_0000, RW, &mut alloc)
         .unwrap()
         .ignore();
     assert_eq!(table.translate(va(0x100_0020_0000)).unwrap().size, 0x1000);
@@ -131,8 +131,13 @@ fn running_dry_halfway_changes_nothing() {
     let in_use = alloc.frames_in_use();
     // 6 MiB of 4 KiB pages from 2 MiB needs three page tables; allow two.
     alloc.set_budget(2);
-    let err =
-        table.map_range_limited(va(0x20_0000), pa(0x20_0000), 0x60_0000, RW, 0x1000, &mut alloc);
+    let err = table.map_range_limited::<Size4KiB, _>(
+        va(0x20_0000),
+        pa(0x20_0000),
+        0x60_0000,
+        RW,
+        &mut alloc,
+    );
     let err = err.unwrap_err();
     assert_eq!(err, TableError::OutOfFrames { needed: 3, got: 2, source: FrameError::Exhausted });
     assert_eq!(

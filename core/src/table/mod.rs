@@ -373,15 +373,29 @@ impl<F: PageTableFormat, M: TableMemory> PageTable<F, M> {
         flags: PageFlags,
         alloc: &mut A,
     ) -> Result<Flush, TableError> {
-        self.map_range_limited(virt, phys, len, flags, u64::MAX, alloc)
+        self.map_range_capped(virt, phys, len, flags, u64::MAX, alloc)
     }
 
-    /// As [`map_range`](Self::map_range), with pages of at most `max_page_size` bytes.
+    /// As [`map_range`](Self::map_range), with pages no larger than `S` (the largest
+    /// leaf size of the format that is at most `S::SIZE`): a direct map with 2 MiB pages on
+    /// a CPU without 1 GiB pages is `map_range_limited::<Size2MiB, _>`.
     ///
     /// # Errors
     ///
     /// As [`map_range`](Self::map_range).
-    pub fn map_range_limited<A: FrameAllocator + ?Sized>(
+    pub fn map_range_limited<S: PageSize, A: FrameAllocator + ?Sized>(
+        &mut self,
+        virt: VirtAddr,
+        phys: PhysAddr,
+        len: u64,
+        flags: PageFlags,
+        alloc: &mut A,
+    ) -> Result<Flush, TableError> {
+        self.map_range_capped(virt, phys, len, flags, S::SIZE, alloc)
+    }
+
+    /// [`map_range`](Self::map_range) with pages of at most `max_page_size` bytes.
+    fn map_range_capped<A: FrameAllocator + ?Sized>(
         &mut self,
         virt: VirtAddr,
         phys: PhysAddr,

@@ -5,7 +5,8 @@
 use core::marker::PhantomData;
 use paging::frame::{BitmapAllocator, FrameAllocator};
 use paging::{
-    Asid, Frame, Page, PageFlags, PageSize, PageTable, PageTableFormat, PhysAddr, Tlb, VirtAddr,
+    Asid, Frame, Page, PageFlags, PageSize, PageTable, PageTableFormat, PhysAddr, Size2MiB, Tlb,
+    VirtAddr,
 };
 
 use paging::space::Layout;
@@ -198,11 +199,17 @@ fn build_tables<F: Format>(
     ram_end: u64,
 ) -> Result<PhysAddr, Fail> {
     let mut table = PageTable::<F, _>::new(memory, &mut *frames)?;
-    let largest = if cpu.huge_1gib { GIB } else { 2 << 20 };
     let direct = PageFlags::READABLE | PageFlags::WRITABLE | PageFlags::GLOBAL;
     let span = ram_end.next_multiple_of(GIB);
     let virt = VirtAddr::new(DIRECT_MAP);
-    table.map_range_limited(virt, PhysAddr::ZERO, span, direct, largest, frames)?.ignore();
+    // The largest pages the CPU has.
+    if cpu.huge_1gib {
+        table.map_range(virt, PhysAddr::ZERO, span, direct, frames)?.ignore();
+    } else {
+        table
+            .map_range_limited::<Size2MiB, _>(virt, PhysAddr::ZERO, span, direct, frames)?
+            .ignore();
+    }
     let global = PageFlags::READABLE | PageFlags::GLOBAL;
     let parts = [
         (symbol!(__kernel_start), symbol!(__text_end), global | PageFlags::EXECUTABLE),

@@ -480,9 +480,8 @@ impl<F: PageTableFormat> Harness<F> {
             }
             Action::MapRange { va, pa, len, flags, max } => {
                 let ok = !model.overlaps(va, va + len - 1);
-                let result = table
-                    .map_range_limited(VirtAddr::new(va), PhysAddr::new(pa), len, flags, max, alloc)
-                    .map(drop);
+                let (va_, pa_) = (VirtAddr::new(va), PhysAddr::new(pa));
+                let result = map_range_capped(table, va_, pa_, len, flags, max, alloc);
                 if ok && result.is_ok() {
                     let mut at = 0;
                     while at < len {
@@ -643,6 +642,27 @@ fn map_sized<F: PageTableFormat, M: TableMemory, A: FrameAllocator>(
         Size4MiB::SIZE => go::<Size4MiB, _, _, _>(table, va, pa, flags, alloc),
         _ => go::<Size1GiB, _, _, _>(table, va, pa, flags, alloc),
     }
+}
+
+/// `map_range_limited` with the page-size type for cap `max` (a cap below every size
+/// caps at the base page, as the model has it; `u64::MAX` is no cap).
+fn map_range_capped<F: PageTableFormat, M: TableMemory, A: FrameAllocator>(
+    table: &mut PageTable<F, M>,
+    va: VirtAddr,
+    pa: PhysAddr,
+    len: u64,
+    flags: PageFlags,
+    max: u64,
+    alloc: &mut A,
+) -> Result<(), TableError> {
+    let flush = match max {
+        u64::MAX => table.map_range(va, pa, len, flags, alloc),
+        Size1GiB::SIZE => table.map_range_limited::<Size1GiB, _>(va, pa, len, flags, alloc),
+        Size4MiB::SIZE => table.map_range_limited::<Size4MiB, _>(va, pa, len, flags, alloc),
+        Size2MiB::SIZE => table.map_range_limited::<Size2MiB, _>(va, pa, len, flags, alloc),
+        _ => table.map_range_limited::<Size4KiB, _>(va, pa, len, flags, alloc),
+    };
+    flush.map(drop)
 }
 
 fn unmap_sized<F: PageTableFormat, M: TableMemory, A: FrameAllocator>(
