@@ -20,7 +20,7 @@
 //! Then the engine's range operations run over the same tables: they may refuse, but
 //! never panic, and a refused one changes no byte of RAM and keeps no frame.
 
-use std::collections::BTreeMap;
+use crate::journal::Journaled;
 
 use arbitrary::{Arbitrary, Unstructured};
 use paging::frame::{BitmapAllocator, FrameAllocator, MemoryRegion};
@@ -465,7 +465,7 @@ fn engine<F: PageTableFormat>(
     let va = VirtAddr::new(addr.as_u64() & !(size - 1));
     let len = (u64::from(pages % 4) + 1) * size;
     let in_use = alloc.frames_in_use();
-    let mut memory = Recording { ram: machine.ram_mut(), original: BTreeMap::new() };
+    let mut memory = Journaled::new(machine.ram_mut());
     let mut table = PageTable::<F, _>::from_root(root, &mut memory);
     table.keep_empty_tables(what & 8 != 0);
     let flags = PageFlags::READABLE | PageFlags::WRITABLE | PageFlags::USER;
@@ -475,7 +475,7 @@ fn engine<F: PageTableFormat>(
         2 => table.unmap_range(va, len, Holes::Refuse, alloc, |_| {}),
         _ => table.protect_range(va, len, PageFlags::READABLE, alloc),
     };
-    let changed = memory.changed();
+    let changed = memory.changed_frame();
     match result {
         Ok(flush) => flush.apply(machine),
         Err(error) => {
@@ -484,63 +484,5 @@ fn engine<F: PageTableFormat>(
             assert_eq!(changed, None, "{name}: {error} at {va:?}+{len:#x} changed RAM");
             assert_eq!(alloc.frames_in_use(), in_use, "{name}: {error} kept frames");
         }
-    }
-}
-
-/// Table memory that keeps the first contents of every frame written through it.
-struct Recording<'a> {
-    ram: &'a mut Ram,
-    original: BTreeMap<u64, Vec<u8>>,
-}
-
-impl Recording<'_> {
-    /// Keeps the contents of the frames that `len` bytes at `at` touch.
-    fn keep(&mut self, at: PhysAddr, len: u64) {
-        let first = at.as_u64() >> 12;
-        let last = (at.as_u64() + len - 1) >> 12;
-        for frame in first..=last {
-            if let std::collections::btree_map::Entry::Vacant(slot) = self.original.entry(frame) {
-                let mut bytes = vec![0u8; 4096];
-                // Outside RAM nothing is written: keep nothing.
-                if self.ram.read(PhysAddr::new(frame << 12), &mut bytes).is_ok() {
-                    slot.insert(bytes);
-                }
-            }
-        }
-    }
-
-    /// The first frame written that does not hold its first contents again.
-    fn changed(&self) -> Option<PhysAddr> {
-        let mut now = vec![0u8; 4096];
-        self.original.iter().find_map(|(&frame, was)| {
-            let at = PhysAddr::new(frame << 12);
-            self.ram.read(at, &mut now).unwrap();
-            (now != *was).then_some(at)
-        })
-    }
-}
-
-impl TableMemory for Recording<'_> {
-    fn read_entry(&self, at: PhysAddr, size: EntrySize) -> u64 {
-        self.ram.read_entry(at, size)
-    }
-
-    fn write_entry(&mut self, at: PhysAddr, size: EntrySize, value: u64) {
-        self.keep(at, size.bytes());
-        self.ram.write_entry(at, size, value);
-    }
-
-    fn zero_frame(&mut self, frame: PhysAddr) {
-        self.keep(frame.align_down(4096), 4096);
-        self.ram.zero_frame(frame);
-    }
-
-    fn contains(&self, frame: PhysAddr) -> bool {
-        self.ram.contains(frame)
-    }
-
-    fn copy_frame(&mut self, to: PhysAddr, from: PhysAddr) {
-        self.keep(to.align_down(4096), 4096);
-        self.ram.copy_frame(to, from);
     }
 }
