@@ -192,7 +192,9 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
 
     /// Commits pages of one reservation (Windows `VirtualAlloc` with `MEM_COMMIT`); with no
     /// address, reserves and commits. Takes no frame: each page gets a zeroed frame on its
-    /// first touch. Pages already committed keep their protection and contents.
+    /// first touch. Pages already committed keep their protection and contents (Windows
+    /// gives them the new protection, which needs the tables:
+    /// [`commit_over`](Self::commit_over)).
     ///
     /// # Errors
     ///
