@@ -51,7 +51,9 @@ pub enum SpaceError {
         /// The first such page.
         addr: VirtAddr,
     },
-    /// The address is not the base of its reservation (release needs the base).
+    /// The address is not in the first page of its reservation (release, and decommit of a
+    /// whole reservation, need its base): Windows `STATUS_FREE_VM_NOT_AT_BASE`,
+    /// `ERROR_INVALID_ADDRESS`.
     NotAllocationBase {
         /// The address given.
         addr: VirtAddr,
@@ -67,14 +69,18 @@ pub enum SpaceError {
     WriteCopyOnPrivate,
     /// Writable and executable memory, in a space that does not allow it (W^X).
     WritableExecutable,
-    /// The operation is for another type of memory (release a view with `unmap_view`).
+    /// The operation is for another type of memory (release a view with `unmap_view`):
+    /// Windows `ERROR_INVALID_PARAMETER` when a private-memory call meets a view,
+    /// `ERROR_INVALID_ADDRESS` when `UnmapViewOfFile` meets private memory.
     WrongType {
         /// The type the operation needs.
         expected: MemoryType,
         /// The type found.
         found: MemoryType,
     },
-    /// A write permission asked of a view whose section view is read-only.
+    /// A protection that grants an access the view's own protection does not (write on a
+    /// read-only or write-copy view, execute on a view mapped without it): Windows
+    /// `ERROR_INVALID_PARAMETER`.
     ReadOnlyView,
 
     /// No free range of the size asked for.
@@ -125,7 +131,12 @@ impl SpaceError {
     #[must_use]
     pub const fn windows_error(&self) -> Option<u32> {
         match self {
-            Self::ZeroSize | Self::InvalidProtection { .. } | Self::WriteCopyOnPrivate => Some(87),
+            Self::ZeroSize
+            | Self::InvalidProtection { .. }
+            | Self::WriteCopyOnPrivate
+            | Self::ReadOnlyView
+            | Self::WrongType { expected: MemoryType::Private, .. } => Some(87),
+            Self::WrongType { .. } => Some(487),
             Self::NotReserved { .. }
             | Self::CrossesReservation { .. }
             | Self::NotAllocationBase { .. }
@@ -182,7 +193,9 @@ impl fmt::Display for SpaceError {
             Self::WrongType { expected, found } => {
                 write!(f, "the operation is for {expected} memory, not {found}")
             }
-            Self::ReadOnlyView => f.write_str("the view is read-only: it cannot be made writable"),
+            Self::ReadOnlyView => {
+                f.write_str("the view's protection does not grant that access: it cannot be given")
+            }
 
             Self::NoFreeRange { size } => write!(f, "no free range of {size:#x} bytes"),
             Self::CapacityExhausted { capacity } => write!(

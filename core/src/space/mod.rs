@@ -192,7 +192,9 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
 
     /// Commits pages of one reservation (Windows `VirtualAlloc` with `MEM_COMMIT`); with no
     /// address, reserves and commits. Takes no frame: each page gets a zeroed frame on its
-    /// first touch. Pages already committed keep their protection and contents.
+    /// first touch. Pages already committed keep their protection and contents (Windows
+    /// gives them the new protection, which needs the tables:
+    /// [`commit_over`](Self::commit_over)).
     ///
     /// # Errors
     ///
@@ -248,11 +250,12 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
 
     /// Decommits pages of one private reservation (Windows `VirtualFree` with
     /// `MEM_DECOMMIT`): they become reserved and their frames go back to `alloc`.
-    /// Decommitting pages that are not committed is not an error.
+    /// Decommitting pages that are not committed is not an error. A size of zero decommits
+    /// the whole reservation, and then `addr` must lie in its first page.
     ///
     /// # Errors
     ///
-    /// Returns [`SpaceError::ZeroSize`], [`SpaceError::NotReserved`],
+    /// Returns [`SpaceError::NotAllocationBase`] (size zero), [`SpaceError::NotReserved`],
     /// [`SpaceError::CrossesReservation`], [`SpaceError::OutsideUserSpace`],
     /// [`SpaceError::WrongType`], [`SpaceError::CapacityExhausted`] and
     /// [`SpaceError::Table`].
@@ -263,7 +266,12 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
         memory: &mut M,
         alloc: &mut A,
     ) -> Result<Flush, SpaceError> {
-        let (start, end, reservation) = self.span_in_reservation(addr, size)?;
+        let (start, end, reservation) = if size == 0 {
+            let reservation = self.reservation_at_base(addr)?;
+            (reservation.base.as_u64(), reservation.end(), reservation)
+        } else {
+            self.span_in_reservation(addr, size)?
+        };
         expect_type(&reservation, MemoryType::Private)?;
         self.regions.plan().set(start, end).fits()?;
         let committed = self.committed_in(start, end);
@@ -275,7 +283,8 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
     }
 
     /// Releases a whole private reservation from its base (Windows `VirtualFree` with
-    /// `MEM_RELEASE`): its frames go back to `alloc`, its addresses become free.
+    /// `MEM_RELEASE` and size zero): its frames go back to `alloc`, its addresses become
+    /// free. `base` is rounded down to its page, which must be the reservation's first.
     ///
     /// # Errors
     ///
@@ -296,7 +305,9 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
     /// Changes the protection of committed pages of one reservation (Windows
     /// `VirtualProtect`); returns the old protection of the first page. Materialised pages
     /// keep their contents: a no-access or guard page hides its frame until it is allowed
-    /// again.
+    /// again. As on modern Windows, the no-cache modifier is the allocation's, whatever
+    /// `protect` says; a view takes only protections its own grants (write-copy counting as
+    /// read), and an image page asked to be writable becomes write-copy.
     ///
     /// # Errors
     ///
@@ -315,41 +326,52 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
     ) -> Result<(Protection, Flush), SpaceError> {
         self.check_protection(protect)?;
         let (start, end, reservation) = self.span_in_reservation(addr, size)?;
-        if reservation.kind == MemoryType::Private && protect.is_write_copy() {
-            return Err(SpaceError::WriteCopyOnPrivate);
-        }
-        if views::writes_read_only_view(&reservation, protect) {
-            return Err(SpaceError::ReadOnlyView);
-        }
+        let protect = protection_in(&reservation, protect)?;
         self.expect_committed(start, end)?;
         let old = self.regions.run(start).ok_or(SpaceError::NotReserved { addr })?.protect;
-        self.regions.plan().set(start, end).fits()?;
-        let shared = RefCell::new(alloc);
-        let mut table = self.page_table(memory);
-        let flush = table.rewrite_range(
-            VirtAddr::new(start),
-            end - start,
-            &mut SharedTables(&shared),
-            |_, _, occupant| {
-                // A page the space does not hold (none yet, or paged out) gets its
-                // protection when it comes back: the books say it.
-                let Some((frame, owned)) = frame_of(occupant) else { return Rewrite::Keep };
-                match page_flags(&reservation, protect, owned) {
-                    Some(flags) => Rewrite::Page { frame, flags },
-                    None => Rewrite::Payload(hide::<F>(frame, owned)),
-                }
-            },
-            |_, old| {
-                if let Occupant::Page(page) = old
-                    && page.flags.contains(PageFlags::DIRTY)
-                {
-                    // The rewrite drops the Dirty bit: the pager must still know.
-                    shared.borrow_mut().dirtied(page.frame);
-                }
-            },
-        )?;
-        self.regions.set(start, end, |_| (PageState::Committed, protect))?;
+        let flush = self.reprotect(start, end, reservation, protect, memory, alloc)?;
         Ok((old, flush))
+    }
+
+    /// Commits pages of one reservation as Windows `VirtualAlloc` with `MEM_COMMIT` does
+    /// over pages that may already be committed: every page in the range, committed before
+    /// or not, gets `protect` (materialised pages keep their contents), with the rules of
+    /// [`protect`](Self::protect). In a view (committed whole) it only changes the
+    /// protection. Only the newly committed pages of private memory are charged to `source`.
+    /// Returns the first page and the flush the table changes need.
+    ///
+    /// # Errors
+    ///
+    /// As [`protect`](Self::protect) (without [`SpaceError::NotCommitted`]), plus
+    /// [`SpaceError::WrongType`] for an image and [`SpaceError::CommitLimit`].
+    pub fn commit_over<M: TableMemory, A: FrameSource + ?Sized>(
+        &mut self,
+        addr: VirtAddr,
+        size: u64,
+        protect: Protection,
+        memory: &mut M,
+        source: &mut A,
+    ) -> Result<(VirtAddr, Flush), SpaceError> {
+        self.check_protection(protect)?;
+        let (start, end, reservation) = self.span_in_reservation(addr, size)?;
+        if reservation.kind == MemoryType::Image {
+            return Err(SpaceError::WrongType {
+                expected: MemoryType::Private,
+                found: MemoryType::Image,
+            });
+        }
+        let protect = protection_in(&reservation, protect)?;
+        self.regions.plan().set(start, end).fits()?;
+        let pages = match reservation.backing {
+            Backing::Private => (end - start) / PAGE - self.committed_in(start, end),
+            Backing::Section { .. } => 0,
+        };
+        source.charge(self.root, pages)?;
+        let done = self.reprotect(start, end, reservation, protect, memory, source);
+        if done.is_err() {
+            source.uncharge(self.root, pages);
+        }
+        done.map(|flush| (VirtAddr::new(start), flush))
     }
 
     /// Releases every reservation and view, and gives the space's tables back (the root
@@ -376,6 +398,46 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
     }
 
     // ---- helpers ----
+
+    /// Gives the pages `[start, end)` of `reservation` the (checked) protection `protect`
+    /// and makes them committed: the tables of materialised pages first, then the books.
+    fn reprotect<M: TableMemory, A: FrameSource + ?Sized>(
+        &mut self,
+        start: u64,
+        end: u64,
+        reservation: Reservation,
+        protect: Protection,
+        memory: &mut M,
+        alloc: &mut A,
+    ) -> Result<Flush, SpaceError> {
+        self.regions.plan().set(start, end).fits()?;
+        let shared = RefCell::new(alloc);
+        let mut table = self.page_table(memory);
+        let flush = table.rewrite_range(
+            VirtAddr::new(start),
+            end - start,
+            &mut SharedTables(&shared),
+            |_, _, occupant| {
+                // A page the space does not hold (none yet, or paged out) gets its
+                // protection when it comes back: the books say it.
+                let Some((frame, owned)) = frame_of(occupant) else { return Rewrite::Keep };
+                match page_flags(&reservation, protect, owned) {
+                    Some(flags) => Rewrite::Page { frame, flags },
+                    None => Rewrite::Payload(hide::<F>(frame, owned)),
+                }
+            },
+            |_, old| {
+                if let Occupant::Page(page) = old
+                    && page.flags.contains(PageFlags::DIRTY)
+                {
+                    // The rewrite drops the Dirty bit: the pager must still know.
+                    shared.borrow_mut().dirtied(page.frame);
+                }
+            },
+        )?;
+        self.regions.set(start, end, |_| (PageState::Committed, protect))?;
+        Ok(flush)
+    }
 
     /// Refuses protections private memory cannot have.
     fn check_private_protection(&self, protect: Protection) -> Result<(), SpaceError> {
@@ -474,16 +536,18 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
         Ok((start, end, reservation))
     }
 
-    /// The reservation whose base is `base`.
-    fn reservation_at_base(&self, base: VirtAddr) -> Result<Reservation, SpaceError> {
-        let reservation = *self
-            .regions
-            .reservation(base.as_u64())
-            .ok_or(SpaceError::NotReserved { addr: base })?;
-        if reservation.base != base {
-            return Err(SpaceError::NotAllocationBase { addr: base, base: reservation.base });
+    /// The reservation whose first page holds `addr`.
+    fn reservation_at_base(&self, addr: VirtAddr) -> Result<Reservation, SpaceError> {
+        let reservation = self.reservation_holding(addr)?;
+        if addr.align_down(PAGE) != reservation.base {
+            return Err(SpaceError::NotAllocationBase { addr, base: reservation.base });
         }
         Ok(reservation)
+    }
+
+    /// The reservation holding `addr`.
+    fn reservation_holding(&self, addr: VirtAddr) -> Result<Reservation, SpaceError> {
+        self.regions.reservation(addr.as_u64()).copied().ok_or(SpaceError::NotReserved { addr })
     }
 
     /// Takes a whole reservation out of the tables and the books; a view's section counts
@@ -528,6 +592,18 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
             |_, old| release_entry(&mut **shared.borrow_mut(), old),
         )?;
         Ok(flush)
+    }
+}
+
+/// What `protect` becomes on pages of `reservation` (the allocation's caching; an image's
+/// writable pages write-copy), or why they cannot take it.
+fn protection_in(reservation: &Reservation, protect: Protection) -> Result<Protection, SpaceError> {
+    let protect = protect.cached_as(reservation.protect);
+    match reservation.kind {
+        MemoryType::Private if protect.is_write_copy() => Err(SpaceError::WriteCopyOnPrivate),
+        MemoryType::Private => Ok(protect),
+        MemoryType::Image => views::fit_view(reservation, protect.copy_on_write()),
+        MemoryType::Mapped => views::fit_view(reservation, protect),
     }
 }
 

@@ -180,6 +180,38 @@ impl Protection {
         Self { base, ..self }
     }
 
+    /// Whether every access this protection grants to the view's own pages, `view` grants
+    /// too (Windows' rule for `VirtualProtect` and recommitting in a view). A write-copy
+    /// protection grants only reads of the view's pages: its writes go to private copies.
+    #[must_use]
+    pub fn fits_view(self, view: Self) -> bool {
+        let granted = |p: Self| {
+            [Access::Read, Access::Write, Access::Execute]
+                .map(|access| p.allows(access) && !(access == Access::Write && p.is_write_copy()))
+        };
+        let (asked, held) = (granted(self), granted(view));
+        asked.iter().zip(held).all(|(&asked, held)| !asked || held)
+    }
+
+    /// The write-copy form of a writable protection (what an image page becomes when asked
+    /// to be writable: it never writes the image).
+    #[must_use]
+    pub fn copy_on_write(self) -> Self {
+        let base = match self.base {
+            BaseProtection::ReadWrite => BaseProtection::WriteCopy,
+            BaseProtection::ExecuteReadWrite => BaseProtection::ExecuteWriteCopy,
+            other => other,
+        };
+        Self { base, ..self }
+    }
+
+    /// With the no-cache modifier of `allocation` instead of its own: modern Windows caches
+    /// a whole allocation one way, whatever a later call asks of its pages.
+    #[must_use]
+    pub fn cached_as(self, allocation: Self) -> Self {
+        Self { no_cache: allocation.no_cache, ..self }
+    }
+
     /// The page-table flags of a present page with this protection, or `None` when the
     /// page must not be present (no access, or a guard that has not fired). Write-copy
     /// pages are mapped read-only until their first write.

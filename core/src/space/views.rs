@@ -148,20 +148,21 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
         self.add_charged_view(image, addr, view, parts, charge, memory, source)
     }
 
-    /// Unmaps the view at `base` (Windows `UnmapViewOfFile`); private copies go back to
-    /// `alloc`, the section's frames stay with it, and the section counts one view less.
+    /// Unmaps the view holding `addr`, any address in it (Windows `UnmapViewOfFile`);
+    /// private copies go back to `alloc`, the section's frames stay with it, and the
+    /// section counts one view less.
     ///
     /// # Errors
     ///
-    /// Returns [`SpaceError::NotReserved`], [`SpaceError::NotAllocationBase`],
-    /// [`SpaceError::WrongType`] for private memory, and [`SpaceError::Table`].
+    /// Returns [`SpaceError::NotReserved`], [`SpaceError::WrongType`] for private memory,
+    /// and [`SpaceError::Table`].
     pub fn unmap_view<M: TableMemory, A: FrameSource + ?Sized>(
         &mut self,
-        base: VirtAddr,
+        addr: VirtAddr,
         memory: &mut M,
         alloc: &mut A,
     ) -> Result<Flush, SpaceError> {
-        let reservation = self.reservation_at_base(base)?;
+        let reservation = self.reservation_holding(addr)?;
         if reservation.backing == Backing::Private {
             return Err(SpaceError::WrongType {
                 expected: MemoryType::Mapped,
@@ -249,4 +250,12 @@ pub(super) fn writes_read_only_view(reservation: &Reservation, protect: Protecti
     reservation.kind != MemoryType::Private
         && protect.allows(Access::Write)
         && !reservation.protect.allows(Access::Write)
+}
+
+/// `protect` if the view `reservation` grants every access it asks, else the refusal.
+pub(super) fn fit_view(
+    reservation: &Reservation,
+    protect: Protection,
+) -> Result<Protection, SpaceError> {
+    if protect.fits_view(reservation.protect) { Ok(protect) } else { Err(SpaceError::ReadOnlyView) }
 }
