@@ -666,6 +666,11 @@ impl<'a> World<'a> {
         let got = self.with_paging(at.space, |space, ram, paging| {
             space.decommit(addr, size, ram, paging).map(|flush| ((), flush))
         });
+        // Size zero decommits the whole reservation from its first page (Windows).
+        let (at, pages) = match pages {
+            0 if at.page == 0 => (at, PAGES),
+            _ => (at, pages),
+        };
         let expected = self.model.span(at, pages).map(|_| ()).ok_or(None);
         let after = self.snapshot();
         if self.compare(got, expected, &before, &after)? {

@@ -633,10 +633,12 @@ impl MSpace {
         Ok((start, end, alloc))
     }
 
+    /// The reservation whose first page holds `addr` (VirtualFree rounds the address down
+    /// to its page).
     fn alloc_at_base(&self, addr: u64) -> Result<MAlloc, SpaceError> {
         let alloc =
             self.alloc_at(addr).ok_or(SpaceError::NotReserved { addr: VirtAddr::new(addr) })?;
-        if alloc.base != addr {
+        if alloc.base != addr & !(PAGE - 1) {
             return Err(SpaceError::NotAllocationBase {
                 addr: VirtAddr::new(addr),
                 base: VirtAddr::new(alloc.base),
@@ -881,7 +883,13 @@ impl World<'_> {
                 let (memory, alloc) = (self.machine.ram_mut(), &mut self.alloc);
                 let got = self.spaces[s].decommit(VirtAddr::new(addr), size, memory, alloc);
                 let model = &mut self.model.spaces[s];
-                let expected = model.span(addr, size).and_then(|(start, end, alloc)| {
+                // Size zero decommits the whole reservation, from an address in its first
+                // page (Wine's ntdll test_NtAllocateVirtualMemory).
+                let span = match size {
+                    0 => model.alloc_at_base(addr).map(|alloc| (alloc.base, alloc.end(), alloc)),
+                    _ => model.span(addr, size),
+                };
+                let expected = span.and_then(|(start, end, alloc)| {
                     if alloc.backing != Backing::Private {
                         return Err(wrong_type(MemoryType::Private, alloc.kind()));
                     }
@@ -988,7 +996,11 @@ impl World<'_> {
                 let (memory, alloc) = (self.machine.ram_mut(), &mut self.alloc);
                 let got = self.spaces[s].unmap_view(VirtAddr::new(addr), memory, alloc);
                 let model = &mut self.model.spaces[s];
-                let expected = model.alloc_at_base(addr).and_then(|alloc| match alloc.backing {
+                // Any address inside the view unmaps it (Wine's test_MapViewOfFile).
+                let holding = model
+                    .alloc_at(addr)
+                    .ok_or(SpaceError::NotReserved { addr: VirtAddr::new(addr) });
+                let expected = holding.and_then(|alloc| match alloc.backing {
                     Backing::Private => Err(wrong_type(MemoryType::Mapped, alloc.kind())),
                     Backing::View { section, .. } => {
                         model.remove(alloc);
@@ -1221,9 +1233,10 @@ fn model_protect(
     let (start, end, alloc) = model.span(addr, size)?;
     match alloc.backing {
         Backing::Private if protect.is_write_copy() => return Err(SpaceError::WriteCopyOnPrivate),
-        Backing::View { .. }
-            if protect.allows(Access::Write) && !alloc.protect.allows(Access::Write) =>
-        {
+        // A view takes only the accesses its own protection grants; a write-copy
+        // protection grants reads of the view's pages (its writes go to copies). Wine's
+        // test_mapping.
+        Backing::View { .. } if !view_grants(alloc.protect, protect) => {
             return Err(SpaceError::ReadOnlyView);
         }
         _ => {}
@@ -1236,6 +1249,16 @@ fn model_protect(
         p.protect = protect;
     }
     Ok(old)
+}
+
+/// Whether a view mapped with `view` may take `asked`: every access `asked` grants the
+/// view's pages, `view` grants too.
+fn view_grants(view: Protection, asked: Protection) -> bool {
+    let writes = |p: Protection| p.allows(Access::Write) && !p.is_write_copy();
+    let grants = |p: Protection| (p.allows(Access::Read), writes(p), p.allows(Access::Execute));
+    let ((read, write, execute), (view_read, view_write, view_execute)) =
+        (grants(asked), grants(view));
+    (!read || view_read) && (!write || view_write) && (!execute || view_execute)
 }
 
 /// Runs `ops` after `setup`; on a disagreement, the message and the step it came at (none
