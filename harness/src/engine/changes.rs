@@ -47,7 +47,7 @@ pub(super) fn check_changes<F: PageTableFormat, M: TableMemory>(
     let mut strangers = Vec::new();
     for (frame, index) in table.memory().changed_entries(F::ENTRY_SIZE) {
         match tables.0.get(&frame) {
-            Some(&(level, virt)) => spans.push(entry_span::<F>(level, virt, index)),
+            Some(&(level, virt)) => extend::<F>(&mut spans, entry_span::<F>(level, virt, index)),
             None => strangers.push(frame),
         }
     }
@@ -72,6 +72,15 @@ fn entry_span<F: PageTableFormat>(level: u8, virt: u64, index: usize) -> (u64, u
     let size = F::leaf_size(level);
     let first = canonical::<F>(linear::<F>(virt).wrapping_add(index as u64 * size));
     (first, first.wrapping_add(size - 1))
+}
+
+/// Adds `span` to `spans`, joining it to the last one when it follows it: the changed
+/// entries of a table come in order, and a range operation changes runs of them.
+fn extend<F: PageTableFormat>(spans: &mut Vec<(u64, u64)>, (first, last): (u64, u64)) {
+    match spans.last_mut() {
+        Some(prev) if linear::<F>(first) == linear::<F>(prev.1).wrapping_add(1) => prev.1 = last,
+        _ => spans.push((first, last)),
+    }
 }
 
 /// `spans` sorted in address order, overlapping or touching ones merged.

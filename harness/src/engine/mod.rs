@@ -9,6 +9,7 @@
 //! its addresses worked out (in hex) and its flags by name.
 
 use std::collections::BTreeMap;
+use std::ops::Bound::{Excluded, Included};
 use std::fmt;
 
 use arbitrary::{Arbitrary, Unstructured};
@@ -86,15 +87,16 @@ impl Model {
 
     /// Whether every byte of `[first, last]` is mapped.
     fn covers(&self, first: u64, last: u64) -> bool {
-        let mut at = first;
-        loop {
-            let Some((start, page)) = self.page_at(at) else { return false };
-            let end = start + (page.size - 1);
-            if end >= last {
-                return true;
+        let Some((start, page)) = self.page_at(first) else { return false };
+        // One walk over the pages in order: each must start where the last one ended.
+        let mut end = start + (page.size - 1);
+        for (&next, page) in self.0.range((Excluded(start), Included(last))) {
+            if end >= last || next != end + 1 {
+                break;
             }
-            at = end + 1;
+            end = next + (page.size - 1);
         }
+        end >= last
     }
 
     /// Splits pages that straddle `first` or `last + 1` until none does.
@@ -545,8 +547,8 @@ impl<F: PageTableFormat> Harness<F> {
                 let result = table.protect_range(VirtAddr::new(va), len, flags, alloc).map(drop);
                 if ok && result.is_ok() {
                     model.split_edges(va, last, sizes);
-                    for start in model.starts_in(va, last) {
-                        model.0.get_mut(&start).unwrap().flags = flags | F::IMPLIED;
+                    for page in model.0.range_mut(va..=last).map(|(_, page)| page) {
+                        page.flags = flags | F::IMPLIED;
                     }
                 }
                 (ok, result)
