@@ -76,7 +76,8 @@ impl<M: TableMemory> Journaled<M> {
     /// Records the frame holding `at` before its first write since the mark.
     fn save(&mut self, at: PhysAddr) {
         let frame = at.align_down(FRAME);
-        if self.frames.contains(&frame) {
+        // Writes come in runs to one table: the last frame saved is the likely one.
+        if self.frames.last() == Some(&frame) || self.frames.contains(&frame) {
             return;
         }
         let mut then = [0; PAGE_BYTES];

@@ -279,7 +279,8 @@ impl<'d> PageFile<'d> {
         let end = first.checked_add(slots).and_then(|end| end.checked_mul(SECTORS_PER_PAGE));
         if end.is_none_or(|end| end > disk.sectors()) {
             let lba = first.saturating_mul(SECTORS_PER_PAGE);
-            return Err(AtaError::OutOfRange { lba, sectors: slots.saturating_mul(8) });
+            let sectors = slots.saturating_mul(SECTORS_PER_PAGE);
+            return Err(AtaError::OutOfRange { lba, sectors });
         }
         Ok(Self { disk, first, slots, failing_read: None, last_error: None })
     }

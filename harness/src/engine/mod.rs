@@ -9,8 +9,8 @@
 //! its addresses worked out (in hex) and its flags by name.
 
 use std::collections::BTreeMap;
-use std::ops::Bound::{Excluded, Included};
 use std::fmt;
+use std::ops::Bound::{Excluded, Included};
 
 use arbitrary::{Arbitrary, Unstructured};
 use paging::frame::FrameAllocator;
