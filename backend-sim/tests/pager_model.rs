@@ -724,10 +724,17 @@ impl Case<'_, '_> {
             flush.apply(&mut *paging.tlb);
             Ok(old)
         });
+        let kind = self.model.spaces[space][region].kind;
         let pages = &mut self.model.spaces[space][region].pages[first..first + count];
         if let Some(i) = pages.iter().position(|p| !p.committed) {
             let error = SpaceError::NotCommitted { addr: addr + i as u64 * PAGE };
             assert_eq!(result, Err(error), "step {}: protect over reserved pages", self.step);
+            return;
+        }
+        // A write-copy view grants no write to its section's pages (Windows: the
+        // protection a view may take is bounded by its own).
+        if to == Prot::ReadWrite && matches!(kind, RegionKind::View { write_copy: true, .. }) {
+            assert_eq!(result, Err(SpaceError::ReadOnlyView), "step {}: protect", self.step);
             return;
         }
         assert_eq!(result, Ok(pages[0].prot.protection()), "step {}: protect", self.step);
