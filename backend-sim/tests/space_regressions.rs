@@ -48,8 +48,9 @@ fn a_view_at_an_unaligned_address_maps_only_its_section() {
 }
 
 /// A write through a write-copy view never reaches the section, whatever protection the
-/// view's pages are given: made read-write, a page still gets a private copy on its first
-/// write.
+/// view's pages are given: read-write is refused (a view takes only what its own protection
+/// grants, Wine's test_mapping), and after read-only and back to write-copy a page still
+/// gets a private copy on its first write.
 #[test]
 fn writes_through_a_write_copy_view_never_reach_the_section() {
     let mut machine = Machine::<X86_64>::new(MachineConfig::default());
@@ -61,9 +62,18 @@ fn writes_through_a_write_copy_view_never_reach_the_section() {
     let view = view.unwrap();
     machine.switch_to(process);
     let (memory, frames) = (machine.ram_mut(), &mut alloc);
-    let (old, flush) = space.protect(view, PAGE, Protection::READ_WRITE, memory, frames).unwrap();
-    assert_eq!(old, Protection::WRITE_COPY);
-    flush.apply(&mut machine);
+    let refused = space.protect(view, PAGE, Protection::READ_WRITE, memory, frames).unwrap_err();
+    assert_eq!((refused, refused.windows_error()), (SpaceError::ReadOnlyView, Some(87)));
+    assert_eq!(space.query(view).unwrap().protect, Some(Protection::WRITE_COPY));
+    for (to, was) in [
+        (Protection::READ_ONLY, Protection::WRITE_COPY),
+        (Protection::WRITE_COPY, Protection::READ_ONLY),
+    ] {
+        let (memory, frames) = (machine.ram_mut(), &mut alloc);
+        let (old, flush) = space.protect(view, PAGE, to, memory, frames).unwrap();
+        assert_eq!(old, was);
+        flush.apply(&mut machine);
+    }
     let mut kernel = SpaceKernel::new(&mut space, &mut alloc);
     machine.store_value(view, 0x55_u8, &mut kernel).unwrap();
     assert_eq!(machine.load_value::<u8, _>(view, &mut kernel).unwrap(), 0x55, "the copy");
@@ -72,6 +82,7 @@ fn writes_through_a_write_copy_view_never_reach_the_section() {
         machine.ram().read(frame, &mut byte).unwrap();
     }
     assert_eq!(byte, [0], "the section's page is unchanged");
+    // The page is a private copy now, and reads as read-write (as Windows reports it).
     assert_eq!(space.query(view).unwrap().protect, Some(Protection::READ_WRITE));
 }
 
