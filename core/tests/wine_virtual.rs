@@ -48,6 +48,17 @@ const FRAMES: usize = 256;
 const PAGE: u64 = 0x1000;
 const ERROR_INVALID_PARAMETER: u32 = 87;
 const ERROR_INVALID_ADDRESS: u32 = 487;
+/// The eight base protections, in Windows' order of their `PAGE_*` bits.
+const BASE_PROTECTIONS: [Protection; 8] = [
+    Protection::NO_ACCESS,
+    Protection::READ_ONLY,
+    Protection::READ_WRITE,
+    Protection::WRITE_COPY,
+    Protection::EXECUTE,
+    Protection::EXECUTE_READ,
+    Protection::EXECUTE_READ_WRITE,
+    Protection::EXECUTE_WRITE_COPY,
+];
 
 /// A space that allows writable code, as Windows does: for the checks that need it.
 fn windows_like() -> SpaceConfig {
@@ -416,16 +427,7 @@ fn a_view_takes_the_protections_its_own_grants() {
     let mut s: AddressSpace<X86_64> =
         space(Layout::X86_64, windows_like(), &mut memory, &mut alloc);
     use Protection as P;
-    let all = [
-        P::NO_ACCESS,
-        P::READ_ONLY,
-        P::READ_WRITE,
-        P::WRITE_COPY,
-        P::EXECUTE,
-        P::EXECUTE_READ,
-        P::EXECUTE_READ_WRITE,
-        P::EXECUTE_WRITE_COPY,
-    ];
+    let all = BASE_PROTECTIONS;
     // What each view grants, as Wine's table of accesses says.
     let grants = |view: P, asked: P| match view {
         P::READ_ONLY | P::WRITE_COPY => {
@@ -514,16 +516,7 @@ fn image_pages_take_write_copy_for_writable() {
     );
     assert_eq!(s.query(base), Ok(headers));
     let mut before = P::READ_ONLY;
-    for asked in [
-        P::NO_ACCESS,
-        P::READ_ONLY,
-        P::READ_WRITE,
-        P::WRITE_COPY,
-        P::EXECUTE,
-        P::EXECUTE_READ,
-        P::EXECUTE_READ_WRITE,
-        P::EXECUTE_WRITE_COPY,
-    ] {
+    for asked in BASE_PROTECTIONS {
         let (old, flush) = s.protect(base, PAGE, asked, &mut memory, &mut alloc).unwrap();
         flush.ignore();
         assert_eq!(old, before);
