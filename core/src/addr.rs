@@ -63,6 +63,15 @@ macro_rules! address_type {
                 }
             }
 
+            /// Subtracts `offset`, or returns `None` below zero.
+            #[must_use]
+            pub const fn checked_sub(self, offset: u64) -> Option<Self> {
+                match self.0.checked_sub(offset) {
+                    Some(raw) => Some(Self(raw)),
+                    None => None,
+                }
+            }
+
             /// The offset of the address within a block of `align` bytes (a power of two).
             #[must_use]
             pub const fn offset_in(self, align: u64) -> u64 {
@@ -91,6 +100,7 @@ macro_rules! address_type {
         impl Add<u64> for $name {
             type Output = Self;
             /// Wrapping addition: address arithmetic in the engine is range-checked first.
+            /// Use [`checked_add`](Self::checked_add) where an overflow is possible.
             fn add(self, rhs: u64) -> Self {
                 Self(self.0.wrapping_add(rhs))
             }
@@ -168,7 +178,7 @@ page_size!(
 );
 
 macro_rules! sized_block {
-    ($(#[$doc:meta])* $name:ident, $addr:ident) => {
+    ($(#[$doc:meta])* $name:ident, $addr:ident, $range:ident, $inclusive:ident) => {
         $(#[$doc])*
         #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
         #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -224,18 +234,120 @@ macro_rules! sized_block {
                 write!(f, concat!(stringify!($name), "<{}>({:#x})"), S::NAME, self.start.as_u64())
             }
         }
+
+        impl<S: PageSize> $name<S> {
+            /// The blocks from `start` up to, not including, `end` (empty if `end` is not
+            /// after `start`).
+            #[must_use]
+            pub const fn range(start: Self, end: Self) -> $range<S> {
+                $range { start, end }
+            }
+
+            /// The blocks from `start` up to and including `end` (empty if `end` is before
+            /// `start`); it reaches the last block of the address space without overflow.
+            #[must_use]
+            pub const fn range_inclusive(start: Self, end: Self) -> $inclusive<S> {
+                $inclusive { next: Some(start), end }
+            }
+        }
+
+        #[doc = concat!("The [`", stringify!($name), "`]s of a half-open range, in ascending order: see [`", stringify!($name), "::range`].")]
+        #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+        pub struct $range<S: PageSize = Size4KiB> {
+            /// The first block.
+            pub start: $name<S>,
+            /// The block just past the last one.
+            pub end: $name<S>,
+        }
+
+        impl<S: PageSize> $range<S> {
+            /// Returns whether the range holds no block.
+            #[must_use]
+            pub fn is_empty(&self) -> bool {
+                self.start >= self.end
+            }
+
+            /// The number of blocks in the range.
+            #[must_use]
+            pub fn count_blocks(&self) -> u64 {
+                self.end.start.as_u64().saturating_sub(self.start.start.as_u64()) / S::SIZE
+            }
+        }
+
+        impl<S: PageSize> Iterator for $range<S> {
+            type Item = $name<S>;
+
+            fn next(&mut self) -> Option<$name<S>> {
+                if self.is_empty() {
+                    return None;
+                }
+                let block = self.start;
+                // Below `end`, so the next block exists.
+                self.start = block.checked_add(1).unwrap_or(self.end);
+                Some(block)
+            }
+
+            fn size_hint(&self) -> (usize, Option<usize>) {
+                let count = usize::try_from(self.count_blocks()).ok();
+                (count.unwrap_or(usize::MAX), count)
+            }
+        }
+
+        #[doc = concat!("The [`", stringify!($name), "`]s of a closed range, in ascending order: see [`", stringify!($name), "::range_inclusive`].")]
+        #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+        pub struct $inclusive<S: PageSize = Size4KiB> {
+            /// The next block to yield, `None` once the range is exhausted.
+            next: Option<$name<S>>,
+            /// The last block.
+            end: $name<S>,
+        }
+
+        impl<S: PageSize> $inclusive<S> {
+            /// Returns whether the range holds no (more) block.
+            #[must_use]
+            pub fn is_empty(&self) -> bool {
+                self.next.is_none_or(|next| next > self.end)
+            }
+        }
+
+        impl<S: PageSize> Iterator for $inclusive<S> {
+            type Item = $name<S>;
+
+            fn next(&mut self) -> Option<$name<S>> {
+                let block = self.next.filter(|&next| next <= self.end)?;
+                // Past the last block of the address space, the range is exhausted.
+                self.next = if block == self.end { None } else { block.checked_add(1) };
+                Some(block)
+            }
+
+            fn size_hint(&self) -> (usize, Option<usize>) {
+                let count = match self.next {
+                    Some(next) if next <= self.end => usize::try_from(
+                        (self.end.start.as_u64() - next.start.as_u64()) / S::SIZE,
+                    )
+                    .ok()
+                    .and_then(|n| n.checked_add(1)),
+                    _ => Some(0),
+                };
+                (count.unwrap_or(usize::MAX), count)
+            }
+        }
     };
 }
 
 sized_block!(
     /// A virtual page of size `S`, aligned to its size.
     Page,
-    VirtAddr
+    VirtAddr,
+    PageRange,
+    PageRangeInclusive
 );
 sized_block!(
     /// A physical frame of size `S`, aligned to its size.
     Frame,
-    PhysAddr
+    PhysAddr,
+    FrameRange,
+    FrameRangeInclusive
 );
 
 #[cfg(test)]

@@ -47,7 +47,10 @@ pub mod space;
 pub mod table;
 pub mod tlb;
 
-pub use addr::{Frame, Page, PageSize, PhysAddr, Size1GiB, Size2MiB, Size4KiB, Size4MiB, VirtAddr};
+pub use addr::{
+    Frame, FrameRange, FrameRangeInclusive, Page, PageRange, PageRangeInclusive, PageSize,
+    PhysAddr, Size1GiB, Size2MiB, Size4KiB, Size4MiB, VirtAddr,
+};
 pub use error::{AddrError, AddrKind, FrameError, Occupant, TableError};
 pub use fault::{Access, Exception, Fault, FaultCause, FaultPolicy, Privilege, Resolution};
 pub use flags::PageFlags;
