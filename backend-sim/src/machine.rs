@@ -363,6 +363,42 @@ impl<F: PageTableFormat> Machine<F> {
         self.cpu.mode = mode;
     }
 
+    /// Runs kernel code from here on: loads the kernel's root table `root` (tagged `asid`,
+    /// as [`load_root`](Self::load_root)) and switches to supervisor mode, so that loads,
+    /// stores and fetches reach supervisor-only pages (a kernel heap, a direct map) with
+    /// the kernel's permissions (WP, SMEP and SMAP as [`Control`](crate::Control) says).
+    /// Processes are for user code; this is the one call kernel code needs.
+    ///
+    /// ```
+    /// use paging::frame::{BitmapAllocator, MemoryRegion};
+    /// use paging::{Asid, PageFlags, PageTable, PhysAddr, VirtAddr};
+    /// use paging_sim::{Machine, MachineConfig, NoResolver};
+    /// use paging_x86::X86_64;
+    ///
+    /// let mut machine = Machine::<X86_64>::new(MachineConfig::default());
+    /// let mut bitmap = [0u64; 256];
+    /// let usable = [MemoryRegion::usable(32 << 20, 32 << 20)];
+    /// let mut frames = BitmapAllocator::new(&mut bitmap, &usable)?;
+    /// let mut table = PageTable::<X86_64, _>::new(machine.ram_mut(), &mut frames)?;
+    /// let heap = VirtAddr::new(0xffff_8000_0000_0000);
+    /// let rw = PageFlags::READABLE | PageFlags::WRITABLE; // no USER: kernel only
+    /// table.map_range(heap, PhysAddr::new(0x10_0000), 0x1000, rw, &mut frames)?.ignore();
+    /// let root = table.root();
+    /// machine.enter_kernel(root, Asid(0))?;
+    /// machine.store_value(heap, 42u64, &mut NoResolver)?;
+    /// assert_eq!(machine.load_value::<u64, _>(heap, &mut NoResolver)?, 42);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`load_root`](Self::load_root); nothing changes then (the mode included).
+    pub fn enter_kernel(&mut self, root: PhysAddr, asid: Asid) -> Result<(), MachineError> {
+        self.load_root(root, asid)?;
+        self.set_mode(Privilege::Supervisor);
+        Ok(())
+    }
+
     /// The active root table, if any.
     pub fn active_root(&self) -> Option<PhysAddr> {
         self.cpu.root.address()

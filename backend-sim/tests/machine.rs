@@ -218,6 +218,27 @@ fn protection_faults_carry_x86_error_codes() {
     assert_eq!(machine.counters().faults_protection, 5);
 }
 
+/// Kernel code is one call away: `enter_kernel` loads the kernel's root and switches to
+/// supervisor mode, and a supervisor-only page that faulted from user mode is reached.
+#[test]
+fn kernel_code_runs_after_one_call() {
+    let mut bitmap = [0; 128];
+    let mut alloc = sim_allocator(&mut bitmap);
+    let kernel = PageFlags::READABLE | PageFlags::WRITABLE;
+    let (mut machine, _) = one_process(&mut alloc, &[(0x1000, 0x1000, USER_RW)]);
+    let kernel_root = space(&mut machine, &mut alloc, &[(0x2000, 0x3000, kernel)]);
+    let refused = machine.probe(va(0x2000), Access::Read);
+    assert!(matches!(refused, Err(MachineError::Unhandled(r)) if r.error_code == 0x4));
+    machine.enter_kernel(kernel_root, Asid(0)).unwrap();
+    assert_eq!(machine.mode(), Privilege::Supervisor);
+    assert_eq!(machine.probe(va(0x2000), Access::Write), Ok(pa(0x3000)));
+    assert_eq!(
+        machine.probe(va(0x1000), Access::Read).ok(),
+        None,
+        "the process's page is not mapped here"
+    );
+}
+
 #[test]
 fn an_access_across_pages_is_all_or_nothing() {
     let mut bitmap = [0; 128];
