@@ -366,7 +366,7 @@ impl<F: PageTableFormat> Machine<F> {
     /// Runs kernel code from here on: loads the kernel's root table `root` (tagged `asid`,
     /// as [`load_root`](Self::load_root)) and switches to supervisor mode, so that loads,
     /// stores and fetches reach supervisor-only pages (a kernel heap, a direct map) with
-    /// the kernel's permissions (WP, SMEP and SMAP as [`Control`](crate::Control) says).
+    /// the kernel's permissions (WP, SMEP and SMAP as [`Control`] says).
     /// Processes are for user code; this is the one call kernel code needs.
     ///
     /// ```
