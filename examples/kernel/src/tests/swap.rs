@@ -445,7 +445,7 @@ fn clock<F: Format>(parts: &mut Parts<'_>, pager: &mut KernelPager<'_, F>) -> Re
     // touched pages' translations again, then age without invalidating them.
     let cached = touch(TOUCHED);
     pager.with(parts.frames, &mut NoInvalidation).age(parts.memory);
-    let touched_again = cached && touch(TOUCHED / 2);
+    let touched_again = cached && touch(TOUCHED);
     let without_invalidation = accessed(parts);
     parts.switch.activate(parts.kernel_root, Asid(0));
 
@@ -457,13 +457,18 @@ fn clock<F: Format>(parts: &mut Parts<'_>, pager: &mut KernelPager<'_, F>) -> Re
     );
     ensure!(trimmed == TOUCHED as usize, "{trimmed} pages trimmed, expected {TOUCHED}");
     ensure!(stayed == first_half, "pages {stayed:#x} stayed, expected the touched {first_half:#x}");
+    // TCG's TLB is small (it shrinks to 64 entries when little is used) and direct-mapped,
+    // so the walks of `age` may evict some touched pages, whose next touch walks again and
+    // sets the bit. Only a page whose bit stays clear proves a stale entry, and one is enough
+    // to show that Clock without the invalidation would evict a page in use.
+    let stale = first_half & !without_invalidation;
     ensure!(
-        without_invalidation == 0,
-        "without the invalidation the CPU still set Accessed bits {without_invalidation:#x}: its TLB did not keep the entries"
+        without_invalidation & !first_half == 0 && stale != 0,
+        "without the invalidation the Accessed bits are {without_invalidation:#x}: no touched page kept its cached translation"
     );
     println!(
-        "info clock_accessed_bits: touched pages {first_half:#x} stayed; without invalidation, {} touched pages showed no Accessed bit (stale TLB entries)",
-        TOUCHED / 2
+        "info clock_accessed_bits: touched pages {first_half:#x} stayed; without invalidation, {} of {TOUCHED} touched pages showed no Accessed bit (stale TLB entries)",
+        stale.count_ones()
     );
 
     // The trimmed pages are still in their frames: touching them is a soft fault each.
