@@ -17,6 +17,7 @@ use paging::space::{AddressSpace, Protection};
 use paging_x86::X86_64;
 
 mod basics;
+mod layouts;
 mod print;
 mod swapping;
 #[cfg(test)]
@@ -40,5 +41,6 @@ fn main() -> Res {
 fn run(out: &mut impl Write) -> Res {
     writeln!(out, "{}", print::wrap(INTRO))?;
     basics::two_processes(out)?;
-    swapping::swapping(out)
+    swapping::swapping(out)?;
+    layouts::layouts(out)
 }
