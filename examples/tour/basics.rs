@@ -55,7 +55,7 @@ fn phys(machine: &mut Machine<X86_64>, p: &Process, addr: VirtAddr) -> String {
 }
 
 /// The x86 page-fault error code, bit by bit.
-fn error_code(code: u32) -> String {
+pub fn error_code(code: u32) -> String {
     let bit = |b: u32, yes: &'static str, no: &'static str| if code & b != 0 { yes } else { no };
     let mut bits = vec![
         bit(1, "P=1 the page is present", "P=0 the page is not present"),

@@ -162,7 +162,7 @@ fn row<F: PageTableFormat>(r: RegionInfo) -> [String; 7] {
 }
 
 /// One line of `!address addr`: the label padded as WinDbg pads it.
-fn field(out: &mut impl Write, label: &str, value: &str) -> io::Result<()> {
+pub fn field(out: &mut impl Write, label: &str, value: &str) -> io::Result<()> {
     writeln!(out, "  {:<24}{value}", format!("{label}:"))
 }
 

@@ -1,7 +1,26 @@
 //! The tour runs to the end and says what each chapter shows, with exact values.
 
+use crate::images::images;
+use crate::layouts::layouts;
 use crate::run;
 use crate::swapping::swapping;
+use crate::wx::write_xor_execute;
+
+/// What `chapter` prints, and its lines with runs of spaces made one (columns are padded).
+fn play(chapter: fn(&mut Vec<u8>) -> crate::Res) -> (String, Vec<String>) {
+    let mut out = Vec::new();
+    chapter(&mut out).unwrap();
+    let text = String::from_utf8(out).unwrap();
+    let lines = text.lines().map(|l| l.split_whitespace().collect::<Vec<_>>().join(" ")).collect();
+    (text, lines)
+}
+
+/// Asserts that each of `expected` is one of `lines`, exactly.
+fn shows(text: &str, lines: &[String], expected: &[&str]) {
+    for line in expected {
+        assert!(lines.iter().any(|l| l == line), "the chapter should show {line:?}:\n{text}");
+    }
+}
 
 #[test]
 fn the_tour_runs_to_the_end() {
@@ -87,4 +106,102 @@ fn the_swapping_chapter_pages_out_and_back_with_exact_counts() {
     for row in rows {
         assert!(lines.iter().any(|l| l == row), "the chapter should show {row:?}:\n{text}");
     }
+}
+
+#[test]
+fn a_32_bit_process_shows_the_seeds_free_region_and_the_layouts_side_by_side() {
+    let (text, lines) = play(layouts);
+    shows(
+        &text,
+        &lines,
+        &[
+            "P32> dc 00000000 L8",
+            "00000000 ???????? ???????? ???????? ???????? ????????????????",
+            "P32> !address 00000000",
+            "Usage: Free",
+            "Base Address: 00000000",
+            "End Address: 7ffe0000",
+            "Region Size: 7ffe0000 ( 2.000 GB)",
+            "State: 00010000 MEM_FREE",
+            "Protect: 00000001 PAGE_NOACCESS",
+            "Type: <info not present at the target>",
+            "BaseAddress EndAddress+1 RegionSize Type State Protect Usage",
+            "00000000 7ffe0000 7ffe0000 MEM_FREE PAGE_NOACCESS Free",
+            "7ffe0000 7ffe1000 00001000 MEM_PRIVATE MEM_COMMIT PAGE_READONLY <unknown>",
+            "7ffe1000 7fff0000 0000f000 MEM_PRIVATE MEM_RESERVE <unknown>",
+            "7ffe0000 00000000 00000000 00000000 00000000 ................",
+            "x86 32-bit 2/2 GiB x86 32-bit 3/1 GiB x86-64 4-level",
+            "user half 00000000 - 7fffffff 00000000 - bfffffff 0`00000000 - 7fff`ffffffff",
+            "user size 2 GiB 3 GiB 128 TiB",
+            "kernel half from 80000000 c0000000 ffff8000`00000000",
+            "kernel size 2 GiB 1 GiB 128 TiB",
+            "handed out 00010000 - 7ffeffff 00010000 - bffeffff 0`00010000 - 7fff`fffeffff",
+            "free at 0 7fff0000 bfff0000 7fff`ffff0000",
+            "frames in use: 0 (nothing leaked)",
+        ],
+    );
+}
+
+#[test]
+fn an_image_mapped_like_notepad_shows_the_seeds_values_and_aslr_moves_it() {
+    let (text, lines) = play(images);
+    shows(
+        &text,
+        &lines,
+        &[
+            "00007ff7`42490000 00905a4d 00000003 00000004 0000ffff MZ..............",
+            "notepad> !address 00007ff7`42490000",
+            "Usage: Image",
+            "Base Address: 00007ff7`42490000",
+            "End Address: 00007ff7`42491000",
+            "Region Size: 00000000`00001000 ( 4.000 kB)",
+            "State: 00001000 MEM_COMMIT",
+            "Protect: 00000002 PAGE_READONLY",
+            "Type: 01000000 MEM_IMAGE",
+            "Allocation Base: 00007ff7`42490000",
+            "Allocation Protect: 00000080 PAGE_EXECUTE_WRITECOPY",
+            "Image Path: notepad.exe",
+            "Module Name: notepad",
+            "7ff7`42491000 7ff7`42492000 0`00001000 MEM_IMAGE MEM_COMMIT PAGE_EXECUTE_READ Image",
+            "7ff7`42493000 7ff7`42494000 0`00001000 MEM_IMAGE MEM_COMMIT PAGE_WRITECOPY Image",
+            "7ff7`42493000 7ff7`42494000 0`00001000 MEM_IMAGE MEM_COMMIT PAGE_READWRITE Image",
+            "none 00000000`00010000",
+            "1 00004d2b`147c0000",
+            "2 000079f8`2e4f0000",
+            "3 00004f2d`e3820000",
+            "frames in use: 0 (nothing leaked)",
+        ],
+    );
+    let seed_1 = lines.iter().filter(|l| *l == "1 00004d2b`147c0000").count();
+    assert_eq!(seed_1, 2, "the same seed, the same base:\n{text}");
+}
+
+#[test]
+fn w_x_refuses_execute_read_write_for_the_seeds_reason() {
+    let (text, lines) = play(write_xor_execute);
+    let prose = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    for reason in [
+        "generally an indicator of compromise (IoC)",
+        "uncommon for memory to be both at the same time",
+    ] {
+        assert!(prose.contains(reason), "the chapter should give the seed's reason:\n{text}");
+    }
+    shows(
+        &text,
+        &lines,
+        &[
+            "C> VirtualAlloc(NULL, 0x1000, MEM_COMMIT | MEM_RESERVE, PAGE_EXECUTE_READWRITE)",
+            "committed pages: 0, nothing was reserved",
+            "C> VirtualProtect(code, 0x1000, PAGE_EXECUTE_READWRITE, &old)",
+            "C> VirtualProtect(code, 0x1000, PAGE_EXECUTE_READ, &old): old = PAGE_READWRITE",
+            "C> the CPU fetches 0xc3 from 00000000`00010000: the code runs",
+            "access violation: access violation (0xc0000005) writing 0x10000: the page is not \
+             writable (PAGE_EXECUTE_READ)",
+            "Protect: 00000040 PAGE_EXECUTE_READWRITE",
+            "frames in use: 0 (nothing leaked)",
+        ],
+    );
+    let refusal = "refused: writable and executable memory is refused in this space (W^X)";
+    let refusals = lines.iter().filter(|l| *l == refusal).count();
+    assert_eq!(refusals, 2, "VirtualAlloc and VirtualProtect are both refused:\n{text}");
 }
