@@ -40,13 +40,7 @@ pub trait TableMemory {
     /// frame read as zero. Walks over whole tables use it; the default reads the entries
     /// one by one, and memories where finding a frame costs (a simulator's RAM) find it once.
     fn read_entries(&self, at: PhysAddr, size: EntrySize, out: &mut [u64]) {
-        let frame_end = at.align_down(crate::frame::FRAME_SIZE).as_u64() + crate::frame::FRAME_SIZE;
-        let mut entry = at.as_u64();
-        for value in out {
-            *value =
-                if entry < frame_end { self.read_entry(PhysAddr::new(entry), size) } else { 0 };
-            entry = entry.wrapping_add(size.bytes());
-        }
+        read_entries_one_by_one(self, at, size, out);
     }
 
     /// Copies the 4 KiB frame at `from` to the frame at `to` (copy-on-write uses it). The
@@ -77,6 +71,21 @@ pub trait TableMemory {
         for (offset, chunk) in (0..).step_by(8).zip(bytes.chunks_exact(8)) {
             self.write_entry(base + offset, EntrySize::Eight, le_word(chunk));
         }
+    }
+}
+
+/// [`TableMemory::read_entries`] through `read_entry`, one entry at a time.
+fn read_entries_one_by_one<M: TableMemory + ?Sized>(
+    memory: &M,
+    at: PhysAddr,
+    size: EntrySize,
+    out: &mut [u64],
+) {
+    let frame_end = at.align_down(crate::frame::FRAME_SIZE).as_u64() + crate::frame::FRAME_SIZE;
+    let mut entry = at.as_u64();
+    for value in out {
+        *value = if entry < frame_end { memory.read_entry(PhysAddr::new(entry), size) } else { 0 };
+        entry = entry.wrapping_add(size.bytes());
     }
 }
 
@@ -220,6 +229,17 @@ impl TableMemory for ArenaMemory<'_> {
         }
     }
 
+    fn read_entries(&self, at: PhysAddr, size: EntrySize, out: &mut [u64]) {
+        // Eight-byte entries inside one frame are a slice of it; the rest go one by one.
+        if let Some((frame, word)) = self.locate(at) {
+            let words = &self.frames[frame].0[word..];
+            if size == EntrySize::Eight && at.is_aligned(8) && out.len() <= words.len() {
+                return out.copy_from_slice(&words[..out.len()]);
+            }
+        }
+        read_entries_one_by_one(self, at, size, out);
+    }
+
     fn zero_frame(&mut self, frame: PhysAddr) {
         if let Some((index, _)) = self.locate(frame) {
             self.frames[index] = FrameBuf::ZERO;
@@ -289,6 +309,24 @@ mod tests {
         assert_eq!(memory.read_entry(PhysAddr::new(0x0), EntrySize::Eight), 0);
         assert_eq!(memory.read_entry(PhysAddr::new(u64::MAX - 7), EntrySize::Eight), 0);
         assert!(memory.contains(PhysAddr::new(0x1000)));
+    }
+
+    #[test]
+    fn entries_read_in_runs_stop_at_the_frame_end() {
+        let mut frames = [FrameBuf::ZERO; 2];
+        frames[0].0[510] = 0x1111_2222_3333_4444;
+        frames[0].0[511] = 5;
+        frames[1].0[0] = 6;
+        let memory = ArenaMemory::new(&mut frames, PhysAddr::ZERO);
+        let mut out = [9; 3];
+        memory.read_entries(PhysAddr::new(0xFF0), EntrySize::Eight, &mut out);
+        assert_eq!(out, [0x1111_2222_3333_4444, 5, 0], "the frame's words, then zero past it");
+        memory.read_entries(PhysAddr::new(0xFF0), EntrySize::Eight, &mut out[..2]);
+        assert_eq!(out, [0x1111_2222_3333_4444, 5, 0]);
+        memory.read_entries(PhysAddr::new(0xFF4), EntrySize::Four, &mut out);
+        assert_eq!(out, [0x1111_2222, 5, 0]);
+        memory.read_entries(PhysAddr::new(0x2000), EntrySize::Eight, &mut out);
+        assert_eq!(out, [0; 3], "outside the arena");
     }
 
     /// A frame's worth of bytes that differ from word to word and within each word.

@@ -6,8 +6,13 @@ use paging::pager::PAGE_BYTES;
 use paging::{EntrySize, PhysAddr, TableMemory};
 
 const FRAME: u64 = PAGE_BYTES as u64;
-/// The bytes [`Journaled::changed_entries`] compares at once before looking at entries.
-const BLOCK: usize = 64;
+/// The 64-bit words of a frame.
+const WORDS: usize = PAGE_BYTES / 8;
+/// The words [`Journaled::changed_entries`] compares at once before looking at entries.
+const BLOCK: usize = 8;
+
+/// A frame as the 64-bit words memory holds.
+type Words = [u64; WORDS];
 
 /// `M` with a journal of the frames written since the last [`mark`](Self::mark). Every
 /// write the engine makes goes through [`TableMemory`], so a frame missing from the
@@ -18,14 +23,14 @@ pub struct Journaled<M> {
     inner: M,
     /// The frames written since the mark, in the order of their first write.
     frames: Vec<PhysAddr>,
-    /// Their bytes at the mark, `PAGE_BYTES` per frame, in the same order.
-    bytes: Vec<u8>,
+    /// What they held at the mark, in the same order.
+    then: Vec<Words>,
 }
 
 impl<M: TableMemory> Journaled<M> {
     /// `inner`, marked now.
     pub fn new(inner: M) -> Self {
-        Self { inner, frames: Vec::new(), bytes: Vec::new() }
+        Self { inner, frames: Vec::new(), then: Vec::new() }
     }
 
     /// The memory under the journal.
@@ -36,7 +41,7 @@ impl<M: TableMemory> Journaled<M> {
     /// Forgets the journal: memory as it is now is what later writes compare with.
     pub fn mark(&mut self) {
         self.frames.clear();
-        self.bytes.clear();
+        self.then.clear();
     }
 
     /// The frames written since the mark.
@@ -46,9 +51,9 @@ impl<M: TableMemory> Journaled<M> {
 
     /// The first frame whose bytes differ from what it held at the mark, if any.
     pub fn changed_frame(&self) -> Option<PhysAddr> {
-        let mut now = [0; PAGE_BYTES];
-        self.frames.iter().zip(self.bytes.chunks_exact(PAGE_BYTES)).find_map(|(&frame, then)| {
-            self.inner.read_frame(frame, &mut now);
+        let mut now = [0; WORDS];
+        self.frames.iter().zip(&self.then).find_map(|(&frame, then)| {
+            self.read_words(frame, &mut now);
             differ(&now, then).then_some(frame)
         })
     }
@@ -56,18 +61,26 @@ impl<M: TableMemory> Journaled<M> {
     /// Every entry of `size` bytes that differs from what it held at the mark, as its
     /// frame and index, frame by frame in the order of their first write.
     pub fn changed_entries(&self, size: EntrySize) -> Vec<(PhysAddr, usize)> {
-        let bytes = usize::try_from(size.bytes()).unwrap_or(8);
-        let mut now = [0; PAGE_BYTES];
+        let mut now = [0; WORDS];
         let mut changed = Vec::new();
-        for (&frame, then) in self.frames.iter().zip(self.bytes.chunks_exact(PAGE_BYTES)) {
-            self.inner.read_frame(frame, &mut now);
+        for (&frame, then) in self.frames.iter().zip(&self.then) {
+            self.read_words(frame, &mut now);
             // Block by block: most of a written table is as it was (one comparison each).
             let blocks = now.chunks_exact(BLOCK).zip(then.chunks_exact(BLOCK)).enumerate();
             for (block, (now, then)) in blocks.filter(|(_, (now, then))| differ(now, then)) {
-                let first = block * (BLOCK / bytes);
-                let entries = now.chunks_exact(bytes).zip(then.chunks_exact(bytes));
-                let differ = entries.enumerate().filter(|(_, (a, b))| a != b);
-                changed.extend(differ.map(|(i, _)| (frame, first + i)));
+                for (i, diff) in now.iter().zip(then).map(|(a, b)| a ^ b).enumerate() {
+                    let word = block * BLOCK + i;
+                    match size {
+                        EntrySize::Eight if diff != 0 => changed.push((frame, word)),
+                        EntrySize::Eight => {}
+                        // Two entries a word, the one at the lower address in the low half.
+                        EntrySize::Four => {
+                            let halves = [diff & 0xFFFF_FFFF != 0, diff >> 32 != 0];
+                            let changed_halves = (0..2).filter(|&half| halves[half]);
+                            changed.extend(changed_halves.map(|half| (frame, 2 * word + half)));
+                        }
+                    }
+                }
             }
         }
         changed
@@ -80,10 +93,15 @@ impl<M: TableMemory> Journaled<M> {
         if self.frames.last() == Some(&frame) || self.frames.contains(&frame) {
             return;
         }
-        let mut then = [0; PAGE_BYTES];
-        self.inner.read_frame(frame, &mut then);
+        let mut then = [0; WORDS];
+        self.read_words(frame, &mut then);
         self.frames.push(frame);
-        self.bytes.extend_from_slice(&then);
+        self.then.push(then);
+    }
+
+    /// The words of `frame` as memory holds them now.
+    fn read_words(&self, frame: PhysAddr, words: &mut Words) {
+        self.inner.read_entries(frame, EntrySize::Eight, words);
     }
 
     /// Records every frame the bytes `[at, at + len)` touch.
@@ -95,13 +113,11 @@ impl<M: TableMemory> Journaled<M> {
     }
 }
 
-/// Whether `a` and `b` (of one length, a multiple of 8) differ: the XOR of their words,
-/// ORed together, with one test at the end. A slice comparison would call `memcmp`, which
-/// libFuzzer intercepts and records on every call, a cost paid for every step.
-fn differ(a: &[u8], b: &[u8]) -> bool {
-    let word = |bytes: &[u8]| u64::from_le_bytes(bytes.try_into().unwrap_or_default());
-    let words = a.chunks_exact(8).zip(b.chunks_exact(8));
-    words.fold(0, |any, (a, b)| any | (word(a) ^ word(b))) != 0
+/// Whether `a` and `b` (of one length) differ: the XOR of their words, ORed together,
+/// with one test at the end. A slice comparison would call `memcmp`, which libFuzzer
+/// intercepts and records on every call, a cost paid for every step.
+fn differ(a: &[u64], b: &[u64]) -> bool {
+    a.iter().zip(b).fold(0, |any, (a, b)| any | (a ^ b)) != 0
 }
 
 impl<M: TableMemory> TableMemory for Journaled<M> {

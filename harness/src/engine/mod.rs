@@ -8,9 +8,7 @@
 //! frame stays in use. A failure names the format, the step, and every step up to it with
 //! its addresses worked out (in hex) and its flags by name.
 
-use std::collections::BTreeMap;
 use std::fmt;
-use std::ops::Bound::{Excluded, Included};
 
 use arbitrary::{Arbitrary, Unstructured};
 use paging::frame::FrameAllocator;
@@ -24,8 +22,10 @@ use paging_x86::{Legacy32, Pae, X86_64, X86_64La57};
 use crate::fixtures::Arena;
 
 mod changes;
+mod model;
 use crate::journal::Journaled;
 use crate::show::{Flags, Hex, Numbered};
+use model::{Model, ModelPage};
 
 const RAM_FRAMES: usize = 96;
 /// The most steps one input runs.
@@ -47,92 +47,6 @@ pub fn engine_ops(data: &[u8]) {
         2 => Harness::<X86_64La57>::new(0xff00_0000_0000_0000).run(&steps),
         3 => Harness::<Pae>::new(0x1000_0000).run(&steps),
         _ => Harness::<Legacy32>::new(0x1000_0000).run(&steps),
-    }
-}
-
-/// One mapped page in the model.
-#[derive(Clone, Copy, PartialEq, Eq)]
-struct ModelPage {
-    size: u64,
-    frame: u64,
-    flags: PageFlags,
-}
-
-impl fmt::Debug for ModelPage {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Page")
-            .field("size", &Hex(self.size))
-            .field("frame", &Hex(self.frame))
-            .field("flags", &Flags(self.flags))
-            .finish()
-    }
-}
-
-/// The model: pages by first virtual address.
-#[derive(Default, Clone)]
-struct Model(BTreeMap<u64, ModelPage>);
-
-impl Model {
-    fn page_at(&self, addr: u64) -> Option<(u64, ModelPage)> {
-        let (&start, &page) = self.0.range(..=addr).next_back()?;
-        (addr - start < page.size).then_some((start, page))
-    }
-
-    fn overlaps(&self, first: u64, last: u64) -> bool {
-        if self.page_at(first).is_some() {
-            return true;
-        }
-        self.0.range(first..=last).next().is_some()
-    }
-
-    /// Whether every byte of `[first, last]` is mapped.
-    fn covers(&self, first: u64, last: u64) -> bool {
-        let Some((start, page)) = self.page_at(first) else { return false };
-        // One walk over the pages in order: each must start where the last one ended.
-        let mut end = start + (page.size - 1);
-        for (&next, page) in self.0.range((Excluded(start), Included(last))) {
-            if end >= last || next != end + 1 {
-                break;
-            }
-            end = next + (page.size - 1);
-        }
-        end >= last
-    }
-
-    /// Splits pages that straddle `first` or `last + 1` until none does.
-    fn split_edges(&mut self, first: u64, last: u64, sizes: &[u64]) {
-        loop {
-            let straddler = [first, last.wrapping_add(1)].into_iter().find_map(|edge| {
-                let (start, page) = self.page_at(edge)?;
-                (start != edge).then_some((start, page))
-            });
-            let Some((start, page)) = straddler else { return };
-            let smaller = *sizes.iter().rev().find(|&&s| s < page.size).expect("a smaller size");
-            self.0.remove(&start);
-            for i in 0..page.size / smaller {
-                let piece =
-                    ModelPage { size: smaller, frame: page.frame + i * smaller, flags: page.flags };
-                self.0.insert(start + i * smaller, piece);
-            }
-        }
-    }
-
-    /// The pages any byte of `[first, last]` lies in, in address order.
-    fn meeting(&self, first: u64, last: u64) -> Vec<(u64, ModelPage)> {
-        let straddling = self.page_at(first).filter(|&(start, _)| start < first);
-        straddling.into_iter().chain(self.0.range(first..=last).map(|(&s, &p)| (s, p))).collect()
-    }
-
-    /// The span `[first, last]` widened to the pages at its ends: what a change of the
-    /// range (splitting the pages at its edges included) may change in the model.
-    fn widened(&self, first: u64, last: u64) -> (u64, u64) {
-        let first = self.page_at(first).map_or(first, |(start, _)| start);
-        let last = self.page_at(last).map_or(last, |(start, page)| start + (page.size - 1));
-        (first, last)
-    }
-
-    fn starts_in(&self, first: u64, last: u64) -> Vec<u64> {
-        self.0.range(first..=last).map(|(&s, _)| s).collect()
     }
 }
 
@@ -440,7 +354,7 @@ impl<F: PageTableFormat> Harness<F> {
             let model_changed = result.is_ok() && expect_ok && step.action.changes_model();
             if !unchanged || model_changed || alloc.frames_in_use() != in_use {
                 let span = model_span.filter(|_| model_changed);
-                let changed = changes::check_changes(&table, &model, &mut tables, span)
+                let sample = changes::check_changes(&table, &model, &mut tables, span)
                     .unwrap_or_else(|why| panic!("{why} after {at}"));
                 let (used, reachable) = (alloc.frames_in_use(), tables.count());
                 assert_eq!(
@@ -448,7 +362,7 @@ impl<F: PageTableFormat> Harness<F> {
                     "frames in use are not the reachable tables after {at}"
                 );
                 // Translation elsewhere reads what it read at the last check.
-                Self::probe_pages(&table, &changed, &at);
+                Self::probe_pages(&table, &sample, &at);
             }
         }
         // The whole tree, once, as every step's check saw its changed parts.
@@ -476,7 +390,7 @@ impl<F: PageTableFormat> Harness<F> {
                 let ok = va % size == 0 && pa % size == 0 && !model.overlaps(va, va + size - 1);
                 let result = map_sized(table, size, va, pa, flags, alloc);
                 if ok && result.is_ok() {
-                    model.0.insert(va, ModelPage { size, frame: pa, flags: flags | F::IMPLIED });
+                    model.insert(va, ModelPage { size, frame: pa, flags: flags | F::IMPLIED });
                 }
                 (ok, result)
             }
@@ -485,7 +399,8 @@ impl<F: PageTableFormat> Harness<F> {
                 let (va_, pa_) = (VirtAddr::new(va), PhysAddr::new(pa));
                 let result = map_range_capped(table, va_, pa_, len, flags, max, alloc);
                 if ok && result.is_ok() {
-                    let mut at = 0;
+                    let (flags, mut at) = (flags | F::IMPLIED, 0);
+                    let mut runs: Vec<(u64, ModelPage, u64)> = Vec::new();
                     while at < len {
                         let fits =
                             |s: u64| (va + at) % s == 0 && (pa + at) % s == 0 && len - at >= s;
@@ -496,20 +411,27 @@ impl<F: PageTableFormat> Harness<F> {
                             .copied()
                             .find(|&s| s <= max && fits(s))
                             .unwrap_or(sizes[0]);
-                        model.0.insert(
-                            va + at,
-                            ModelPage { size, frame: pa + at, flags: flags | F::IMPLIED },
-                        );
+                        // A page like the last one extends its run.
+                        match runs.last_mut() {
+                            Some((_, page, count)) if page.size == size => *count += 1,
+                            _ => {
+                                let first = ModelPage { size, frame: pa + at, flags };
+                                runs.push((va + at, first, 1));
+                            }
+                        }
                         at += size;
+                    }
+                    for (start, first, count) in runs {
+                        model.insert_run(start, first, count);
                     }
                 }
                 (ok, result)
             }
             Action::Unmap { va, size } => {
-                let ok = va % size == 0 && model.0.get(&va).is_some_and(|p| p.size == size);
+                let ok = va % size == 0 && model.page_starting(va).is_some_and(|p| p.size == size);
                 let result = unmap_sized(table, size, va, alloc);
                 if ok && result.is_ok() {
-                    model.0.remove(&va);
+                    model.remove_page(va, size);
                 }
                 (ok, result)
             }
@@ -523,21 +445,18 @@ impl<F: PageTableFormat> Harness<F> {
                     .map(drop);
                 if ok && result.is_ok() {
                     model.split_edges(va, last, sizes);
-                    let gone = model.starts_in(va, last);
-                    assert_eq!(reported.len(), gone.len(), "one report per removed page: {at}");
-                    for start in gone {
-                        model.0.remove(&start);
-                    }
+                    let gone = model.remove_runs(va, last);
+                    assert_eq!(reported.len() as u64, gone, "one report per removed page: {at}");
                 } else {
                     assert!(reported.is_empty(), "a refused unmap reported pages: {at}");
                 }
                 (ok, result)
             }
             Action::Protect { va, size, flags } => {
-                let ok = va % size == 0 && model.0.get(&va).is_some_and(|p| p.size == size);
+                let ok = va % size == 0 && model.page_starting(va).is_some_and(|p| p.size == size);
                 let result = protect_sized(table, size, va, flags);
                 if ok && result.is_ok() {
-                    model.0.get_mut(&va).unwrap().flags = flags | F::IMPLIED;
+                    model.protect_page(va, size, flags | F::IMPLIED);
                 }
                 (ok, result)
             }
@@ -547,9 +466,7 @@ impl<F: PageTableFormat> Harness<F> {
                 let result = table.protect_range(VirtAddr::new(va), len, flags, alloc).map(drop);
                 if ok && result.is_ok() {
                     model.split_edges(va, last, sizes);
-                    for page in model.0.range_mut(va..=last).map(|(_, page)| page) {
-                        page.flags = flags | F::IMPLIED;
-                    }
+                    model.protect_runs(va, last, flags | F::IMPLIED);
                 }
                 (ok, result)
             }
@@ -571,13 +488,13 @@ impl<F: PageTableFormat> Harness<F> {
         at: &At<'_>,
     ) {
         // `visit` goes in address order: the leaves compare with the model's pages in turn.
-        let mut pages = model.0.iter();
+        let mut pages = model.pages();
         let mut tables = 0;
         table.visit(|visit| match visit {
             Visit::Table { .. } => tables += 1,
             Visit::Page(MappedPage { virt, frame, size, flags }) => {
                 let leaf = (Hex(virt.as_u64()), ModelPage { size, frame: frame.as_u64(), flags });
-                let want = pages.next().map(|(&start, &page)| (Hex(start), page));
+                let want = pages.next().map(|(start, page)| (Hex(start), page));
                 assert_eq!(Some(leaf), want, "a leaf differs from the model after {at}");
             }
             other => panic!("unexpected {other:?} after {at}"),
@@ -594,7 +511,7 @@ impl<F: PageTableFormat> Harness<F> {
     /// Translate agrees with the model at both ends of some pages (at most 32: the visits
     /// compared every leaf).
     fn probe<M: TableMemory>(&self, table: &PageTable<F, M>, model: &Model, at: &At<'_>) {
-        let pages: Vec<(u64, ModelPage)> = model.0.iter().map(|(&s, &p)| (s, p)).collect();
+        let pages: Vec<(u64, ModelPage)> = model.pages().collect();
         Self::probe_pages(table, &pages, at);
     }
 
