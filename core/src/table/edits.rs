@@ -237,6 +237,8 @@ where
                 if !extra.is_empty() {
                     return Action::Fail(TableError::UnsupportedFlags { flags: extra });
                 }
+                // Aligned to `size`, the frame's last byte `frame + size - 1` cannot pass
+                // 2^64 (the `||` tests the alignment first).
                 if !frame.is_aligned(size) || !F::phys_in_range(frame + (size - 1)) {
                     return Action::Fail(TableError::Unaligned {
                         kind: crate::error::AddrKind::Physical,

@@ -83,7 +83,9 @@ impl<F: PageTableFormat, M: TableMemory, E: Edit<F>> Pass<F> for DryRun<'_, F, M
         match source {
             DrySource::Memory(table) => self.tables.entry_at(table, index, level),
             DrySource::Split { frame, flags } => {
-                (0, Entry::Leaf { frame: frame + index as u64 * F::leaf_size(level), flags })
+                // Aligned to the huge page it splits: see `RealRun::fill_split`.
+                let frame = frame.wrapping_add(index as u64 * F::leaf_size(level));
+                (0, Entry::Leaf { frame, flags })
             }
         }
     }

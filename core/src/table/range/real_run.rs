@@ -70,7 +70,10 @@ where
     fn fill_split(&mut self, table: PhysAddr, frame: PhysAddr, flags: PageFlags, level: u8) {
         let size = F::leaf_size(level);
         for index in 0..F::entries(level) {
-            let raw = F::encode_leaf(frame + index as u64 * size, flags, level);
+            // The huge frame is aligned to the whole run (a format decodes leaves aligned
+            // to their size), so no leaf passes 2^64; a format that breaks that gets junk
+            // frames, not a panic.
+            let raw = F::encode_leaf(frame.wrapping_add(index as u64 * size), flags, level);
             self.tables.write(table, index, raw);
         }
     }
@@ -114,7 +117,9 @@ where
         }
         let Some(first_leaf) = self.op.fresh_leaf(level, place.va) else { return false };
         let count = entries.take_covered_run(place);
-        let at = source.table + place.index as u64 * F::ENTRY_SIZE.bytes();
+        let Some(at) = PageTable::<F, M>::entry_address(source.table, place.index) else {
+            return false;
+        };
         self.tables.memory.fill_entries(at, F::ENTRY_SIZE, count, first_leaf, F::leaf_size(level));
         true
     }
