@@ -29,6 +29,7 @@ use crate::tlb::Flush;
 
 mod check;
 mod edits;
+mod fresh;
 mod inspect;
 mod range;
 mod reserve;

@@ -27,7 +27,8 @@ pub(super) struct Target {
 pub(super) struct RealRun<'a, F: PageTableFormat, M: TableMemory, E, A: ?Sized> {
     tables: &'a mut PageTable<F, M>,
     op: &'a mut E,
-    /// The frames for the tables the run creates, as many as the dry run counted.
+    /// The frames for the tables and fresh pages the run creates, as many as the dry run
+    /// counted.
     reserve: Reserve,
     flush: Flush,
     alloc: &'a mut A,
@@ -131,9 +132,9 @@ where
         match slot.entry {
             Entry::Leaf { flags, .. } => {
                 self.flush.add(VirtAddr::new(slot.va), flags.contains(PageFlags::GLOBAL));
-                self.op.removed(slot);
+                self.op.removed(slot, self.alloc);
             }
-            Entry::Payload(_) => self.op.removed(slot),
+            Entry::Payload(_) => self.op.removed(slot, self.alloc),
             Entry::Empty | Entry::Table { .. } | Entry::Invalid(_) => {}
         }
     }
@@ -163,6 +164,17 @@ where
         self.edit_table(Target { table: frame, fresh: true }, level - 1, at.sub)?;
         self.tables.write(at.source.table, at.index, F::encode_table(frame, level));
         Ok(())
+    }
+
+    fn map_fresh(&mut self, at: &At<Target>, flags: PageFlags) {
+        // The dry run counted one frame for this entry: the reserve holds it. Aliased
+        // tables aside: there the entry is left empty (written: a new table that the
+        // edit fills whole was not zeroed first).
+        let Some(frame) = self.reserve.pop(&self.tables.memory) else {
+            return self.tables.write(at.source.table, at.index, 0);
+        };
+        self.tables.memory.zero_frame(frame);
+        self.tables.write(at.source.table, at.index, F::encode_leaf(frame, flags, at.slot.level));
     }
 
     fn split(
