@@ -743,7 +743,10 @@ impl<F: PageTableFormat> Machine<F> {
             leaf_at: walked.leaf_at(),
             leaf_raw: walked.leaf_raw,
         });
-        self.in_ram(addr, walked.frame + addr.offset_in(walked.size))
+        // A walked leaf's frame is aligned to its size (the format decodes it so), so the
+        // offset inside the page cannot carry it past 2^64; wrapping keeps a format that
+        // breaks this from panicking the simulated access.
+        self.in_ram(addr, walked.frame.wrapping_add(addr.offset_in(walked.size)))
     }
 
     /// The root the walks start from, completing a pending load first (a refused one stays

@@ -175,7 +175,11 @@ impl LoadedRoot {
         }
         let mut registers = [0; ROOT_REGISTERS];
         for (index, register) in registers.iter_mut().enumerate() {
-            let raw = memory.read_entry(address + index as u64 * 8, EntrySize::Eight);
+            // Registers that would lie past 2^64 are outside every memory: none are loaded.
+            let Some(at) = address.checked_add(index as u64 * 8) else {
+                return Ok(Self::in_memory(address));
+            };
+            let raw = memory.read_entry(at, EntrySize::Eight);
             if matches!(F::decode(raw, F::LEVELS), Entry::Invalid(_)) {
                 return Err(RootRefused { root: address, index, raw });
             }
@@ -249,7 +253,9 @@ pub fn walk<F: PageTableFormat, M: TableMemory>(
     let mut pointer = (F::LEVELS, root.address.as_u64());
     for level in (1..=F::LEVELS).rev() {
         let index = F::index(addr, level);
-        let at = table + index as u64 * entry_size.bytes();
+        // Used only once the table is known to be in memory (registers are loaded only
+        // from memory), which lies below 2^64: wrapping never happens where it is read.
+        let at = table.wrapping_add(index as u64 * entry_size.bytes());
         let raw = match root.register(level, index, F::LEVELS) {
             Some(raw) => raw,
             None if memory.contains(table) => memory.read_entry(at, entry_size),

@@ -3,9 +3,23 @@
 //! [`VirtAddr`] and [`PhysAddr`] are plain 64-bit numbers: whether a virtual address is
 //! canonical, or a physical address within reach, depends on the page-table format, so
 //! the format checks it ([`PageTableFormat`](crate::PageTableFormat)), not the type.
+//!
+//! Arithmetic does not wrap silently. The operators (`addr + offset`, `addr - offset`,
+//! `end - start`, and their assigning forms) panic on overflow, as the `x86_64` crate's
+//! addresses do; `checked_add`, `checked_sub` and `checked_offset_from` return `None`
+//! instead, and `wrapping_add` and `wrapping_sub` wrap for code that means it.
+//!
+//! ```
+//! use paging::VirtAddr;
+//!
+//! let top = VirtAddr::new(u64::MAX - 0xfff);
+//! assert_eq!(top.checked_add(0x2000), None);
+//! assert_eq!(top.wrapping_add(0x2000), VirtAddr::new(0x1000));
+//! assert_eq!(top + 0xfff, VirtAddr::new(u64::MAX));
+//! ```
 
 use core::fmt;
-use core::ops::{Add, Sub};
+use core::ops::{Add, AddAssign, Sub, SubAssign};
 
 use crate::error::AddrError;
 
@@ -72,6 +86,27 @@ macro_rules! address_type {
                 }
             }
 
+            /// Adds `offset` modulo 2^64: past the top of the address space it wraps to zero.
+            /// For arithmetic that means to wrap; [`checked_add`](Self::checked_add) reports
+            /// the overflow instead.
+            #[must_use]
+            pub const fn wrapping_add(self, offset: u64) -> Self {
+                Self(self.0.wrapping_add(offset))
+            }
+
+            /// Subtracts `offset` modulo 2^64: below zero it wraps to the top.
+            #[must_use]
+            pub const fn wrapping_sub(self, offset: u64) -> Self {
+                Self(self.0.wrapping_sub(offset))
+            }
+
+            /// The number of bytes from `origin` up to this address, or `None` if the
+            /// address is below `origin` (the checked form of `self - origin`).
+            #[must_use]
+            pub const fn checked_offset_from(self, origin: Self) -> Option<u64> {
+                self.0.checked_sub(origin.0)
+            }
+
             /// The offset of the address within a block of `align` bytes (a power of two).
             #[must_use]
             pub const fn offset_in(self, align: u64) -> u64 {
@@ -97,19 +132,79 @@ macro_rules! address_type {
             }
         }
 
+
+        /// `address + offset`, as the `x86_64` crate's addresses add.
+        ///
+        /// # Panics
+        ///
+        /// Panics if the sum passes `u64::MAX`; [`checked_add`](Self::checked_add) returns
+        /// `None` instead, and [`wrapping_add`](Self::wrapping_add) wraps on purpose.
         impl Add<u64> for $name {
             type Output = Self;
-            /// Wrapping addition: address arithmetic in the engine is range-checked first.
-            /// Use [`checked_add`](Self::checked_add) where an overflow is possible.
-            fn add(self, rhs: u64) -> Self {
-                Self(self.0.wrapping_add(rhs))
+            #[track_caller]
+            fn add(self, offset: u64) -> Self {
+                match self.checked_add(offset) {
+                    Some(sum) => sum,
+                    None => panic!(concat!("address overflow: ", $prefix, "({:#x}) + {:#x}"), self.0, offset),
+                }
             }
         }
 
+        /// `address += offset`.
+        ///
+        /// # Panics
+        ///
+        /// Panics if the sum passes `u64::MAX`; see [`checked_add`](Self::checked_add).
+        impl AddAssign<u64> for $name {
+            #[track_caller]
+            fn add_assign(&mut self, offset: u64) {
+                *self = *self + offset;
+            }
+        }
+
+        /// `address - offset`.
+        ///
+        /// # Panics
+        ///
+        /// Panics below zero; [`checked_sub`](Self::checked_sub) returns `None` instead, and
+        /// [`wrapping_sub`](Self::wrapping_sub) wraps on purpose.
+        impl Sub<u64> for $name {
+            type Output = Self;
+            #[track_caller]
+            fn sub(self, offset: u64) -> Self {
+                match self.checked_sub(offset) {
+                    Some(difference) => difference,
+                    None => panic!(concat!("address underflow: ", $prefix, "({:#x}) - {:#x}"), self.0, offset),
+                }
+            }
+        }
+
+        /// `address -= offset`.
+        ///
+        /// # Panics
+        ///
+        /// Panics below zero; see [`checked_sub`](Self::checked_sub).
+        impl SubAssign<u64> for $name {
+            #[track_caller]
+            fn sub_assign(&mut self, offset: u64) {
+                *self = *self - offset;
+            }
+        }
+
+        /// `end - start`: the number of bytes between two addresses.
+        ///
+        /// # Panics
+        ///
+        /// Panics if `start` is above `end`;
+        /// [`checked_offset_from`](Self::checked_offset_from) returns `None` instead.
         impl Sub<$name> for $name {
             type Output = u64;
-            fn sub(self, rhs: $name) -> u64 {
-                self.0.wrapping_sub(rhs.0)
+            #[track_caller]
+            fn sub(self, start: $name) -> u64 {
+                match self.checked_offset_from(start) {
+                    Some(bytes) => bytes,
+                    None => panic!(concat!("address underflow: ", $prefix, "({:#x}) - ", $prefix, "({:#x})"), self.0, start.0),
+                }
             }
         }
     };

@@ -161,7 +161,8 @@ pub enum TableError {
         /// The allocator's refusal (also [`source`](core::error::Error::source)).
         source: FrameError,
     },
-    /// The frame allocator handed out a frame that table memory cannot reach.
+    /// The frame allocator handed out a frame that table memory cannot reach, or that lies
+    /// beyond the physical width the format's entries can point to.
     FrameOutsideMemory {
         /// The frame.
         frame: PhysAddr,
@@ -254,7 +255,7 @@ impl fmt::Display for TableError {
             ),
             Self::FrameOutsideMemory { frame } => write!(
                 f,
-                "the allocator handed out frame {:#x}, which table memory cannot reach",
+                "the allocator handed out frame {:#x}, which table memory cannot reach or the format cannot point to",
                 frame.as_u64()
             ),
             Self::PayloadTooWide { payload, bits } => write!(

@@ -28,11 +28,7 @@ pub trait TableMemory {
     /// value `step` more than the one before (a run of leaves mapping consecutive frames).
     /// The default writes them one by one.
     fn fill_entries(&mut self, at: PhysAddr, size: EntrySize, count: usize, first: u64, step: u64) {
-        let mut value = first;
-        for i in 0..count as u64 {
-            self.write_entry(at + i * size.bytes(), size, value);
-            value = value.wrapping_add(step);
-        }
+        fill_one_by_one(self, at, size, count, first, step);
     }
 
     /// Reads `out.len()` consecutive entries of `size` bytes from `at`, all in the frame of
@@ -46,6 +42,10 @@ pub trait TableMemory {
     /// Copies the 4 KiB frame at `from` to the frame at `to` (copy-on-write uses it). The
     /// default copies word by word through the entry accessors.
     fn copy_frame(&mut self, to: PhysAddr, from: PhysAddr) {
+        // Whole frames, as `read_frame` reads them: an offset below 4 KiB added to a 4 KiB
+        // aligned address stays in its frame and cannot pass the top of the address space.
+        let (to, from) =
+            (to.align_down(crate::frame::FRAME_SIZE), from.align_down(crate::frame::FRAME_SIZE));
         for offset in (0..4096).step_by(8) {
             let word = self.read_entry(from + offset, EntrySize::Eight);
             self.write_entry(to + offset, EntrySize::Eight, word);
@@ -56,6 +56,7 @@ pub trait TableMemory {
     /// store), as little-endian memory holds them. A frame outside the memory reads as
     /// zeros. The default reads word by word through the entry accessors.
     fn read_frame(&self, frame: PhysAddr, bytes: &mut [u8; PAGE_BYTES]) {
+        // Aligned down, the base plus an offset below 4 KiB cannot overflow.
         let base = frame.align_down(crate::frame::FRAME_SIZE);
         for (offset, chunk) in (0..).step_by(8).zip(bytes.chunks_exact_mut(8)) {
             let word = self.read_entry(base + offset, EntrySize::Eight);
@@ -67,6 +68,7 @@ pub trait TableMemory {
     /// a backing store). A write outside the memory is dropped. The default writes word by
     /// word through the entry accessors.
     fn write_frame(&mut self, frame: PhysAddr, bytes: &[u8; PAGE_BYTES]) {
+        // Aligned down, the base plus an offset below 4 KiB cannot overflow.
         let base = frame.align_down(crate::frame::FRAME_SIZE);
         for (offset, chunk) in (0..).step_by(8).zip(bytes.chunks_exact(8)) {
             self.write_entry(base + offset, EntrySize::Eight, le_word(chunk));
@@ -81,11 +83,36 @@ fn read_entries_one_by_one<M: TableMemory + ?Sized>(
     size: EntrySize,
     out: &mut [u64],
 ) {
-    let frame_end = at.align_down(crate::frame::FRAME_SIZE).as_u64() + crate::frame::FRAME_SIZE;
+    // The last frame of the address space ends at 2^64, which saturates to `u64::MAX`:
+    // its last entry then reads as outside the frame (zero), never as a panic.
+    let frame_end =
+        at.align_down(crate::frame::FRAME_SIZE).as_u64().saturating_add(crate::frame::FRAME_SIZE);
     let mut entry = at.as_u64();
     for value in out {
         *value = if entry < frame_end { memory.read_entry(PhysAddr::new(entry), size) } else { 0 };
         entry = entry.wrapping_add(size.bytes());
+    }
+}
+
+/// Writes `count` entries of `size` bytes from `at` one by one, `first` and then each
+/// value `step` more. An entry past the top of the address space is outside every memory,
+/// so the run stops there (as a write outside memory is dropped) rather than wrapping to
+/// address zero.
+fn fill_one_by_one<M: TableMemory + ?Sized>(
+    memory: &mut M,
+    at: PhysAddr,
+    size: EntrySize,
+    count: usize,
+    first: u64,
+    step: u64,
+) {
+    let mut entry = Some(at);
+    let mut value = first;
+    for _ in 0..count {
+        let Some(here) = entry else { return };
+        memory.write_entry(here, size, value);
+        entry = here.checked_add(size.bytes());
+        value = value.wrapping_add(step);
     }
 }
 
@@ -257,12 +284,7 @@ impl TableMemory for ArenaMemory<'_> {
         let fits = count <= 512 - word && at.is_aligned(8) && size == EntrySize::Eight;
         if !fits {
             // Runs that leave the frame, and 4-byte entries, take the one-by-one path.
-            let mut value = first;
-            for i in 0..count as u64 {
-                self.write_entry(at + i * size.bytes(), size, value);
-                value = value.wrapping_add(step);
-            }
-            return;
+            return fill_one_by_one(self, at, size, count, first, step);
         }
         let mut value = first;
         for slot in &mut self.frames[frame].0[word..word + count] {
@@ -327,6 +349,34 @@ mod tests {
         assert_eq!(out, [0x1111_2222, 5, 0]);
         memory.read_entries(PhysAddr::new(0x2000), EntrySize::Eight, &mut out);
         assert_eq!(out, [0; 3], "outside the arena");
+    }
+
+    /// A memory that records where it was written (and reads zeros).
+    #[derive(Default)]
+    struct WriteLog(std::vec::Vec<(u64, u64)>);
+
+    impl TableMemory for WriteLog {
+        fn read_entry(&self, _: PhysAddr, _: EntrySize) -> u64 {
+            0
+        }
+        fn write_entry(&mut self, at: PhysAddr, _: EntrySize, value: u64) {
+            self.0.push((at.as_u64(), value));
+        }
+        fn zero_frame(&mut self, _: PhysAddr) {}
+        fn contains(&self, _: PhysAddr) -> bool {
+            true
+        }
+    }
+
+    #[test]
+    fn a_run_of_entries_stops_at_the_top_of_the_address_space() {
+        let mut log = WriteLog::default();
+        log.fill_entries(PhysAddr::new(u64::MAX - 0xf), EntrySize::Eight, 4, 0x10, 0x1000);
+        assert_eq!(log.0, [(u64::MAX - 0xf, 0x10), (u64::MAX - 7, 0x1010)]);
+        let mut log = WriteLog::default();
+        log.copy_frame(PhysAddr::new(u64::MAX - 7), PhysAddr::new(0x1234));
+        assert_eq!(log.0.len(), 512);
+        assert_eq!((log.0[0].0, log.0[511].0), (u64::MAX - 0xfff, u64::MAX - 7), "whole frames");
     }
 
     /// A frame's worth of bytes that differ from word to word and within each word.

@@ -653,3 +653,20 @@ fn a_recursive_mapping_is_visited_once_not_followed() {
     table.destroy(&mut alloc);
     assert_eq!(alloc.frames_in_use(), 0);
 }
+
+#[test]
+fn a_frame_beyond_the_formats_physical_width_is_refused() {
+    // Legacy 32-bit entries hold 32-bit frame addresses: RAM at 4 GiB cannot hold a page
+    // table or a fresh page, and the reserve gives back what it took.
+    let mut ram = vec![FrameBuf::ZERO; 8];
+    let mut memory = ArenaMemory::new(&mut ram, pa(0x1_0000_0000));
+    let mut bitmap = [0u64; 1];
+    let usable = [MemoryRegion::usable(0x1_0000_0000, 8 * 4096)];
+    let mut alloc = BitmapAllocator::new(&mut bitmap, &usable).unwrap();
+    let mut table = PageTable::<Legacy32, _>::new(&mut memory, &mut alloc).unwrap();
+    assert_eq!(
+        table.allocate_and_map_range(va(0x1000), 0x1000, RW, &mut alloc),
+        Err(TableError::FrameOutsideMemory { frame: pa(0x1_0000_1000) })
+    );
+    assert_eq!(alloc.frames_in_use(), 1, "the root alone");
+}

@@ -254,7 +254,8 @@ fn check_refused<F: PageTableFormat>(machine: &mut Machine<F>, root: PhysAddr) {
     let name = F::NAME;
     let refused = machine.load_root(root, Asid(1));
     let first_invalid = (0..mmu::ROOT_REGISTERS).find_map(|index| {
-        let raw = machine.ram().read_entry(root + index as u64 * 8, EntrySize::Eight);
+        // A refused root was in RAM (registers load only from there): no wrap.
+        let raw = machine.ram().read_entry(root.wrapping_add(index as u64 * 8), EntrySize::Eight);
         matches!(F::decode(raw, F::LEVELS), Entry::Invalid(_)).then_some((index, raw))
     });
     assert!(mmu::root_in_registers::<F>(), "{name}: a root refused: {refused:?}");
@@ -297,10 +298,12 @@ fn walk<F: PageTableFormat>(machine: &mut Machine<F>, root: PhysAddr, addr: Virt
                 (w.page, w.frame, w.size, w.level, w.flags),
                 "{name}: {addr:?}: the engine and the MMU disagree"
             );
+            // `w.frame` is aligned to `w.size` (asserted above): the sum cannot overflow.
             assert_eq!(t.phys, w.frame + addr.offset_in(w.size), "{name}: {addr:?}");
             assert_eq!(steps.len(), w.reads as usize, "{name}: {addr:?}: {steps:?}");
             for step in &steps {
-                let at = step.table + step.index as u64 * F::ENTRY_SIZE.bytes();
+                // As the hardware walk computes its path (its tables are in RAM: no wrap).
+                let at = step.table.wrapping_add(step.index as u64 * F::ENTRY_SIZE.bytes());
                 assert_eq!(at, w.path[usize::from(step.level)], "{name}: {addr:?}: path");
             }
             assert_eq!(w.leaf_raw, steps.last().unwrap().raw, "{name}: {addr:?}");
@@ -396,7 +399,8 @@ fn access<F: PageTableFormat>(
                 if let Some(cause) = mmu::refuse(w.flags, access, mode, control) {
                     return Err(raised(cause));
                 }
-                let phys = w.frame + addr.offset_in(w.size);
+                // As `Machine` computes it: a walked leaf's frame is aligned to its size.
+                let phys = w.frame.wrapping_add(addr.offset_in(w.size));
                 let end = phys.as_u64().checked_add(len as u64);
                 if end.is_none_or(|end| end > machine.ram().size_bytes()) {
                     return Err(MachineError::PhysicalOutsideRam { addr, phys });

@@ -326,6 +326,8 @@ impl FrameAllocator for FreeListAllocator<'_> {
         });
         let (i, run, at, at_end) = found.ok_or(FrameError::Exhausted)?;
         let run_end = run.end();
+        // `run.start <= at` (aligned up from it) and `at_end <= run_end` (the search's
+        // condition): neither difference can go below zero.
         let before = FreeRun { start: run.start, frames: (at - run.start) / FRAME_SIZE };
         let after = FreeRun { start: at_end, frames: (run_end - at_end) / FRAME_SIZE };
         match (before.frames > 0, after.frames > 0) {

@@ -207,6 +207,7 @@ impl<'s> FrameDatabase<'s> {
     #[must_use]
     pub fn address(&self, index: FrameIndex) -> Option<PhysAddr> {
         self.records.get(index.0 as usize)?;
+        // `new` checked that the frame past the last record fits below 2^64.
         Some(self.base + u64::from(index.0) * FRAME_SIZE)
     }
 

@@ -22,7 +22,7 @@ use core::cell::RefCell;
 use core::marker::PhantomData;
 
 use crate::addr::{PageSize, PhysAddr, Size4KiB, VirtAddr};
-use crate::error::{FrameError, Occupant};
+use crate::error::{AddrKind, FrameError, Occupant, TableError};
 use crate::flags::PageFlags;
 use crate::format::PageTableFormat;
 use crate::frame::{FrameAllocator, NoFrames};
@@ -104,7 +104,9 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
     ///
     /// Returns [`SpaceError::OutsideUserSpace`] for a layout the format cannot address,
     /// [`SpaceError::Unaligned`] for a granularity that is not a power-of-two multiple of
-    /// 4 KiB, and [`SpaceError::Table`] when no frame is free for the root.
+    /// 4 KiB, and [`SpaceError::Table`] when no frame is free for the root, or with
+    /// [`TableError::Unaligned`] for a `kernel_root` that is
+    /// not aligned to the size of a root table.
     pub fn new<M: TableMemory, A: FrameSource + ?Sized>(
         layout: Layout,
         config: SpaceConfig,
@@ -113,7 +115,8 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
         memory: &mut M,
         alloc: &mut A,
     ) -> Result<Self, SpaceError> {
-        let size = layout.highest.as_u64().saturating_sub(layout.lowest.as_u64()) + 1;
+        // Saturating: a layout spanning all 2^64 addresses reports `u64::MAX` bytes.
+        let size = layout.highest.as_u64().saturating_sub(layout.lowest.as_u64()).saturating_add(1);
         if !F::is_canonical(layout.lowest) || !F::is_canonical(layout.highest) {
             return Err(SpaceError::OutsideUserSpace { addr: layout.lowest, size });
         }
@@ -123,12 +126,23 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
                 align: PAGE,
             });
         }
+        let entry = F::ENTRY_SIZE;
+        let root_bytes = F::entries(F::LEVELS) as u64 * entry.bytes();
+        if let Some(kernel) = kernel_root.filter(|kernel| !kernel.is_aligned(root_bytes)) {
+            let value = kernel.as_u64();
+            return Err(TableError::Unaligned {
+                kind: AddrKind::Physical,
+                value,
+                align: root_bytes,
+            }
+            .into());
+        }
         let table = PageTable::<F, _>::new(&mut *memory, alloc.tables())?;
         let root = table.root();
         if let Some(kernel) = kernel_root {
-            let entry = F::ENTRY_SIZE;
             let first = F::index(layout.kernel_start, F::LEVELS);
             for index in first..F::entries(F::LEVELS) {
+                // Both roots are aligned to a root table's size: their entries stay inside.
                 let at = index as u64 * entry.bytes();
                 let raw = memory.read_entry(kernel + at, entry);
                 memory.write_entry(root + at, entry, raw);
@@ -392,6 +406,7 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
         }
         let entry = F::ENTRY_SIZE;
         for index in F::index(self.layout.kernel_start, F::LEVELS)..F::entries(F::LEVELS) {
+            // The root came from `PageTable::new`, 4 KiB aligned: its entries stay in its frame.
             memory.write_entry(self.root + index as u64 * entry.bytes(), entry, 0);
         }
         self.page_table(memory).destroy(alloc.tables());

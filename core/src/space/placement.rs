@@ -32,6 +32,7 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
         let base = addr.align_down(self.config.granularity);
         let end =
             addr.checked_add(size).and_then(|end| end.checked_align_up(PAGE)).ok_or(outside)?;
+        // `base <= addr <= end`: `base` is rounded down from `addr`, `end` up from past it.
         let len = end - base;
         if !self.layout.holds(base, len) {
             return Err(outside);

@@ -29,10 +29,11 @@ pub struct RegionInfo {
 }
 
 impl RegionInfo {
-    /// The first address past the run.
+    /// The first address past the run (saturating at the top of the address space, which
+    /// a run the space reports never reaches).
     #[must_use]
     pub fn end(&self) -> VirtAddr {
-        self.base + self.size
+        VirtAddr::new(self.base.as_u64().saturating_add(self.size))
     }
 }
 

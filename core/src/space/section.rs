@@ -133,7 +133,8 @@ impl Section {
     /// Returns [`SpaceError::ZeroSize`], [`SpaceError::CommitLimit`] when the source
     /// cannot charge the pages, or [`SpaceError::Table`] with
     /// [`TableError::OutOfFrames`] when no contiguous run of frames is free for the header
-    /// and prototypes.
+    /// and prototypes, or with [`TableError::FrameOutsideMemory`] when the allocator hands
+    /// out a run that is unaligned or passes the top of the address space (given back).
     pub fn create<M: TableMemory + ?Sized, A: FrameSource + ?Sized>(
         pages: u64,
         memory: &mut M,
@@ -153,6 +154,13 @@ impl Section {
                 return Err(SpaceError::Table(error));
             }
         };
+        if !run_fits(header, count) {
+            // An allocator's run that passes 2^64 is not memory: refused, so that the
+            // header and prototype arithmetic of every later call stays inside the run.
+            let _ = source.tables().deallocate_contiguous(header, count);
+            source.uncharge(PhysAddr::ZERO, pages);
+            return Err(SpaceError::Table(TableError::FrameOutsideMemory { frame: header }));
+        }
         for frame in 0..count as u64 {
             memory.zero_frame(header + frame * PAGE);
         }
@@ -222,12 +230,21 @@ impl Section {
     }
 }
 
+/// Whether `count` frames from `header` are a 4 KiB aligned run ending at or below 2^64:
+/// then `header + offset` cannot overflow for any offset inside the run.
+fn run_fits(header: PhysAddr, count: usize) -> bool {
+    let bytes = (count as u64).checked_mul(PAGE);
+    header.is_aligned(PAGE) && bytes.is_some_and(|bytes| header.checked_add(bytes - 1).is_some())
+}
+
 /// The view count in the header at `header`.
 fn views_at<M: TableMemory + ?Sized>(memory: &M, header: PhysAddr) -> u32 {
     u32::try_from(memory.read_entry(header, EntrySize::Eight)).unwrap_or(u32::MAX)
 }
 
-/// The prototype entry of page `index` of the section at `header`.
+/// The prototype entry of page `index` of the section at `header`. (The header and
+/// prototypes are a run `create` checked to end below 2^64, and callers pass an `index`
+/// below the section's size: the sum stays inside the run.)
 pub(crate) fn prototype<M: TableMemory + ?Sized>(
     memory: &M,
     header: PhysAddr,
@@ -252,9 +269,13 @@ pub(crate) fn view_at<M: TableMemory + ?Sized>(
     header: PhysAddr,
     slot: u64,
 ) -> Option<ViewRecord> {
+    if slot >= MAX_VIEWS {
+        return None;
+    }
+    // Below `MAX_VIEWS`, the record lies in the header frame.
     let at = header + 8 + slot * VIEW_WORDS * 8;
     let root = memory.read_entry(at, EntrySize::Eight);
-    (slot < MAX_VIEWS && root != 0).then(|| ViewRecord {
+    (root != 0).then(|| ViewRecord {
         root: PhysAddr::new(root),
         asid: Asid(memory.read_entry(at + 8, EntrySize::Eight) as u16),
         page0: VirtAddr::new(memory.read_entry(at + 16, EntrySize::Eight)),

@@ -6,6 +6,7 @@ use crate::addr::{PhysAddr, VirtAddr};
 use crate::error::{Occupant, TableError};
 use crate::flags::PageFlags;
 use crate::format::{Entry, PageTableFormat};
+use crate::frame::{FRAME_SIZE, FrameAllocator};
 
 use super::MappedPage;
 use super::range::{Action, Edit, Slot};
@@ -124,32 +125,103 @@ pub(crate) struct UnmapEdit<F, C> {
     pub format: PhantomData<F>,
 }
 
-impl<F: PageTableFormat, C: FnMut(Unmapped)> Edit<F> for UnmapEdit<F, C> {
-    fn decide(&self, slot: &Slot) -> Action {
-        match slot.entry {
-            Entry::Empty if self.holes == Holes::Skip => Action::Keep,
-            Entry::Empty => Action::Fail(TableError::NotMapped { addr: VirtAddr::new(slot.first) }),
-            Entry::Table { .. } => Action::Descend,
-            Entry::Leaf { .. } | Entry::Payload(_) if slot.covered => Action::Write(0),
-            Entry::Leaf { .. } if F::leaf_allowed(slot.level - 1) => Action::Split,
-            _ => Action::Fail(occupied::<F>(slot, false)),
+/// An unmap's decision for one entry: clear pages and payloads the range covers, split
+/// huge pages it covers in part, and meet holes as `holes` says.
+fn unmap_decision<F: PageTableFormat>(holes: Holes, slot: &Slot) -> Action {
+    match slot.entry {
+        Entry::Empty if holes == Holes::Skip => Action::Keep,
+        Entry::Empty => Action::Fail(TableError::NotMapped { addr: VirtAddr::new(slot.first) }),
+        Entry::Table { .. } => Action::Descend,
+        Entry::Leaf { .. } | Entry::Payload(_) if slot.covered => Action::Write(0),
+        Entry::Leaf { .. } if F::leaf_allowed(slot.level - 1) => Action::Split,
+        _ => Action::Fail(occupied::<F>(slot, false)),
+    }
+}
+
+/// What an overwritten entry held, as the caller is told of it.
+fn unmapped<F: PageTableFormat>(slot: &Slot) -> Option<Unmapped> {
+    let virt = VirtAddr::new(slot.va);
+    match occupant::<F>(slot.entry, virt, slot.level)? {
+        Occupant::Page(page) => Some(Unmapped::Page(page)),
+        Occupant::Payload(payload) => {
+            Some(Unmapped::Payload { virt, size: F::leaf_size(slot.level), payload })
         }
     }
+}
 
-    fn removed(&mut self, slot: &Slot) {
-        let virt = VirtAddr::new(slot.va);
-        let size = F::leaf_size(slot.level);
-        match occupant::<F>(slot.entry, virt, slot.level) {
-            Some(Occupant::Page(page)) => (self.on_unmapped)(Unmapped::Page(page)),
-            Some(Occupant::Payload(payload)) => {
-                (self.on_unmapped)(Unmapped::Payload { virt, size, payload });
-            }
-            None => {}
+impl<F: PageTableFormat, C: FnMut(Unmapped)> Edit<F> for UnmapEdit<F, C> {
+    fn decide(&self, slot: &Slot) -> Action {
+        unmap_decision::<F>(self.holes, slot)
+    }
+
+    fn removed<A: FrameAllocator + ?Sized>(&mut self, slot: &Slot, _alloc: &mut A) {
+        if let Some(removed) = unmapped::<F>(slot) {
+            (self.on_unmapped)(removed);
         }
     }
 
     fn reclaims(&self) -> bool {
         self.reclaim
+    }
+}
+
+/// Unmaps as [`UnmapEdit`] does, and gives each removed page's frames back to the
+/// allocator the call holds (a huge page as one run of its size). What it cannot give back,
+/// payloads and pages the allocator refuses, goes to `on_not_freed`.
+pub(crate) struct UnmapFreeEdit<F, C> {
+    pub holes: Holes,
+    pub reclaim: bool,
+    pub on_not_freed: C,
+    pub format: PhantomData<F>,
+}
+
+impl<F: PageTableFormat, C: FnMut(Unmapped)> Edit<F> for UnmapFreeEdit<F, C> {
+    fn decide(&self, slot: &Slot) -> Action {
+        unmap_decision::<F>(self.holes, slot)
+    }
+
+    fn removed<A: FrameAllocator + ?Sized>(&mut self, slot: &Slot, alloc: &mut A) {
+        let Some(removed) = unmapped::<F>(slot) else { return };
+        if let Unmapped::Page(page) = removed {
+            let frames = usize::try_from(page.size / FRAME_SIZE).unwrap_or(usize::MAX);
+            let freed = match frames {
+                1 => alloc.deallocate(page.frame),
+                _ => alloc.deallocate_contiguous(page.frame, frames),
+            };
+            if freed.is_ok() {
+                return;
+            }
+        }
+        (self.on_not_freed)(removed);
+    }
+
+    fn reclaims(&self) -> bool {
+        self.reclaim
+    }
+}
+
+/// Maps every page of the range to a fresh zeroed frame from the reserve, with base pages
+/// (the frames come one by one, not in aligned runs), where nothing is mapped yet.
+pub(crate) struct FreshMapEdit<F> {
+    pub flags: PageFlags,
+    pub format: PhantomData<F>,
+}
+
+impl<F: PageTableFormat> Edit<F> for FreshMapEdit<F> {
+    fn decide(&self, slot: &Slot) -> Action {
+        match slot.entry {
+            Entry::Empty if slot.level == 1 => Action::MapFresh(self.flags),
+            Entry::Empty => Action::Create,
+            Entry::Table { .. } => Action::Descend,
+            Entry::Leaf { .. } | Entry::Payload(_) | Entry::Invalid(_) => {
+                Action::Fail(occupied::<F>(slot, slot.level == 1))
+            }
+        }
+    }
+
+    fn fills_new_tables(&self) -> bool {
+        // Every empty entry gets a fresh page or a table: a covered new table is written whole.
+        true
     }
 }
 
@@ -237,6 +309,8 @@ where
                 if !extra.is_empty() {
                     return Action::Fail(TableError::UnsupportedFlags { flags: extra });
                 }
+                // Aligned to `size`, the frame's last byte `frame + size - 1` cannot pass
+                // 2^64 (the `||` tests the alignment first).
                 if !frame.is_aligned(size) || !F::phys_in_range(frame + (size - 1)) {
                     return Action::Fail(TableError::Unaligned {
                         kind: crate::error::AddrKind::Physical,
@@ -253,7 +327,7 @@ where
         }
     }
 
-    fn removed(&mut self, slot: &Slot) {
+    fn removed<A: FrameAllocator + ?Sized>(&mut self, slot: &Slot, _alloc: &mut A) {
         let virt = VirtAddr::new(slot.va);
         if let Some(old) = occupant::<F>(slot.entry, virt, slot.level) {
             (self.on_change)(virt, old);

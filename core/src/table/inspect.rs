@@ -152,7 +152,10 @@ impl<F: PageTableFormat, M: TableMemory> PageTable<F, M> {
                     let offset = addr.offset_in(size);
                     return Ok(Lookup::Mapped(Translation {
                         page: VirtAddr::new(addr.as_u64() - offset),
-                        phys: frame + offset,
+                        // A format decodes a leaf's frame aligned to its size, so adding
+                        // an offset below the size stays below 2^64; wrapping keeps a format
+                        // that breaks this from panicking the walk.
+                        phys: frame.wrapping_add(offset),
                         frame,
                         size,
                         level,
@@ -259,7 +262,8 @@ impl<F: PageTableFormat, M: TableMemory> PageTable<F, M> {
         let mut chunk = [0u64; VISIT_CHUNK];
         for first in (low..=high).step_by(VISIT_CHUNK) {
             let chunk = &mut chunk[..VISIT_CHUNK.min(high + 1 - first)];
-            let at = table + first as u64 * F::ENTRY_SIZE.bytes();
+            // Past the top of the address space (a junk root): outside memory, all empty.
+            let Some(at) = Self::entry_address(table, first) else { return };
             self.memory.read_entries(at, F::ENTRY_SIZE, chunk);
             // An OR rather than a test per entry: one branch for the whole chunk.
             if zero_is_empty && chunk.iter().fold(0, |any, &raw| any | raw) == 0 {

@@ -29,6 +29,7 @@ use crate::tlb::Flush;
 
 mod check;
 mod edits;
+mod fresh;
 mod inspect;
 mod range;
 mod reserve;
@@ -584,15 +585,26 @@ impl<F: PageTableFormat, M: TableMemory> PageTable<F, M> {
         (raw, if raw == 0 { Entry::Empty } else { F::decode(raw, level) })
     }
 
+    /// The address of entry `index` of the table at `table`, `None` past the top of the
+    /// address space. Tables the engine allocates are aligned and never get there, but a
+    /// root given to [`from_root`](Self::from_root) may be any address: an entry beyond
+    /// 2^64 is outside every memory, and reads as zero and drops writes as such entries do.
+    #[inline]
+    pub(crate) fn entry_address(table: PhysAddr, index: usize) -> Option<PhysAddr> {
+        table.checked_add(index as u64 * F::ENTRY_SIZE.bytes())
+    }
+
     /// Reads entry `index` of the table at `table`.
     #[inline]
     fn read(&self, table: PhysAddr, index: usize) -> u64 {
-        self.memory.read_entry(table + index as u64 * F::ENTRY_SIZE.bytes(), F::ENTRY_SIZE)
+        Self::entry_address(table, index).map_or(0, |at| self.memory.read_entry(at, F::ENTRY_SIZE))
     }
 
     /// Writes entry `index` of the table at `table`.
     #[inline]
     fn write(&mut self, table: PhysAddr, index: usize, raw: u64) {
-        self.memory.write_entry(table + index as u64 * F::ENTRY_SIZE.bytes(), F::ENTRY_SIZE, raw);
+        if let Some(at) = Self::entry_address(table, index) {
+            self.memory.write_entry(at, F::ENTRY_SIZE, raw);
+        }
     }
 }

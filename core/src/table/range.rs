@@ -59,6 +59,9 @@ pub(crate) enum Action {
     /// Replace the huge leaf with a table of the next level's leaves mapping the same
     /// memory with the same flags, and go into it.
     Split,
+    /// Store a leaf with these flags mapping a fresh frame from the reserve, zeroed (the
+    /// entry is empty and at level 1: one base page, one frame).
+    MapFresh(PageFlags),
     /// Refuse the whole operation.
     Fail(TableError),
 }
@@ -70,8 +73,9 @@ pub(crate) trait Edit<F: PageTableFormat> {
     /// depend on nothing but the level: the dry run decides once for a run of them.
     fn decide(&self, slot: &Slot) -> Action;
 
-    /// Called in the second pass after a leaf or payload entry was overwritten.
-    fn removed(&mut self, _slot: &Slot) {}
+    /// Called in the second pass after a leaf or payload entry was overwritten, with the
+    /// allocator the call holds (an unmap that frees gives the page's frames back to it).
+    fn removed<A: FrameAllocator + ?Sized>(&mut self, _slot: &Slot, _alloc: &mut A) {}
 
     /// For a covered entry of a table the real pass has just created, the leaf to write,
     /// if the operation writes one into every such entry of `level` (`None` otherwise).
@@ -102,7 +106,7 @@ impl<F: PageTableFormat, M: TableMemory> PageTable<F, M> {
         let mut dry = DryRun::new(self, op);
         dry.edit_table(DrySource::Memory(self.root), F::LEVELS, span)?;
         let needed = dry.needed();
-        let reserve = Reserve::fill(&mut self.memory, alloc, needed)?;
+        let reserve = Reserve::fill::<F, M, A>(&mut self.memory, alloc, needed)?;
 
         let root = Target { table: self.root, fresh: false };
         let mut real = RealRun::new(self, op, reserve, alloc);
@@ -256,6 +260,9 @@ trait Pass<F: PageTableFormat> {
     /// [`Action::Create`]: puts a new table in the (empty) entry and edits it.
     fn create(&mut self, at: &At<Self::Source>) -> Result<(), TableError>;
 
+    /// [`Action::MapFresh`]: maps a fresh zeroed frame with `flags` in the (empty) entry.
+    fn map_fresh(&mut self, at: &At<Self::Source>, flags: PageFlags);
+
     /// [`Action::Split`]: replaces the huge leaf mapping `frame` with `flags` by a table
     /// of smaller leaves, and edits it.
     fn split(
@@ -313,6 +320,10 @@ trait Pass<F: PageTableFormat> {
                 _ => Err(corrupt(&slot, raw)),
             },
             Action::Create => self.create(&at).map(|()| true),
+            Action::MapFresh(flags) => {
+                self.map_fresh(&at, flags);
+                Ok(true)
+            }
             Action::Split => match entry {
                 Entry::Leaf { frame, flags } => self.split(&at, frame, flags).map(|()| true),
                 _ => Err(corrupt(&slot, raw)),
@@ -331,6 +342,10 @@ trait Pass<F: PageTableFormat> {
         }
         match self.parts().1.decide(slot) {
             Action::Descend | Action::Create | Action::Split if slot.level == 1 => {
+                Action::Fail(corrupt(slot, raw))
+            }
+            // A fresh frame is one base page: only a level-1 entry, an empty one, takes it.
+            Action::MapFresh(_) if slot.level != 1 || slot.entry != Entry::Empty => {
                 Action::Fail(corrupt(slot, raw))
             }
             action => action,

@@ -6,12 +6,18 @@
 
 use crate::addr::PhysAddr;
 use crate::error::TableError;
-use crate::format::EntrySize;
+use crate::format::{EntrySize, PageTableFormat};
 use crate::frame::FrameAllocator;
 use crate::memory::TableMemory;
 
 /// The link value that ends the list (frame addresses are 4 KiB aligned, so never 1).
 const END: u64 = 1;
+
+/// Whether `frame` can hold a table or a fresh page: aligned, in `memory`, and within the
+/// physical width of format `F` (aligned, its last byte cannot pass 2^64).
+fn usable<F: PageTableFormat, M: TableMemory>(memory: &M, frame: PhysAddr) -> bool {
+    frame.is_aligned(4096) && memory.contains(frame) && F::phys_in_range(frame + 4095)
+}
 
 /// A list of frames taken from the allocator for one operation.
 #[derive(Debug)]
@@ -26,8 +32,9 @@ impl Reserve {
         Self { head: END, count: 0 }
     }
 
-    /// Takes `needed` frames, or none at all.
-    pub fn fill<M: TableMemory, A: FrameAllocator + ?Sized>(
+    /// Takes `needed` frames, or none at all. Each must be a 4 KiB frame that `memory`
+    /// reaches and that format `F` can point to (a table, or a fresh page, goes in it).
+    pub fn fill<F: PageTableFormat, M: TableMemory, A: FrameAllocator + ?Sized>(
         memory: &mut M,
         alloc: &mut A,
         needed: usize,
@@ -35,7 +42,7 @@ impl Reserve {
         let mut reserve = Self::empty();
         while reserve.count < needed {
             let failure = match alloc.allocate() {
-                Ok(frame) if memory.contains(frame) && frame.is_aligned(4096) => {
+                Ok(frame) if usable::<F, M>(memory, frame) => {
                     memory.write_entry(frame, EntrySize::Eight, reserve.head);
                     reserve.head = frame.as_u64();
                     reserve.count += 1;

@@ -25,7 +25,7 @@ pub(super) enum DrySource {
 pub(super) struct DryRun<'a, F: PageTableFormat, M: TableMemory, E> {
     tables: &'a PageTable<F, M>,
     op: &'a E,
-    /// The frames the real run will take for new tables.
+    /// The frames the real run will take: for new tables and fresh pages.
     needed: usize,
 }
 
@@ -34,34 +34,37 @@ impl<'a, F: PageTableFormat, M: TableMemory, E: Edit<F>> DryRun<'a, F, M, E> {
         Self { tables, op, needed: 0 }
     }
 
-    /// The frames the real run will take for new tables.
+    /// The frames the real run will take: for new tables and fresh pages.
     pub(super) fn needed(&self) -> usize {
         self.needed
     }
 
-    /// Counts the tables the operation would create in and below a new (empty) table at
-    /// `level`. It decides once for the covered middle of the span: every covered empty
-    /// entry gets the same decision.
+    /// Counts the frames the operation would take (tables, fresh pages) in and below a new
+    /// (empty) table at `level`. It decides once for the covered middle of the span: every
+    /// covered empty entry gets the same decision. Counts saturate: a count past `usize`
+    /// is more than any allocator has, and filling the reserve refuses it.
     fn tables_in_new(&self, level: u8, span: Span) -> Result<usize, TableError> {
         let entries = Entries::new::<F>(level, span);
         let (first, last) = (entries.first_index, entries.last_index);
         let mut needed = self.tables_for_empty(entries.place(first), level)?;
         if last > first {
-            needed += self.tables_for_empty(entries.place(last), level)?;
+            needed = needed.saturating_add(self.tables_for_empty(entries.place(last), level)?);
             let middle = last - first - 1;
             if middle > 0 {
-                needed += middle * self.tables_for_empty(entries.place(first + 1), level)?;
+                let each = self.tables_for_empty(entries.place(first + 1), level)?;
+                needed = needed.saturating_add(middle.saturating_mul(each));
             }
         }
         Ok(needed)
     }
 
-    /// Counts the tables the operation would create for one empty entry at `level`.
+    /// Counts the frames the operation would take for one empty entry at `level`.
     fn tables_for_empty(&self, place: Place, level: u8) -> Result<usize, TableError> {
         let slot = place.slot(level, Entry::Empty);
         match self.checked_decision(&slot, 0) {
             Action::Keep | Action::Write(_) => Ok(0),
-            Action::Create => Ok(1 + self.tables_in_new(level - 1, place.sub)?),
+            Action::MapFresh(_) => Ok(1),
+            Action::Create => Ok(self.tables_in_new(level - 1, place.sub)?.saturating_add(1)),
             Action::Fail(error) => Err(error),
             Action::Descend | Action::Split => Err(corrupt(&slot, 0)),
         }
@@ -83,7 +86,9 @@ impl<F: PageTableFormat, M: TableMemory, E: Edit<F>> Pass<F> for DryRun<'_, F, M
         match source {
             DrySource::Memory(table) => self.tables.entry_at(table, index, level),
             DrySource::Split { frame, flags } => {
-                (0, Entry::Leaf { frame: frame + index as u64 * F::leaf_size(level), flags })
+                // Aligned to the huge page it splits: see `RealRun::fill_split`.
+                let frame = frame.wrapping_add(index as u64 * F::leaf_size(level));
+                (0, Entry::Leaf { frame, flags })
             }
         }
     }
@@ -97,8 +102,13 @@ impl<F: PageTableFormat, M: TableMemory, E: Edit<F>> Pass<F> for DryRun<'_, F, M
     }
 
     fn create(&mut self, at: &At<DrySource>) -> Result<(), TableError> {
-        self.needed += 1 + self.tables_in_new(at.slot.level - 1, at.sub)?;
+        let below = self.tables_in_new(at.slot.level - 1, at.sub)?;
+        self.needed = self.needed.saturating_add(below).saturating_add(1);
         Ok(())
+    }
+
+    fn map_fresh(&mut self, _at: &At<DrySource>, _flags: PageFlags) {
+        self.needed = self.needed.saturating_add(1);
     }
 
     fn split(
@@ -107,7 +117,7 @@ impl<F: PageTableFormat, M: TableMemory, E: Edit<F>> Pass<F> for DryRun<'_, F, M
         frame: PhysAddr,
         flags: PageFlags,
     ) -> Result<(), TableError> {
-        self.needed += 1;
+        self.needed = self.needed.saturating_add(1);
         self.edit_table(DrySource::Split { frame, flags }, at.slot.level - 1, at.sub)?;
         Ok(())
     }

@@ -27,7 +27,8 @@ pub(super) struct Target {
 pub(super) struct RealRun<'a, F: PageTableFormat, M: TableMemory, E, A: ?Sized> {
     tables: &'a mut PageTable<F, M>,
     op: &'a mut E,
-    /// The frames for the tables the run creates, as many as the dry run counted.
+    /// The frames for the tables and fresh pages the run creates, as many as the dry run
+    /// counted.
     reserve: Reserve,
     flush: Flush,
     alloc: &'a mut A,
@@ -70,7 +71,10 @@ where
     fn fill_split(&mut self, table: PhysAddr, frame: PhysAddr, flags: PageFlags, level: u8) {
         let size = F::leaf_size(level);
         for index in 0..F::entries(level) {
-            let raw = F::encode_leaf(frame + index as u64 * size, flags, level);
+            // The huge frame is aligned to the whole run (a format decodes leaves aligned
+            // to their size), so no leaf passes 2^64; a format that breaks that gets junk
+            // frames, not a panic.
+            let raw = F::encode_leaf(frame.wrapping_add(index as u64 * size), flags, level);
             self.tables.write(table, index, raw);
         }
     }
@@ -114,7 +118,9 @@ where
         }
         let Some(first_leaf) = self.op.fresh_leaf(level, place.va) else { return false };
         let count = entries.take_covered_run(place);
-        let at = source.table + place.index as u64 * F::ENTRY_SIZE.bytes();
+        let Some(at) = PageTable::<F, M>::entry_address(source.table, place.index) else {
+            return false;
+        };
         self.tables.memory.fill_entries(at, F::ENTRY_SIZE, count, first_leaf, F::leaf_size(level));
         true
     }
@@ -126,9 +132,9 @@ where
         match slot.entry {
             Entry::Leaf { flags, .. } => {
                 self.flush.add(VirtAddr::new(slot.va), flags.contains(PageFlags::GLOBAL));
-                self.op.removed(slot);
+                self.op.removed(slot, self.alloc);
             }
-            Entry::Payload(_) => self.op.removed(slot),
+            Entry::Payload(_) => self.op.removed(slot, self.alloc),
             Entry::Empty | Entry::Table { .. } | Entry::Invalid(_) => {}
         }
     }
@@ -158,6 +164,17 @@ where
         self.edit_table(Target { table: frame, fresh: true }, level - 1, at.sub)?;
         self.tables.write(at.source.table, at.index, F::encode_table(frame, level));
         Ok(())
+    }
+
+    fn map_fresh(&mut self, at: &At<Target>, flags: PageFlags) {
+        // The dry run counted one frame for this entry: the reserve holds it. Aliased
+        // tables aside: there the entry is left empty (written: a new table that the
+        // edit fills whole was not zeroed first).
+        let Some(frame) = self.reserve.pop(&self.tables.memory) else {
+            return self.tables.write(at.source.table, at.index, 0);
+        };
+        self.tables.memory.zero_frame(frame);
+        self.tables.write(at.source.table, at.index, F::encode_leaf(frame, flags, at.slot.level));
     }
 
     fn split(
