@@ -58,32 +58,30 @@ impl<M: TableMemory> Journaled<M> {
         })
     }
 
-    /// Every entry of `size` bytes that differs from what it held at the mark, as its
-    /// frame and index, frame by frame in the order of their first write.
-    pub fn changed_entries(&self, size: EntrySize) -> Vec<(PhysAddr, usize)> {
+    /// The runs of entries of `size` bytes that differ from what they held at the mark:
+    /// `(frame, first, last)` for entries `first..=last` of `frame`, frame by frame in the
+    /// order of their first write, runs in index order.
+    pub fn changed_runs(&self, size: EntrySize) -> Vec<(PhysAddr, usize, usize)> {
         let mut now = [0; WORDS];
-        let mut changed = Vec::new();
+        let mut runs: Vec<(PhysAddr, usize, usize)> = Vec::new();
         for (&frame, then) in self.frames.iter().zip(&self.then) {
             self.read_words(frame, &mut now);
             // Block by block: most of a written table is as it was (one comparison each).
             let blocks = now.chunks_exact(BLOCK).zip(then.chunks_exact(BLOCK)).enumerate();
             for (block, (now, then)) in blocks.filter(|(_, (now, then))| differ(now, then)) {
-                for (i, diff) in now.iter().zip(then).map(|(a, b)| a ^ b).enumerate() {
-                    let word = block * BLOCK + i;
-                    match size {
-                        EntrySize::Eight if diff != 0 => changed.push((frame, word)),
-                        EntrySize::Eight => {}
-                        // Two entries a word, the one at the lower address in the low half.
-                        EntrySize::Four => {
-                            let halves = [diff & 0xFFFF_FFFF != 0, diff >> 32 != 0];
-                            let changed_halves = (0..2).filter(|&half| halves[half]);
-                            changed.extend(changed_halves.map(|half| (frame, 2 * word + half)));
-                        }
+                let (mut changed, first) = changed_mask(now, then, size, block * BLOCK);
+                // The set bits in order, each joining the run before it when it follows it.
+                while changed != 0 {
+                    let index = first + changed.trailing_zeros() as usize;
+                    changed &= changed - 1;
+                    match runs.last_mut() {
+                        Some((f, _, last)) if *f == frame && *last + 1 == index => *last = index,
+                        _ => runs.push((frame, index, index)),
                     }
                 }
             }
         }
-        changed
+        runs
     }
 
     /// Records the frame holding `at` before its first write since the mark.
@@ -109,6 +107,27 @@ impl<M: TableMemory> Journaled<M> {
         let (first, end) = (at.as_u64() / FRAME, (at.as_u64() + len.max(1) - 1) / FRAME);
         for frame in first..=end {
             self.save(PhysAddr::new(frame * FRAME));
+        }
+    }
+}
+
+/// Which entries of a block differ between `now` and `then` (one bit each, the first
+/// entry in bit 0), and the index of the block's first entry (its first word is
+/// `first_word` of the frame). The bits are worked out
+/// with arithmetic, not a comparison per entry: each comparison is an instrumented branch
+/// under the fuzzer.
+fn changed_mask(now: &[u64], then: &[u64], size: EntrySize, first_word: usize) -> (u64, usize) {
+    // 1 when `x` is not zero: its top bit, or the top bit of its negation.
+    let nonzero = |x: u64| (x | x.wrapping_neg()) >> 63;
+    let word = |i: usize| now[i] ^ then[i];
+    match size {
+        EntrySize::Eight => {
+            ((0..BLOCK).fold(0, |mask, i| mask | nonzero(word(i)) << i), first_word)
+        }
+        // Two entries a word, the one at the lower address in the low half.
+        EntrySize::Four => {
+            let halves = |i: usize| nonzero(word(i) & 0xFFFF_FFFF) | nonzero(word(i) >> 32) << 1;
+            ((0..BLOCK).fold(0, |mask, i| mask | halves(i) << (2 * i)), 2 * first_word)
         }
     }
 }
@@ -188,9 +207,12 @@ mod tests {
         memory.write_entry(PhysAddr::new(0x3010), EntrySize::Four, 1);
         memory.write_entry(PhysAddr::new(0x3ffc), EntrySize::Four, 1);
         assert_eq!(memory.changed_frame(), Some(PhysAddr::new(0x3000)));
-        let changes = memory.changed_entries(EntrySize::Four);
-        let at = |index| (PhysAddr::new(0x3000), index);
+        let changes = memory.changed_runs(EntrySize::Four);
+        let at = |index| (PhysAddr::new(0x3000), index, index);
         assert_eq!(changes, [at(0), at(4), at(1023)]);
-        assert_eq!(memory.changed_entries(EntrySize::Eight), [at(0), at(2), at(511)]);
+        assert_eq!(memory.changed_runs(EntrySize::Eight), [at(0), at(2), at(511)]);
+        memory.fill_entries(PhysAddr::new(0x3ff0), EntrySize::Eight, 2, 5, 1);
+        let runs = memory.changed_runs(EntrySize::Eight);
+        assert_eq!(runs, [at(0), at(2), (PhysAddr::new(0x3000), 510, 511)], "one run of two");
     }
 }

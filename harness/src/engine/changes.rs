@@ -10,10 +10,9 @@
 //! still be compared with the tables reachable from the root. A written frame that is no
 //! table before or after the step fails the check: the engine wrote where it must not.
 
-use std::collections::HashMap;
-
 use paging::table::{MappedPage, Visit};
 use paging::{PageTable, PageTableFormat, PhysAddr, TableMemory, VirtAddr};
+use rustc_hash::FxHashMap;
 
 use super::{Model, ModelPage};
 use crate::journal::Journaled;
@@ -21,12 +20,12 @@ use crate::show::Hex;
 
 /// The tables of the tree at the last check: frame -> (level of its entries, the first
 /// address its span maps).
-pub(super) struct Tables(HashMap<PhysAddr, (u8, u64)>);
+pub(super) struct Tables(FxHashMap<PhysAddr, (u8, u64)>);
 
 impl Tables {
     /// A tree of one empty root.
     pub(super) fn new<F: PageTableFormat>(root: PhysAddr) -> Self {
-        Self(HashMap::from([(root, (F::LEVELS, 0))]))
+        Self(FxHashMap::from_iter([(root, (F::LEVELS, 0))]))
     }
 
     pub(super) fn count(&self) -> usize {
@@ -46,9 +45,13 @@ pub(super) fn check_changes<F: PageTableFormat, M: TableMemory>(
 ) -> Result<Vec<(u64, ModelPage)>, String> {
     let mut spans: Vec<(u64, u64)> = model_span.into_iter().collect();
     let mut strangers = Vec::new();
-    for (frame, index) in table.memory().changed_entries(F::ENTRY_SIZE) {
+    for (frame, first, last) in table.memory().changed_runs(F::ENTRY_SIZE) {
         match tables.0.get(&frame) {
-            Some(&(level, virt)) => extend::<F>(&mut spans, entry_span::<F>(level, virt, index)),
+            Some(&(level, virt)) => {
+                let (from, _) = entry_span::<F>(level, virt, first);
+                let (_, to) = entry_span::<F>(level, virt, last);
+                extend::<F>(&mut spans, (from, to));
+            }
             None => strangers.push(frame),
         }
     }
