@@ -5,42 +5,11 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
-use paging::table::Holes;
-use paging::{Frame, Page, PageFlags, PageTable, PhysAddr, Size2MiB, Size4KiB, VirtAddr};
-use paging_bench::{Arena, Frames, PAGES, PHYS, TABLE_FRAMES, VIRT, random_pages};
-use paging_x86::X86_64;
-use x86_64::structures::paging::{
-    Mapper, Page as XPage, PageTableFlags as XFlags, PhysFrame, Size2MiB as X2M, Size4KiB as X4K,
-    Translate, mapper::CleanUp,
+use paging_bench::ops::{
+    fresh, ours_map_each, ours_map_huge, ours_map_range, ours_translate, ours_unmap_reclaim,
+    peer_map_each, peer_map_huge, peer_translate, peer_unmap_reclaim,
 };
-
-const RW: PageFlags = PageFlags::READABLE.union(PageFlags::WRITABLE);
-const XRW: XFlags = XFlags::PRESENT.union(XFlags::WRITABLE);
-
-fn fresh() -> (Arena, Frames) {
-    (Arena::new(TABLE_FRAMES), Frames::new(TABLE_FRAMES))
-}
-
-/// Our engine: `PAGES` pages mapped one `map` call at a time.
-fn ours_map_each(arena: &mut Arena, frames: &mut Frames) {
-    let mut table = PageTable::<X86_64, _>::new(arena.memory(), frames).unwrap();
-    for i in 0..PAGES {
-        let page = Page::<Size4KiB>::containing(VirtAddr::new(VIRT + i * 4096));
-        let frame = Frame::containing(PhysAddr::new(PHYS + i * 4096));
-        table.map(page, frame, RW, frames).unwrap().ignore();
-    }
-}
-
-/// The x86_64 crate: `PAGES` pages mapped one `map_to` call at a time.
-fn peer_map_each(arena: &mut Arena, frames: &mut Frames) {
-    let mut table = arena.x86_64_table();
-    for i in 0..PAGES {
-        let page = XPage::<X4K>::containing_address(x86_64::VirtAddr::new(VIRT + i * 4096));
-        let frame = PhysFrame::containing_address(x86_64::PhysAddr::new(PHYS + i * 4096));
-        // SAFETY: the frame is never accessed; only the entry that points to it is built.
-        unsafe { table.map_to(page, frame, XRW, frames) }.unwrap().ignore();
-    }
-}
+use paging_bench::{Arena, PAGES, PHYS, TABLE_FRAMES, random_pages};
 
 fn map_single(c: &mut Criterion) {
     let mut group = c.benchmark_group("map_4k_each");
@@ -66,14 +35,7 @@ fn map_range(c: &mut Criterion) {
     group.bench_function("ours", |b| {
         b.iter_batched_ref(
             fresh,
-            |(arena, frames)| {
-                let mut table = PageTable::<X86_64, _>::new(arena.memory(), frames).unwrap();
-                let (virt, phys) = (VirtAddr::new(VIRT), PhysAddr::new(PHYS));
-                table
-                    .map_range_limited::<Size4KiB, _>(virt, phys, PAGES * 4096, RW, frames)
-                    .unwrap()
-                    .ignore();
-            },
+            |(arena, frames)| ours_map_range(arena, frames),
             BatchSize::LargeInput,
         );
     });
@@ -110,44 +72,12 @@ fn translate(c: &mut Criterion) {
     let probes = random_pages(PAGES);
     let mut group = c.benchmark_group("translate_random");
     let (mut arena, mut frames) = fresh();
-    {
-        let mut table = PageTable::<X86_64, _>::new(arena.memory(), &mut frames).unwrap();
-        table
-            .map_range_limited::<Size4KiB, _>(
-                VirtAddr::new(VIRT),
-                PhysAddr::new(PHYS),
-                PAGES * 4096,
-                RW,
-                &mut frames,
-            )
-            .unwrap()
-            .ignore();
-    }
-    let root = PhysAddr::new(4096); // the first frame `Frames` hands out
-    group.bench_function("ours", |b| {
-        let table = PageTable::<X86_64, _>::from_root(root, arena.memory());
-        b.iter(|| {
-            let mut sum = 0u64;
-            for &p in &probes {
-                sum = sum.wrapping_add(
-                    table.translate(VirtAddr::new(VIRT + p * 4096 + 8)).unwrap().phys.as_u64(),
-                );
-            }
-            black_box(sum)
-        });
-    });
+    ours_map_range(&mut arena, &mut frames);
+    group.bench_function("ours", |b| b.iter(|| black_box(ours_translate(&mut arena, &probes))));
     let (mut peer_arena, mut peer_frames) = fresh();
     peer_map_each(&mut peer_arena, &mut peer_frames);
     group.bench_function("peer", |b| {
-        let table = peer_arena.x86_64_table();
-        b.iter(|| {
-            let mut sum = 0u64;
-            for &p in &probes {
-                let addr = x86_64::VirtAddr::new(VIRT + p * 4096 + 8);
-                sum = sum.wrapping_add(table.translate_addr(addr).unwrap().as_u64());
-            }
-            black_box(sum)
-        });
+        b.iter(|| black_box(peer_translate(&mut peer_arena, &probes)));
     });
     group.finish();
 }
@@ -161,14 +91,7 @@ fn unmap_reclaim(c: &mut Criterion) {
                 ours_map_each(&mut arena, &mut frames);
                 (arena, frames)
             },
-            |(arena, frames)| {
-                let mut table =
-                    PageTable::<X86_64, _>::from_root(PhysAddr::new(4096), arena.memory());
-                table
-                    .unmap_range(VirtAddr::new(VIRT), PAGES * 4096, Holes::Refuse, frames, |_| {})
-                    .unwrap()
-                    .ignore();
-            },
+            |(arena, frames)| ours_unmap_reclaim(arena, frames),
             BatchSize::LargeInput,
         );
     });
@@ -179,16 +102,7 @@ fn unmap_reclaim(c: &mut Criterion) {
                 peer_map_each(&mut arena, &mut frames);
                 (arena, frames)
             },
-            |(arena, frames)| {
-                let mut table = arena.x86_64_table();
-                for i in 0..PAGES {
-                    let page =
-                        XPage::<X4K>::containing_address(x86_64::VirtAddr::new(VIRT + i * 4096));
-                    table.unmap(page).unwrap().1.ignore();
-                }
-                // SAFETY: every page was unmapped above; no table is in use any more.
-                unsafe { table.clean_up(frames) };
-            },
+            |(arena, frames)| peer_unmap_reclaim(arena, frames),
             BatchSize::LargeInput,
         );
     });
@@ -201,31 +115,14 @@ fn map_huge(c: &mut Criterion) {
     group.bench_function("ours", |b| {
         b.iter_batched_ref(
             fresh,
-            |(arena, frames)| {
-                let mut table = PageTable::<X86_64, _>::new(arena.memory(), frames).unwrap();
-                for i in 0..512 {
-                    let page = Page::<Size2MiB>::containing(VirtAddr::new(VIRT + (i << 21)));
-                    let frame = Frame::containing(PhysAddr::new(PHYS + (i << 21)));
-                    table.map(page, frame, RW, frames).unwrap().ignore();
-                }
-            },
+            |(arena, frames)| ours_map_huge(arena, frames),
             BatchSize::LargeInput,
         );
     });
     group.bench_function("peer", |b| {
         b.iter_batched_ref(
             fresh,
-            |(arena, frames)| {
-                let mut table = arena.x86_64_table();
-                for i in 0..512 {
-                    let page =
-                        XPage::<X2M>::containing_address(x86_64::VirtAddr::new(VIRT + (i << 21)));
-                    let frame =
-                        PhysFrame::containing_address(x86_64::PhysAddr::new(PHYS + (i << 21)));
-                    // SAFETY: the frame is never accessed; only the entry is built.
-                    unsafe { table.map_to(page, frame, XRW, frames) }.unwrap().ignore();
-                }
-            },
+            |(arena, frames)| peer_map_huge(arena, frames),
             BatchSize::LargeInput,
         );
     });

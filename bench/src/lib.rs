@@ -2,6 +2,8 @@
 //! allocator that both our engine and the `x86_64` crate use, so that the two are measured
 //! on the same memory with the same allocation cost.
 
+pub mod ops;
+
 use paging::{ArenaMemory, FrameAllocator, FrameBuf, FrameError, PhysAddr};
 use x86_64::structures::paging::{
     FrameAllocator as X86FrameAllocator, FrameDeallocator, OffsetPageTable, PageTable as X86Table,

@@ -1,0 +1,97 @@
+//! `count-ops ROW SIDE`: runs one engine benchmark row once, ours or the peer's, with the
+//! operation in a function named `counted_…` and its setup outside it, so that callgrind's
+//! `--toggle-collect=*counted_*` counts the instructions of the operation alone.
+//! `cargo xtask bench` runs it for every row and divides by the pages each run handles.
+
+use std::hint::black_box;
+use std::process::ExitCode;
+
+use paging_bench::ops::{
+    fresh, ours_map_each, ours_map_huge, ours_map_range, ours_translate, ours_unmap_reclaim,
+    peer_map_each, peer_map_huge, peer_translate, peer_unmap_reclaim,
+};
+use paging_bench::{Arena, Frames, PAGES, random_pages};
+
+/// The rows, each with the pages one run handles.
+const ROWS: &[(&str, u64)] = &[
+    ("map_4k_each", PAGES),
+    ("map_4k_range", PAGES),
+    ("translate_random", PAGES),
+    ("unmap_reclaim", PAGES),
+    ("map_1g_huge", 512),
+];
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let [row, side] = args.as_slice() else {
+        eprintln!("usage: count-ops ROW ours|peer (rows: {})", names());
+        return ExitCode::FAILURE;
+    };
+    let ours = match side.as_str() {
+        "ours" => true,
+        "peer" => false,
+        _ => {
+            eprintln!("side must be ours or peer, not {side}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let Some(&(_, pages)) = ROWS.iter().find(|(name, _)| name == row) else {
+        eprintln!("no row {row} (rows: {})", names());
+        return ExitCode::FAILURE;
+    };
+    run(row, ours);
+    // What the caller divides the count by.
+    println!("pages {pages}");
+    ExitCode::SUCCESS
+}
+
+fn names() -> String {
+    ROWS.iter().map(|(name, _)| *name).collect::<Vec<_>>().join(", ")
+}
+
+fn run(row: &str, ours: bool) {
+    let (mut arena, mut frames) = fresh();
+    match (row, ours) {
+        ("map_4k_each", true) => counted_map(&mut arena, &mut frames, ours_map_each),
+        ("map_4k_each" | "map_4k_range", false) => {
+            counted_map(&mut arena, &mut frames, peer_map_each);
+        }
+        ("map_4k_range", true) => counted_map(&mut arena, &mut frames, ours_map_range),
+        ("map_1g_huge", true) => counted_map(&mut arena, &mut frames, ours_map_huge),
+        ("map_1g_huge", false) => counted_map(&mut arena, &mut frames, peer_map_huge),
+        ("translate_random", _) => {
+            let probes = random_pages(PAGES);
+            let (build, translate): (fn(&mut Arena, &mut Frames), fn(&mut Arena, &[u64]) -> u64) =
+                if ours {
+                    (ours_map_range, ours_translate)
+                } else {
+                    (peer_map_each, peer_translate)
+                };
+            build(&mut arena, &mut frames);
+            black_box(counted_translate(&mut arena, &probes, translate));
+        }
+        (_, _) => {
+            let (build, unmap): (fn(&mut Arena, &mut Frames), fn(&mut Arena, &mut Frames)) = if ours
+            {
+                (ours_map_each, ours_unmap_reclaim)
+            } else {
+                (peer_map_each, peer_unmap_reclaim)
+            };
+            build(&mut arena, &mut frames);
+            counted_map(&mut arena, &mut frames, unmap);
+        }
+    }
+    black_box((&arena, &frames));
+}
+
+/// The operation callgrind counts: `op` on the arena.
+#[inline(never)]
+fn counted_map(arena: &mut Arena, frames: &mut Frames, op: fn(&mut Arena, &mut Frames)) {
+    op(black_box(arena), black_box(frames));
+}
+
+/// The translations callgrind counts.
+#[inline(never)]
+fn counted_translate(arena: &mut Arena, probes: &[u64], op: fn(&mut Arena, &[u64]) -> u64) -> u64 {
+    op(black_box(arena), black_box(probes))
+}
