@@ -57,8 +57,10 @@ fn a_pae_pdpt_write_after_the_load_changes_no_translation_until_a_reload() {
     machine.set_mode(Privilege::User);
     let loaded = machine.loaded_root().unwrap();
     assert_eq!(loaded.address(), root);
-    let pdpte_0 = entry_at(&machine, root);
-    assert_eq!(loaded.registers(), Some([pdpte_0, 0, 0, 0]), "the four PDPTEs, read at the load");
+    // The engine gave each PDPTE its page directory with the root: the frames after it.
+    let pdptes = [0x200_1001, 0x200_2001, 0x200_3001, 0x200_4001];
+    assert_eq!(root, pa(0x200_0000));
+    assert_eq!(loaded.registers(), Some(pdptes), "the four PDPTEs, read at the load");
     assert_eq!(machine.probe(va(PAGE), Access::Read), Ok(pa(0x1_0000)));
 
     // Point PDPTE 0 in memory at the other space's directory: the registers keep the old

@@ -136,6 +136,14 @@ pub trait PageTableFormat: 'static {
     /// The flags every present leaf has, whether asked for or not.
     const IMPLIED: PageFlags;
 
+    /// Whether the CPU reads the root table's entries into registers when the root is
+    /// loaded (x86 PAE: the four PDPTEs at a MOV to CR3, SDM 4.4.1) and walks through those
+    /// copies until the next load. A table added under the root later would stay unseen,
+    /// so in such a format every root entry points to a table for the root's whole life:
+    /// [`PageTable::new`](crate::PageTable::new) creates them all with the root, unmapping
+    /// never gives them back, and [`PageTable::destroy`](crate::PageTable::destroy) does.
+    const ROOT_ENTRIES_LOADED_WITH_ROOT: bool = false;
+
     /// Whether leaves are linear in their frame: `encode_leaf(frame + k * size, flags,
     /// level)` equals `encode_leaf(frame, flags, level) + k * size` while the frame stays
     /// within [`PHYS_BITS`](Self::PHYS_BITS). True for formats whose address is one field of

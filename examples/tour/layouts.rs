@@ -5,7 +5,7 @@ use std::io::Write;
 
 use paging::frame::{BitmapAllocator, FrameAllocator, MemoryRegion};
 use paging::space::{AddressSpace, Layout, Protection, RegionInfo, SpaceConfig};
-use paging::{Asid, Fault, FaultPolicy, PageTableFormat, Resolution, VirtAddr};
+use paging::{Asid, PageTableFormat, VirtAddr};
 use paging_sim::{Machine, MachineConfig, SpaceKernel};
 use paging_x86::{Pae, X86_64};
 
@@ -15,28 +15,6 @@ use crate::{PAGE, Res};
 /// Where Windows maps the page the kernel shares with every process (KUSER_SHARED_DATA),
 /// read-only, in a 64 KiB reservation of its own.
 const SHARED_USER_DATA: u64 = 0x7FFE_0000;
-
-/// The 32-bit process's kernel: the space resolves the fault, then the kernel reloads CR3.
-/// With PAE the CPU reads the four PDPTEs into registers only when CR3 is loaded, so a
-/// page directory the fault path has just added is not walked before a reload (32-bit
-/// Windows sidesteps this by giving every process its four directories at creation).
-struct PaeKernel<'k, 'b> {
-    space: &'k mut AddressSpace<Pae>,
-    alloc: &'k mut BitmapAllocator<'b>,
-}
-
-impl FaultPolicy<Machine<Pae>> for PaeKernel<'_, '_> {
-    fn resolve(&mut self, machine: &mut Machine<Pae>, fault: &Fault) -> Resolution {
-        let resolution = SpaceKernel::new(self.space, self.alloc).resolve(machine, fault);
-        if resolution != Resolution::Retry {
-            return resolution;
-        }
-        match machine.load_root(self.space.root(), self.space.asid()) {
-            Ok(()) => Resolution::Retry,
-            Err(_) => Resolution::Pass,
-        }
-    }
-}
 
 /// Chapter 8: the 32-bit process, then the layouts.
 pub fn layouts(out: &mut impl Write) -> Res {
@@ -78,7 +56,7 @@ fn process_32(out: &mut impl Write, alloc: &mut BitmapAllocator<'_>) -> Res {
         "`dc 0`: no page-table entry maps address 0, the fault is not one the kernel can \
          resolve, and the debugger shows ????????.",
     )?;
-    dc(out, &mut machine, "P32", VirtAddr::ZERO, 8, &mut PaeKernel { space: &mut space, alloc })?;
+    dc(out, &mut machine, "P32", VirtAddr::ZERO, 8, &mut SpaceKernel::new(&mut space, alloc))?;
     say(
         out,
         "`!address 0`, as in the seed: the free region from 0 up to the shared page, 2 GB \
@@ -96,11 +74,9 @@ fn process_32(out: &mut impl Write, alloc: &mut BitmapAllocator<'_>) -> Res {
     say(
         out,
         "The shared page is committed: its first read takes a zeroed frame (the real kernel \
-         keeps the time and the system's version there). The page's directory is new, and \
-         with PAE the CPU reads the four top-level entries (PDPTEs) only when CR3 is loaded: \
-         the kernel reloads CR3 before the read is retried.",
+         keeps the time and the system's version there).",
     )?;
-    dc(out, &mut machine, "P32", shared, 4, &mut PaeKernel { space: &mut space, alloc })?;
+    dc(out, &mut machine, "P32", shared, 4, &mut SpaceKernel::new(&mut space, alloc))?;
     space.destroy(machine.ram_mut(), alloc);
     Ok(())
 }

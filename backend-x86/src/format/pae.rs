@@ -36,6 +36,9 @@ impl PageTableFormat for Pae {
     const LEAF_LEVELS: u8 = 0b011;
     const SIGN_EXTENDED: bool = false;
     const PAYLOAD_BITS: u32 = 63;
+    /// The CPU loads the four PDPTEs with CR3 (SDM 4.4.1): each must point to a page
+    /// directory for as long as the PDPT is a root.
+    const ROOT_ENTRIES_LOADED_WITH_ROOT: bool = true;
     codec_constants!(CODEC);
 
     #[inline(always)]

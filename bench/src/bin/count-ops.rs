@@ -12,6 +12,11 @@ use paging_bench::ops::{
 };
 use paging_bench::{Arena, Frames, PAGES, random_pages};
 
+/// Builds tables, or changes them.
+type Build = fn(&mut Arena, &mut Frames);
+/// Translates pages, returning a sum of what it found.
+type Translate = fn(&mut Arena, &[u64]) -> u64;
+
 /// The rows, each with the pages one run handles.
 const ROWS: &[(&str, u64)] = &[
     ("map_4k_each", PAGES),
@@ -61,18 +66,16 @@ fn run(row: &str, ours: bool) {
         ("map_1g_huge", false) => counted_map(&mut arena, &mut frames, peer_map_huge),
         ("translate_random", _) => {
             let probes = random_pages(PAGES);
-            let (build, translate): (fn(&mut Arena, &mut Frames), fn(&mut Arena, &[u64]) -> u64) =
-                if ours {
-                    (ours_map_range, ours_translate)
-                } else {
-                    (peer_map_each, peer_translate)
-                };
+            let (build, translate): (Build, Translate) = if ours {
+                (ours_map_range, ours_translate)
+            } else {
+                (peer_map_each, peer_translate)
+            };
             build(&mut arena, &mut frames);
             black_box(counted_translate(&mut arena, &probes, translate));
         }
         (_, _) => {
-            let (build, unmap): (fn(&mut Arena, &mut Frames), fn(&mut Arena, &mut Frames)) = if ours
-            {
+            let (build, unmap): (Build, Build) = if ours {
                 (ours_map_each, ours_unmap_reclaim)
             } else {
                 (peer_map_each, peer_unmap_reclaim)

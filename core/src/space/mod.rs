@@ -86,6 +86,9 @@ impl Default for SpaceConfig {
 #[derive(Debug)]
 pub struct AddressSpace<F: PageTableFormat, const N: usize = 64> {
     root: PhysAddr,
+    /// Whether the root's kernel-half entries were copied from a kernel root (and are the
+    /// kernel's, not the space's, to free).
+    shares_kernel: bool,
     asid: Asid,
     layout: Layout,
     config: SpaceConfig,
@@ -99,12 +102,15 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
     /// copied from it, so that every space shares the kernel half (its pages are
     /// supervisor-only, unreachable from user mode). Entries the kernel adds to its root
     /// later are not copied: build the kernel half's top-level tables before spaces.
+    /// In a format whose root entries the CPU loads with the root (x86 PAE) the root's
+    /// other entries get their tables now, as [`PageTable::new`] gives them.
     ///
     /// # Errors
     ///
     /// Returns [`SpaceError::OutsideUserSpace`] for a layout the format cannot address,
     /// [`SpaceError::Unaligned`] for a granularity that is not a power-of-two multiple of
-    /// 4 KiB, and [`SpaceError::Table`] when no frame is free for the root, or with
+    /// 4 KiB, and [`SpaceError::Table`] when no frame is free for the root (or those
+    /// tables: none is kept), or with
     /// [`TableError::Unaligned`] for a `kernel_root` that is
     /// not aligned to the size of a root table.
     pub fn new<M: TableMemory, A: FrameSource + ?Sized>(
@@ -137,19 +143,11 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
             }
             .into());
         }
-        let table = PageTable::<F, _>::new(&mut *memory, alloc.tables())?;
-        let root = table.root();
-        if let Some(kernel) = kernel_root {
-            let first = F::index(layout.kernel_start, F::LEVELS);
-            for index in first..F::entries(F::LEVELS) {
-                // Both roots are aligned to a root table's size: their entries stay inside.
-                let at = index as u64 * entry.bytes();
-                let raw = memory.read_entry(kernel + at, entry);
-                memory.write_entry(root + at, entry, raw);
-            }
-        }
+        let shared = kernel_root.map(|kernel| (kernel, F::index(layout.kernel_start, F::LEVELS)));
+        let root = PageTable::<F, _>::new_sharing(&mut *memory, alloc.tables(), shared)?.root();
         Ok(Self {
             root,
+            shares_kernel: kernel_root.is_some(),
             asid,
             layout,
             config,
@@ -389,7 +387,7 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
     }
 
     /// Releases every reservation and view, and gives the space's tables back (the root
-    /// too; the kernel half's tables, shared, stay). Views' sections count one view less.
+    /// too; the kernel half's tables, when shared from a kernel root, stay). Views' sections count one view less.
     /// Invalidate the space's address-space id in the TLB afterwards.
     pub fn destroy<M: TableMemory, A: FrameSource + ?Sized>(
         mut self,
@@ -405,7 +403,9 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
             alloc.uncharge(self.root, committed);
         }
         let entry = F::ENTRY_SIZE;
-        for index in F::index(self.layout.kernel_start, F::LEVELS)..F::entries(F::LEVELS) {
+        let first_shared = F::index(self.layout.kernel_start, F::LEVELS);
+        let shared = if self.shares_kernel { first_shared } else { F::entries(F::LEVELS) };
+        for index in shared..F::entries(F::LEVELS) {
             // The root came from `PageTable::new`, 4 KiB aligned: its entries stay in its frame.
             memory.write_entry(self.root + index as u64 * entry.bytes(), entry, 0);
         }

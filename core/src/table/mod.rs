@@ -15,7 +15,10 @@
 //! # Empty tables
 //!
 //! Unmapping gives back tables that become empty, unless
-//! [`keep_empty_tables`](PageTable::keep_empty_tables) says otherwise. The root stays.
+//! [`keep_empty_tables`](PageTable::keep_empty_tables) says otherwise. The root stays, and
+//! in a format whose root entries the CPU loads with the root
+//! ([`PageTableFormat::ROOT_ENTRIES_LOADED_WITH_ROOT`]) so do the tables right under it:
+//! [`PageTable::new`] creates them all, and [`PageTable::destroy`] gives them back.
 
 use core::marker::PhantomData;
 
@@ -33,6 +36,9 @@ mod fresh;
 mod inspect;
 mod range;
 mod reserve;
+mod root_tables;
+
+use root_tables::may_give_back;
 
 pub use edits::{Holes, Rewrite, Unmapped};
 
@@ -72,17 +78,33 @@ pub struct PageTable<F: PageTableFormat, M: TableMemory> {
 impl<F: PageTableFormat, M: TableMemory> PageTable<F, M> {
     /// Creates an empty page table with a root frame from `alloc`.
     ///
+    /// In a format whose root entries the CPU loads with the root
+    /// ([`PageTableFormat::ROOT_ENTRIES_LOADED_WITH_ROOT`], x86 PAE) every root entry gets
+    /// its empty table now, so that the tree never changes under a loaded root: all of
+    /// them or, on error, none (every frame taken goes back).
+    ///
     /// # Errors
     ///
-    /// Returns [`TableError::OutOfFrames`] if the allocator is empty, and
-    /// [`TableError::FrameOutsideMemory`] if it hands out a frame `memory` cannot reach
-    /// (the frame is given back).
-    pub fn new<A: FrameAllocator + ?Sized>(
+    /// Returns [`TableError::OutOfFrames`] if the allocator runs dry (`needed` counts the
+    /// root and its tables), and [`TableError::FrameOutsideMemory`] if it hands out a
+    /// frame `memory` cannot reach or the format cannot point to (the frame is given back).
+    pub fn new<A: FrameAllocator + ?Sized>(memory: M, alloc: &mut A) -> Result<Self, TableError> {
+        Self::new_sharing(memory, alloc, None)
+    }
+
+    /// As [`new`](Self::new), with the root entries from index `first` on copied from the
+    /// root table at `shared` (a kernel half every space shares) instead of getting tables
+    /// of their own. Both roots must lie in `memory`, aligned to a root table's size.
+    pub(crate) fn new_sharing<A: FrameAllocator + ?Sized>(
         mut memory: M,
         alloc: &mut A,
+        shared: Option<(PhysAddr, usize)>,
     ) -> Result<Self, TableError> {
+        let own = shared.map_or(F::entries(F::LEVELS), |(_, first)| first);
+        let own = if F::ROOT_ENTRIES_LOADED_WITH_ROOT { own.min(F::entries(F::LEVELS)) } else { 0 };
+        let needed = 1 + own;
         let root = alloc.allocate().map_err(|source| TableError::OutOfFrames {
-            needed: 1,
+            needed,
             got: 0,
             source,
         })?;
@@ -91,7 +113,19 @@ impl<F: PageTableFormat, M: TableMemory> PageTable<F, M> {
             return Err(TableError::FrameOutsideMemory { frame: root });
         }
         memory.zero_frame(root);
-        Ok(Self::from_root(root, memory))
+        let mut table = Self::from_root(root, memory);
+        if let Err(error) = table.link_root_tables(own, alloc) {
+            table.unlink_root_tables(own, alloc);
+            let _ = alloc.deallocate(root);
+            return Err(error);
+        }
+        if let Some((kernel, first)) = shared {
+            for index in first..F::entries(F::LEVELS) {
+                let raw = table.read(kernel, index);
+                table.write(root, index, raw);
+            }
+        }
+        Ok(table)
     }
 
     /// Takes over the table whose root is at `root` (for example the tables a bootloader
@@ -302,7 +336,8 @@ impl<F: PageTableFormat, M: TableMemory> PageTable<F, M> {
 
     /// After the entry for `va` at `target` was cleared, gives back the tables on its path
     /// (`path[level]` is the table at each level) that are now empty, bottom-up; the root
-    /// stays. The caller's flush of `va` covers the paging-structure caches too.
+    /// stays, and so do the tables under a root whose entries the CPU loads with it. The
+    /// caller's flush of `va` covers the paging-structure caches too.
     fn reclaim_path<A: FrameAllocator + ?Sized>(
         &mut self,
         path: &[PhysAddr; 6],
@@ -313,7 +348,7 @@ impl<F: PageTableFormat, M: TableMemory> PageTable<F, M> {
         if !self.reclaim {
             return;
         }
-        for level in target..F::LEVELS {
+        for level in (target..F::LEVELS).take_while(|&level| may_give_back::<F>(level)) {
             let table = path[usize::from(level)];
             if !self.is_empty_table(table, level, F::index(va, level)) {
                 break;

@@ -15,7 +15,7 @@ const END: u64 = 1;
 
 /// Whether `frame` can hold a table or a fresh page: aligned, in `memory`, and within the
 /// physical width of format `F` (aligned, its last byte cannot pass 2^64).
-fn usable<F: PageTableFormat, M: TableMemory>(memory: &M, frame: PhysAddr) -> bool {
+pub(crate) fn usable<F: PageTableFormat, M: TableMemory>(memory: &M, frame: PhysAddr) -> bool {
     frame.is_aligned(4096) && memory.contains(frame) && F::phys_in_range(frame + 4095)
 }
 

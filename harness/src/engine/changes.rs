@@ -23,9 +23,16 @@ use crate::show::Hex;
 pub(super) struct Tables(FxHashMap<PhysAddr, (u8, u64)>);
 
 impl Tables {
-    /// A tree of one empty root.
-    pub(super) fn new<F: PageTableFormat>(root: PhysAddr) -> Self {
-        Self(FxHashMap::from_iter([(root, (F::LEVELS, 0))]))
+    /// The tables of `table` as it is: a new one is one empty root, or in a format whose
+    /// root entries the CPU loads with the root (PAE) the root and a table for each entry.
+    pub(super) fn of<F: PageTableFormat, M: TableMemory>(table: &PageTable<F, M>) -> Self {
+        let mut tables = FxHashMap::default();
+        table.visit(|visit| {
+            if let Visit::Table { level, frame, virt } = visit {
+                tables.insert(frame, (level, virt.as_u64()));
+            }
+        });
+        Self(tables)
     }
 
     pub(super) fn count(&self) -> usize {

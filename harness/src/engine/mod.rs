@@ -325,7 +325,7 @@ impl<F: PageTableFormat> Harness<F> {
         let mut memory = Journaled::new(memory);
         let mut table = PageTable::<F, _>::new(&mut memory, &mut alloc).unwrap();
         let mut model = Model::default();
-        let mut tables = changes::Tables::new::<F>(table.root());
+        let mut tables = changes::Tables::of(&table);
 
         for (now, step) in planned.iter().enumerate() {
             let at = At { format: F::NAME, steps: &planned, now };

@@ -195,6 +195,7 @@ where
 
     fn emptied(&self, source: Target, level: u8, entries: &Entries) -> bool {
         self.op.reclaims()
+            && super::super::may_give_back::<F>(level)
             && entries
                 .untouched(F::entries(level))
                 .all(|index| self.tables.read(source.table, index) == 0)
