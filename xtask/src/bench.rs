@@ -194,11 +194,12 @@ pub fn run(ctx: &Ctx) -> Result<(), String> {
         .map_or_else(|| ctx.root.join("target"), |dir| ctx.root.join(dir));
     let criterion = target.join("criterion");
     let mut table = String::new();
+    let counts = instructions(ctx)?;
     let _ = writeln!(
         table,
-        "| measurement | ours (ns) | peer (ns) | peer | ratio (peer/ours) | target | met |"
+        "| measurement | ours (ns) | peer (ns) | peer | ratio (peer/ours) | target | met | ours (instr) | peer (instr) | instr ratio |"
     );
-    let _ = writeln!(table, "|---|---:|---:|---|---:|---:|---|");
+    let _ = writeln!(table, "|---|---:|---:|---|---:|---:|---|---:|---:|---:|");
     for m in MEASUREMENTS {
         let ours = mean_ns(&criterion, m.group, m.ours)? / m.per_iteration;
         let peer = mean_ns(&criterion, m.group, m.peer)? / m.per_iteration;
@@ -208,14 +209,81 @@ pub fn run(ctx: &Ctx) -> Result<(), String> {
             Some(t) => (format!("{t:.1}x"), if ratio >= t { "yes" } else { "no" }),
             None => ("-".to_owned(), "-"),
         };
+        let counted = counts.iter().find(|c| c.0 == m.name && m.peer == "peer");
+        let instr = counted.map_or_else(
+            || "- | - | -".to_owned(),
+            |&(_, ours, peer)| format!("{ours:.1} | {peer:.1} | {:.2}", peer / ours),
+        );
         let _ = writeln!(
             table,
-            "| {} | {ours:.2} | {peer:.2} | {} | {ratio:.2} | {target} | {met} |",
+            "| {} | {ours:.2} | {peer:.2} | {} | {ratio:.2} | {target} | {met} | {instr} |",
             m.name, m.peer_kind
         );
     }
     let block = format!("{BEGIN}\n\n{}\n\n{table}\n{END}", machine(ctx));
     write_results(&ctx.root.join("BENCHMARKS.md"), &block)
+}
+
+/// The engine rows `count-ops` runs.
+const COUNTED_ROWS: &[&str] =
+    &["map_4k_each", "map_4k_range", "translate_random", "unmap_reclaim", "map_1g_huge"];
+
+/// Instructions per page of each engine row, ours and the peer's, counted by callgrind
+/// (`count-ops` keeps each row's setup out of the count); empty without valgrind.
+///
+/// # Errors
+///
+/// A message if the build or a count fails.
+pub fn instructions(ctx: &Ctx) -> Result<Vec<(&'static str, f64, f64)>, String> {
+    if Cmd::new(&["valgrind", "--version"]).output(&ctx.root).is_err() {
+        println!("valgrind is not installed: no instruction counts");
+        return Ok(Vec::new());
+    }
+    ctx.cargo(&["build", "--release", "-p", "paging-bench", "--bin", "count-ops"])
+        .run(&ctx.root)?;
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| ctx.root.join("target"), |dir| ctx.root.join(dir));
+    let binary = target.join("release").join("count-ops");
+    let out = std::env::temp_dir().join(format!("paging-count-ops-{}.out", std::process::id()));
+    let mut counts = Vec::new();
+    for &row in COUNTED_ROWS {
+        let mut per_page = [0.0; 2];
+        for (side, slot) in ["ours", "peer"].into_iter().zip(&mut per_page) {
+            *slot = count_one(ctx, &binary, &out, row, side)?;
+        }
+        println!("{row} ours_instr={:.1} peer_instr={:.1}", per_page[0], per_page[1]);
+        counts.push((row, per_page[0], per_page[1]));
+    }
+    let _ = fs::remove_file(&out);
+    Ok(counts)
+}
+
+/// The instructions per page of one run of `count-ops ROW SIDE`.
+fn count_one(ctx: &Ctx, binary: &Path, out: &Path, row: &str, side: &str) -> Result<f64, String> {
+    let out_arg = format!("--callgrind-out-file={}", out.display());
+    let binary = binary.to_string_lossy();
+    let argv = [
+        "valgrind",
+        "--tool=callgrind",
+        &out_arg,
+        "--toggle-collect=*counted_*",
+        &binary,
+        row,
+        side,
+    ];
+    let printed = Cmd::new(&argv).output(&ctx.root)?;
+    let pages: f64 = printed
+        .lines()
+        .find_map(|l| l.strip_prefix("pages "))
+        .and_then(|n| n.trim().parse().ok())
+        .ok_or_else(|| format!("count-ops {row} {side} printed no page count"))?;
+    let profile = fs::read_to_string(out).map_err(|e| format!("{}: {e}", out.display()))?;
+    let total: f64 = profile
+        .lines()
+        .find_map(|l| l.strip_prefix("summary:").or_else(|| l.strip_prefix("totals:")))
+        .and_then(|n| n.trim().parse().ok())
+        .ok_or_else(|| format!("no instruction total in {}", out.display()))?;
+    Ok(total / pages)
 }
 
 /// The mean time of one iteration of `group/function`, in nanoseconds.

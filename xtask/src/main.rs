@@ -39,8 +39,12 @@ enum Command {
     /// Build the test kernel (examples/kernel) and run it under QEMU, 4-level and 5-level
     Qemu,
     /// Run the benchmarks against the x86_64 crate, a lower bound and native loops; print
-    /// `name ours_ns=… peer_ns=… ratio=…` lines and update BENCHMARKS.md
+    /// `name ours_ns=… peer_ns=… ratio=…` lines, the engine rows' instructions per page
+    /// (callgrind), and update BENCHMARKS.md
     Bench,
+    /// Count the engine rows' instructions per page with callgrind, ours and the x86_64
+    /// crate's (`name ours_instr=… peer_instr=…`), without the timed benchmarks
+    BenchInstructions,
     /// Run every fuzz target for SECONDS seconds each (installing the nightly toolchain
     /// and cargo-fuzz when missing); fails if any target crashes
     Fuzz {
@@ -67,6 +71,7 @@ fn main() -> ExitCode {
         Command::Test => steps::run_all(&ctx, &steps::test_steps()),
         Command::Qemu => steps::run_all(&ctx, &steps::qemu_steps()),
         Command::Bench => report(bench::run(&ctx)),
+        Command::BenchInstructions => report(bench::instructions(&ctx).map(drop)),
         Command::Fuzz { seconds } => report(fuzz::run(&ctx, seconds)),
         Command::FuzzCoverage => report(coverage::run(&ctx)),
         Command::Miri => report(miri::run(&ctx, miri::ALL)),
