@@ -329,6 +329,25 @@ impl<'h, F: PageTableFormat, S: BackingStore, P: ReplacementPolicy> FrameSource
         }
     }
 
+    fn lock(&mut self, space: PhysAddr, pages: u64) -> Result<(), SpaceError> {
+        let set = self.pager.sets.get_mut(space);
+        // A space the pager does not serve has no working set to lock pages in.
+        let available = set.as_ref().map_or(0, |s| u64::from(s.minimum).saturating_sub(s.locked));
+        match set {
+            Some(set) if pages <= available => {
+                set.locked += pages;
+                Ok(())
+            }
+            _ => Err(SpaceError::WorkingSetQuota { requested: pages, available }),
+        }
+    }
+
+    fn unlock(&mut self, space: PhysAddr, pages: u64) {
+        if let Some(set) = self.pager.sets.get_mut(space) {
+            set.locked = set.locked.saturating_sub(pages);
+        }
+    }
+
     fn resolved(&mut self, owner: Owner, kind: FaultKind) {
         let pager = &mut *self.pager;
         pager.clock += 1;

@@ -6,6 +6,7 @@ use crate::addr::VirtAddr;
 use crate::error::TableError;
 
 use super::protection::MemoryType;
+use super::source::PageInError;
 
 /// Why an address-space operation was refused. Each refusal leaves the space, its tables
 /// and every frame as they were.
@@ -122,6 +123,34 @@ pub enum SpaceError {
         /// The pages still free under the limit.
         available: u64,
     },
+    /// A page in the range to unlock is not locked (Windows `VirtualUnlock`,
+    /// `ERROR_NOT_LOCKED`, 158).
+    NotLocked {
+        /// The first such page.
+        addr: VirtAddr,
+    },
+    /// Locking would take the space's locked pages past what its working set allows: its
+    /// minimum (Windows `ERROR_WORKING_SET_QUOTA`, 1453).
+    WorkingSetQuota {
+        /// The pages the call would have locked.
+        requested: u64,
+        /// The pages that can still be locked.
+        available: u64,
+    },
+    /// A page in the range cannot be touched (no-access or guard), so it cannot be made
+    /// resident and locked (Windows `ERROR_NOACCESS`, 998).
+    Inaccessible {
+        /// The first such page.
+        addr: VirtAddr,
+    },
+    /// A page could not be made resident to be locked: no frame could be freed for it, or
+    /// the store failed to read it back.
+    NotResident {
+        /// The page.
+        addr: VirtAddr,
+        /// Why.
+        error: PageInError,
+    },
     /// The page tables refused (most often: out of frames for a table).
     Table(TableError),
 }
@@ -146,6 +175,9 @@ impl SpaceError {
             | Self::CapacityExhausted { .. }
             | Self::TooManyViews { .. } => Some(8),
             Self::CommitLimit { .. } => Some(1455),
+            Self::NotLocked { .. } => Some(158),
+            Self::WorkingSetQuota { .. } => Some(1453),
+            Self::Inaccessible { .. } => Some(998),
             _ => None,
         }
     }
@@ -216,6 +248,23 @@ impl fmt::Display for SpaceError {
                 f,
                 "committing {requested} pages passes the commit limit ({available} pages left)"
             ),
+            Self::NotLocked { addr } => write!(f, "{:#x} is not locked", addr.as_u64()),
+            Self::WorkingSetQuota { requested, available } => write!(
+                f,
+                "locking {requested} pages passes the working set's minimum \
+                 ({available} pages left)"
+            ),
+            Self::Inaccessible { addr } => {
+                write!(f, "{:#x} is no-access or guard: it cannot be locked", addr.as_u64())
+            }
+            Self::NotResident { addr, error } => {
+                let why = match error {
+                    PageInError::Store => "the store failed to read it",
+                    PageInError::NoFrame => "no frame could be freed for it",
+                    PageInError::Unknown => "its entry names nothing the source holds",
+                };
+                write!(f, "{:#x} could not be made resident: {why}", addr.as_u64())
+            }
             Self::Table(error) => write!(f, "page tables: {error}"),
         }
     }

@@ -23,6 +23,7 @@ use crate::software_pte::SoftwarePte;
 use crate::table::{Lookup, NewEntry, PageTable};
 use crate::tlb::Flush;
 
+use super::lock::LOCKED;
 use super::regions::{Backing, Reservation, Run};
 use super::section::{self, Prototype};
 use super::source::{FaultKind, FrameSource, PageInError};
@@ -42,7 +43,7 @@ enum Held {
 
 /// Why a page could not be materialised.
 #[derive(Clone, Copy, Debug)]
-enum Refused {
+pub(super) enum Refused {
     /// Nothing the kernel can do: the process gets the fault.
     Pass,
     /// The store could not give the page back.
@@ -132,7 +133,7 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
     /// protection allows. Decides everything first (the flags, the books' room for a
     /// private copy) and takes or brings back frames last, giving back what it took when
     /// the entry cannot be written.
-    fn materialise<M: TableMemory, A: FrameSource + ?Sized>(
+    pub(super) fn materialise<M: TableMemory, A: FrameSource + ?Sized>(
         &mut self,
         page: u64,
         reservation: &Reservation,
@@ -152,9 +153,13 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
         let private = write
             && (run.protect.is_write_copy() || (!owned_now && reservation.protect.is_write_copy()));
         let protect = if private { run.protect.after_copy() } else { run.protect };
-        let Some(flags) = page_flags(reservation, protect, owned_now || private) else {
+        let Some(mut flags) = page_flags(reservation, protect, owned_now || private) else {
             return Err(Refused::Pass);
         };
+        // A locked page stays locked, whatever frame it ends in (a private copy).
+        if let Some(Held::Frame { present: Some(now), .. }) = held {
+            flags |= now.intersection(LOCKED);
+        }
         if let Some(Held::Frame { present: Some(now), .. }) = held
             && now == flags
         {

@@ -34,6 +34,7 @@ mod chain;
 mod error;
 mod fault_path;
 mod layout;
+mod lock;
 mod placement;
 mod protection;
 mod query;
@@ -57,6 +58,7 @@ pub use violation::{AccessViolation, Violation};
 
 pub(crate) use fault_path::OWNED;
 use fault_path::{frame_of, hide, page_flags, release_entry};
+pub(crate) use lock::LOCKED;
 use regions::{Backing, Regions, Reservation, Run};
 
 /// The page of an address space: the base page, 4 KiB.
@@ -427,6 +429,9 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
     ) -> Result<Flush, SpaceError> {
         self.regions.plan().set(start, end).fits()?;
         let shared = RefCell::new(alloc);
+        // A hidden page is out of the hardware's reach, and out of its lock.
+        let hides = page_flags(&reservation, protect, true).is_none();
+        let mut unlocked = 0;
         let mut table = self.page_table(memory);
         let flush = table.rewrite_range(
             VirtAddr::new(start),
@@ -437,7 +442,7 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
                 // protection when it comes back: the books say it.
                 let Some((frame, owned)) = frame_of(occupant) else { return Rewrite::Keep };
                 match page_flags(&reservation, protect, owned) {
-                    Some(flags) => Rewrite::Page { frame, flags },
+                    Some(flags) => Rewrite::Page { frame, flags: flags | locked_in(occupant) },
                     None => Rewrite::Payload(hide::<F>(frame, owned)),
                 }
             },
@@ -448,8 +453,12 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
                     // The rewrite drops the Dirty bit: the pager must still know.
                     shared.borrow_mut().dirtied(page.frame);
                 }
+                if hides && !locked_in(old).is_empty() {
+                    unlocked += 1;
+                }
             },
         )?;
+        shared.into_inner().unlock(self.root, unlocked);
         self.regions.set(start, end, |_| (PageState::Committed, protect))?;
         Ok(flush)
     }
@@ -598,15 +607,28 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
         alloc: &mut A,
     ) -> Result<Flush, SpaceError> {
         let shared = RefCell::new(alloc);
+        let mut unlocked = 0;
         let mut table = self.page_table(memory);
         let flush = table.rewrite_range(
             VirtAddr::new(start),
             end - start,
             &mut SharedTables(&shared),
             |_, _, _| Rewrite::Clear,
-            |_, old| release_entry(&mut **shared.borrow_mut(), old),
+            |_, old| {
+                unlocked += u64::from(!locked_in(old).is_empty());
+                release_entry(&mut **shared.borrow_mut(), old);
+            },
         )?;
+        shared.into_inner().unlock(self.root, unlocked);
         Ok(flush)
+    }
+}
+
+/// The lock a present entry holds ([`LOCKED`], or nothing).
+fn locked_in(occupant: Occupant) -> PageFlags {
+    match occupant {
+        Occupant::Page(page) => page.flags.intersection(LOCKED),
+        Occupant::Payload(_) => PageFlags::empty(),
     }
 }
 

@@ -116,6 +116,25 @@ pub trait FrameSource {
         let _ = (space, pages);
     }
 
+    /// `pages` more pages of the space whose root is `space` are to be locked in its
+    /// working set (Windows `VirtualLock`). A pager allows as many locked pages as the
+    /// working set's minimum; a plain allocator pages nothing out, and allows any number.
+    ///
+    /// # Errors
+    ///
+    /// Returns [`SpaceError::WorkingSetQuota`](super::SpaceError::WorkingSetQuota) when they
+    /// do not fit; nothing is counted then.
+    fn lock(&mut self, space: PhysAddr, pages: u64) -> Result<(), super::SpaceError> {
+        let _ = (space, pages);
+        Ok(())
+    }
+
+    /// `pages` locked pages of the space whose root is `space` were unlocked (unlocked,
+    /// decommitted, released, or hidden by a no-access protection).
+    fn unlock(&mut self, space: PhysAddr, pages: u64) {
+        let _ = (space, pages);
+    }
+
     /// A fault on the page of `owner` was resolved, in the way `kind` says (for the
     /// counters: only faults that ended well are counted).
     fn resolved(&mut self, owner: Owner, kind: FaultKind) {

@@ -1,0 +1,238 @@
+//! The working-set part of the Windows memory API on the simulated machine, with a pager:
+//! `VirtualLock`/`VirtualUnlock`, `EmptyWorkingSet`, `SetProcessWorkingSetSize`,
+//! `MEM_RESET`. Facts from Microsoft's documentation of these calls and, where it tests
+//! them, Wine's conformance suite (dlls/kernel32/tests/virtual.c in wine-mirror/wine, whose
+//! checks pass on real Windows); each test names its source.
+
+use paging::VirtAddr;
+use paging::frame::BitmapAllocator;
+use paging::pager::PAGE_BYTES;
+use paging::pager::policy::PolicyKind;
+use paging::space::{AddressSpace, PageInError, Protection, SpaceError};
+use paging_harness::fixtures::{PagerBooks as Storage, SimPager, sim_allocator, sim_space};
+use paging_sim::{Machine, MachineConfig, MachineError, PagedKernel, ProcessId, SimDisk};
+use paging_x86::X86_64;
+
+const PAGE: u64 = 0x1000;
+const ERROR_NOT_LOCKED: u32 = 158;
+const ERROR_INVALID_ADDRESS: u32 = 487;
+const ERROR_NOACCESS: u32 = 998;
+const ERROR_WORKING_SET_QUOTA: u32 = 1453;
+
+/// One process: its space and its id on the machine.
+struct Process {
+    space: AddressSpace<X86_64>,
+    id: ProcessId,
+}
+
+/// The machine, the page-table allocator and the pager of a test.
+struct World<'a, 's> {
+    m: &'a mut Machine<X86_64>,
+    alloc: &'a mut BitmapAllocator<'s>,
+    pager: &'a mut SimPager<'s>,
+}
+
+impl World<'_, '_> {
+    /// A process whose working set is `minimum` to unbounded pages.
+    fn process(&mut self, asid: u16, minimum: u32) -> Process {
+        let (space, id) = sim_space(self.m, self.alloc, asid);
+        self.pager.attach(space.root(), space.asid(), minimum, u32::MAX).unwrap();
+        Process { space, id }
+    }
+
+    fn commit(&mut self, p: &mut Process, pages: u64) -> VirtAddr {
+        let (_, mut tlb) = self.m.split();
+        let mut paging = self.pager.with(self.alloc, &mut tlb);
+        p.space.commit_with(None, pages * PAGE, Protection::READ_WRITE, &mut paging).unwrap()
+    }
+
+    fn store(&mut self, p: &mut Process, addr: VirtAddr, data: &[u8]) -> Result<(), MachineError> {
+        self.m.switch_to(p.id);
+        let mut kernel = PagedKernel::new(&mut p.space, self.pager, self.alloc);
+        self.m.store(addr, data, &mut kernel)
+    }
+
+    fn load(&mut self, p: &mut Process, addr: VirtAddr, len: usize) -> Vec<u8> {
+        self.m.switch_to(p.id);
+        let mut kernel = PagedKernel::new(&mut p.space, self.pager, self.alloc);
+        let mut bytes = vec![0; len];
+        self.m.load(addr, &mut bytes, &mut kernel).unwrap();
+        bytes
+    }
+
+    fn lock(&mut self, p: &mut Process, addr: VirtAddr, size: u64) -> Result<(), SpaceError> {
+        let (ram, mut tlb) = self.m.split();
+        let mut paging = self.pager.with(self.alloc, &mut tlb);
+        p.space.lock(addr, size, ram, &mut paging).map(|flush| flush.apply(&mut tlb))
+    }
+
+    fn unlock(&mut self, p: &mut Process, addr: VirtAddr, size: u64) -> Result<(), SpaceError> {
+        let (ram, mut tlb) = self.m.split();
+        let mut paging = self.pager.with(self.alloc, &mut tlb);
+        p.space.unlock(addr, size, ram, &mut paging).map(|flush| flush.apply(&mut tlb))
+    }
+
+    fn empty_working_set(&mut self, p: &Process) -> usize {
+        let (ram, mut tlb) = self.m.split();
+        self.pager.with(self.alloc, &mut tlb).empty_working_set(p.space.root(), ram)
+    }
+
+    /// (working-set size, locked pages, page faults) of `p`.
+    fn set(&self, p: &Process) -> (u64, u64, u64) {
+        let set = self.pager.working_set(p.space.root()).unwrap();
+        (set.size(), set.locked(), set.counters().page_fault_count)
+    }
+}
+
+/// A page of bytes that says which page it is.
+fn pattern(page: u64) -> Vec<u8> {
+    (0..PAGE_BYTES).map(|i| (page as u8).wrapping_mul(37) ^ (i as u8)).collect()
+}
+
+/// `VirtualLock`: "Locks the specified region of the process's virtual address space into
+/// physical memory"; "all pages in the specified region must be committed"; "the number
+/// of pages that a process can lock is equal to the number of pages in its minimum working
+/// set minus a small overhead" (ours: no overhead); `VirtualUnlock` of a page not locked
+/// fails with `ERROR_NOT_LOCKED` (Microsoft's documentation). `EmptyWorkingSet` "removes as
+/// many pages as possible": the locked ones stay.
+#[test]
+fn locked_pages_stay_through_empty_working_set() {
+    let mut machine = Machine::<X86_64>::new(MachineConfig::default());
+    let mut bitmap = Box::new([0; 128]);
+    let mut alloc = sim_allocator(&mut bitmap);
+    let mut storage = Storage::new(4, 16, 4);
+    let mut pager = storage.pager(PolicyKind::Clock, SimDisk::new(16)).unwrap();
+    let mut w = World { m: &mut machine, alloc: &mut alloc, pager: &mut pager };
+    let mut p = w.process(1, 2);
+    let base = w.commit(&mut p, 4);
+    for page in 0..4 {
+        w.store(&mut p, base + page * PAGE, &pattern(page)).unwrap();
+    }
+    assert_eq!(w.set(&p), (4, 0, 4));
+
+    // Lock the first two pages (by an unaligned range touching both): the trim passes
+    // them over.
+    w.lock(&mut p, base + 0x800, PAGE).unwrap();
+    assert_eq!(w.set(&p), (4, 2, 4));
+    assert_eq!(w.empty_working_set(&p), 2);
+    assert_eq!(w.set(&p), (2, 2, 4));
+    // Locked pages are read with no fault; locking them again changes nothing.
+    assert_eq!(w.load(&mut p, base + PAGE, PAGE_BYTES), pattern(1));
+    w.lock(&mut p, base, 2 * PAGE).unwrap();
+    assert_eq!(w.set(&p), (2, 2, 4));
+
+    // The minimum is two pages: a third is past the quota, and nothing changes.
+    let error = w.lock(&mut p, base + PAGE, 2 * PAGE).unwrap_err();
+    assert_eq!(error, SpaceError::WorkingSetQuota { requested: 1, available: 0 });
+    assert_eq!(error.windows_error(), Some(ERROR_WORKING_SET_QUOTA));
+    assert_eq!(w.set(&p), (2, 2, 4));
+
+    // Unlocking a range with a page not locked is refused whole.
+    let error = w.unlock(&mut p, base, 3 * PAGE).unwrap_err();
+    assert_eq!(error, SpaceError::NotLocked { addr: base + 2 * PAGE });
+    assert_eq!(error.windows_error(), Some(ERROR_NOT_LOCKED));
+    assert_eq!(w.set(&p), (2, 2, 4));
+    // One unlock undoes two locks; the pages can be trimmed again.
+    w.unlock(&mut p, base, 2 * PAGE).unwrap();
+    assert_eq!(w.set(&p), (2, 0, 4));
+    assert_eq!(w.unlock(&mut p, base, PAGE), Err(SpaceError::NotLocked { addr: base }));
+    assert_eq!(w.empty_working_set(&p), 2);
+    assert_eq!(w.set(&p), (0, 0, 4));
+    for page in 0..4 {
+        assert_eq!(w.load(&mut p, base + page * PAGE, PAGE_BYTES), pattern(page));
+    }
+}
+
+/// Locking makes pages resident as a touch would (here: two soft faults from the standby
+/// list and a first touch), and only committed, accessible pages can be locked: reserved
+/// pages are `ERROR_INVALID_ADDRESS`, as every call on them; no-access and guard pages
+/// `ERROR_NOACCESS` (the probe of each page a lock makes would fault).
+#[test]
+fn locking_brings_pages_in_and_needs_committed_accessible_pages() {
+    let mut machine = Machine::<X86_64>::new(MachineConfig::default());
+    let mut bitmap = Box::new([0; 128]);
+    let mut alloc = sim_allocator(&mut bitmap);
+    let mut storage = Storage::new(4, 16, 4);
+    let mut pager = storage.pager(PolicyKind::Fifo, SimDisk::new(16)).unwrap();
+    let mut w = World { m: &mut machine, alloc: &mut alloc, pager: &mut pager };
+    let mut p = w.process(1, 4);
+    let base = w.commit(&mut p, 3);
+    w.store(&mut p, base, &pattern(0)).unwrap();
+    w.store(&mut p, base + PAGE, &pattern(1)).unwrap();
+    assert_eq!(w.empty_working_set(&p), 2);
+    let before = w.pager.counters();
+    w.lock(&mut p, base, 3 * PAGE).unwrap();
+    let after = w.pager.counters();
+    assert_eq!(after.soft_faults - before.soft_faults, 2);
+    assert_eq!(after.demand_zero_faults - before.demand_zero_faults, 1);
+    assert_eq!(w.set(&p), (3, 3, 5));
+    assert_eq!(w.load(&mut p, base + PAGE, PAGE_BYTES), pattern(1));
+
+    // Reserved pages.
+    let (ram, mut tlb) = w.m.split();
+    let mut paging = w.pager.with(w.alloc, &mut tlb);
+    let reserved = p.space.reserve(None, 2 * PAGE, Protection::READ_WRITE).unwrap();
+    let error = p.space.lock(reserved, PAGE, ram, &mut paging).unwrap_err();
+    assert_eq!(error, SpaceError::NotCommitted { addr: reserved });
+    assert_eq!(error.windows_error(), Some(ERROR_INVALID_ADDRESS));
+    // No-access and guard pages.
+    let rw = Protection::READ_WRITE;
+    p.space.commit_with(Some(reserved), 2 * PAGE, rw, &mut paging).unwrap();
+    let guard = rw.guard();
+    p.space.protect(reserved + PAGE, PAGE, guard, ram, &mut paging).unwrap().1.ignore();
+    let error = p.space.lock(reserved, 2 * PAGE, ram, &mut paging).unwrap_err();
+    assert_eq!(error, SpaceError::Inaccessible { addr: reserved + PAGE });
+    assert_eq!(error.windows_error(), Some(ERROR_NOACCESS));
+    let none = Protection::NO_ACCESS;
+    p.space.protect(reserved, PAGE, none, ram, &mut paging).unwrap().1.ignore();
+    assert_eq!(
+        p.space.lock(reserved, PAGE, ram, &mut paging),
+        Err(SpaceError::Inaccessible { addr: reserved })
+    );
+    assert_eq!(w.set(&p), (3, 3, 5));
+}
+
+/// All or nothing: a lock that cannot make every page resident (two frames, three pages,
+/// all to be locked) locks none of them, and its quota is given back; locks end with the
+/// pages (decommit) or when a protection hides them.
+#[test]
+fn a_failed_lock_locks_nothing_and_locks_end_with_their_pages() {
+    let mut machine = Machine::<X86_64>::new(MachineConfig::default());
+    let mut bitmap = Box::new([0; 128]);
+    let mut alloc = sim_allocator(&mut bitmap);
+    let mut storage = Storage::new(2, 16, 4);
+    let mut pager = storage.pager(PolicyKind::Clock, SimDisk::new(16)).unwrap();
+    let mut w = World { m: &mut machine, alloc: &mut alloc, pager: &mut pager };
+    let mut p = w.process(1, 8);
+    let base = w.commit(&mut p, 3);
+    let error = w.lock(&mut p, base, 3 * PAGE).unwrap_err();
+    assert_eq!(
+        error,
+        SpaceError::NotResident { addr: base + 2 * PAGE, error: PageInError::NoFrame }
+    );
+    // The two pages it made resident stay resident, unlocked: a trim takes them.
+    assert_eq!(w.set(&p), (2, 0, 2));
+    assert_eq!(w.empty_working_set(&p), 2);
+
+    w.lock(&mut p, base, 2 * PAGE).unwrap();
+    assert_eq!(w.set(&p), (2, 2, 4));
+    // A no-access protection hides the first page: its lock ends.
+    let (ram, mut tlb) = w.m.split();
+    let mut paging = w.pager.with(w.alloc, &mut tlb);
+    let none = Protection::NO_ACCESS;
+    p.space.protect(base, PAGE, none, ram, &mut paging).unwrap().1.apply(&mut tlb);
+    assert_eq!(w.set(&p), (2, 1, 4));
+    // A protection that keeps the page mapped keeps the lock.
+    let (ram, mut tlb) = w.m.split();
+    let mut paging = w.pager.with(w.alloc, &mut tlb);
+    let ro = Protection::READ_ONLY;
+    p.space.protect(base + PAGE, PAGE, ro, ram, &mut paging).unwrap().1.apply(&mut tlb);
+    assert_eq!(w.set(&p), (2, 1, 4));
+    assert_eq!(w.empty_working_set(&p), 1);
+    // Decommitting the locked page ends its lock and gives its frame back.
+    let (ram, mut tlb) = w.m.split();
+    let mut paging = w.pager.with(w.alloc, &mut tlb);
+    p.space.decommit(base + PAGE, PAGE, ram, &mut paging).unwrap().apply(&mut tlb);
+    assert_eq!(w.set(&p), (0, 0, 4));
+    assert_eq!(w.pager.performance().physical_available, 2);
+}
