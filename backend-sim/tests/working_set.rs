@@ -6,8 +6,8 @@
 
 use paging::VirtAddr;
 use paging::frame::BitmapAllocator;
-use paging::pager::PAGE_BYTES;
 use paging::pager::policy::PolicyKind;
+use paging::pager::{PAGE_BYTES, PagerError, WorkingSetChange};
 use paging::space::{AddressSpace, PageInError, Protection, SpaceError};
 use paging_harness::fixtures::{PagerBooks as Storage, SimPager, sim_allocator, sim_space};
 use paging_sim::{Machine, MachineConfig, MachineError, PagedKernel, ProcessId, SimDisk};
@@ -75,6 +75,17 @@ impl World<'_, '_> {
     fn empty_working_set(&mut self, p: &Process) -> usize {
         let (ram, mut tlb) = self.m.split();
         self.pager.with(self.alloc, &mut tlb).empty_working_set(p.space.root(), ram)
+    }
+
+    fn set_size(
+        &mut self,
+        p: &Process,
+        minimum: usize,
+        maximum: usize,
+    ) -> Result<WorkingSetChange, PagerError> {
+        let (ram, mut tlb) = self.m.split();
+        let mut paging = self.pager.with(self.alloc, &mut tlb);
+        paging.set_process_working_set_size(p.space.root(), minimum, maximum, ram)
     }
 
     /// (working-set size, locked pages, page faults) of `p`.
@@ -235,4 +246,57 @@ fn a_failed_lock_locks_nothing_and_locks_end_with_their_pages() {
     p.space.decommit(base + PAGE, PAGE, ram, &mut paging).unwrap().apply(&mut tlb);
     assert_eq!(w.set(&p), (0, 0, 4));
     assert_eq!(w.pager.performance().physical_available, 2);
+}
+
+/// `SetProcessWorkingSetSize` (Microsoft's documentation): limits in bytes; "if both
+/// dwMinimumWorkingSetSize and dwMaximumWorkingSetSize have the value (SIZE_T)-1, the
+/// function removes as many pages as possible from the working set". Ours enforces the
+/// maximum at once (pages past it are trimmed now; a fault at the maximum replaces one of
+/// the space's own pages) and refuses a minimum above the maximum, changing nothing.
+#[test]
+fn set_process_working_set_size_caps_and_empties_the_working_set() {
+    let mut machine = Machine::<X86_64>::new(MachineConfig::default());
+    let mut bitmap = Box::new([0; 128]);
+    let mut alloc = sim_allocator(&mut bitmap);
+    let mut storage = Storage::new(8, 16, 4);
+    let mut pager = storage.pager(PolicyKind::Fifo, SimDisk::new(16)).unwrap();
+    let mut w = World { m: &mut machine, alloc: &mut alloc, pager: &mut pager };
+    let mut p = w.process(1, 0);
+    let base = w.commit(&mut p, 6);
+    for page in 0..5 {
+        w.store(&mut p, base + page * PAGE, &pattern(page)).unwrap();
+    }
+    assert_eq!(w.set(&p), (5, 0, 5));
+
+    // 8 KiB to 12 KiB and a byte: two pages to three. Two pages leave at once.
+    let change = w.set_size(&p, 0x2000, 0x3001).unwrap();
+    assert_eq!(change, WorkingSetChange::Limits { minimum: 2, maximum: 3, trimmed: 2 });
+    assert_eq!(w.set(&p), (3, 0, 5));
+    // A new page at the maximum replaces one of the space's own.
+    let trimmed = w.pager.counters().pages_trimmed;
+    w.store(&mut p, base + 5 * PAGE, &pattern(5)).unwrap();
+    assert_eq!(w.set(&p), (3, 0, 6));
+    assert_eq!(w.pager.counters().pages_trimmed, trimmed + 1);
+
+    // A minimum above the maximum is refused.
+    assert_eq!(
+        w.set_size(&p, 0x4000, 0x3000),
+        Err(PagerError::MinimumAboveMaximum { minimum: 0x4000, maximum: 0x3000 })
+    );
+    let set = w.pager.working_set(p.space.root()).unwrap();
+    assert_eq!((set.minimum, set.maximum), (2, 3));
+
+    // (SIZE_T)-1 twice: every page that can leave leaves; the locked one stays; the limits
+    // stay.
+    w.lock(&mut p, base + 5 * PAGE, PAGE).unwrap();
+    let change = w.set_size(&p, usize::MAX, usize::MAX).unwrap();
+    assert_eq!(change, WorkingSetChange::Emptied { trimmed: 2 });
+    assert_eq!(w.set(&p), (1, 1, 6));
+    let set = w.pager.working_set(p.space.root()).unwrap();
+    assert_eq!((set.minimum, set.maximum), (2, 3));
+    for page in 0..6 {
+        assert_eq!(w.load(&mut p, base + page * PAGE, PAGE_BYTES), pattern(page));
+    }
+    // Reading six pages back with a maximum of three: the working set stays at three.
+    assert_eq!(w.set(&p).0, 3);
 }
