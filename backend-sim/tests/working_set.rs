@@ -7,8 +7,8 @@
 use paging::VirtAddr;
 use paging::frame::BitmapAllocator;
 use paging::pager::policy::PolicyKind;
-use paging::pager::{PAGE_BYTES, PagerError, WorkingSetChange};
-use paging::space::{AddressSpace, PageInError, Protection, SpaceError};
+use paging::pager::{FrameList, PAGE_BYTES, PagerError, WorkingSetChange};
+use paging::space::{AddressSpace, PageInError, PageState, Protection, Section, SpaceError};
 use paging_harness::fixtures::{PagerBooks as Storage, SimPager, sim_allocator, sim_space};
 use paging_sim::{Machine, MachineConfig, MachineError, PagedKernel, ProcessId, SimDisk};
 use paging_x86::X86_64;
@@ -70,6 +70,17 @@ impl World<'_, '_> {
         let (ram, mut tlb) = self.m.split();
         let mut paging = self.pager.with(self.alloc, &mut tlb);
         p.space.unlock(addr, size, ram, &mut paging).map(|flush| flush.apply(&mut tlb))
+    }
+
+    fn reset(&mut self, p: &mut Process, addr: VirtAddr, size: u64) -> Result<(), SpaceError> {
+        let (ram, mut tlb) = self.m.split();
+        let mut paging = self.pager.with(self.alloc, &mut tlb);
+        p.space.reset(addr, size, ram, &mut paging).map(|flush| flush.apply(&mut tlb))
+    }
+
+    fn write_modified(&mut self) -> usize {
+        let (ram, mut tlb) = self.m.split();
+        self.pager.with(self.alloc, &mut tlb).write_modified(ram)
     }
 
     fn empty_working_set(&mut self, p: &Process) -> usize {
@@ -299,4 +310,139 @@ fn set_process_working_set_size_caps_and_empties_the_working_set() {
     }
     // Reading six pages back with a maximum of three: the working set stays at three.
     assert_eq!(w.set(&p).0, 3);
+}
+
+/// `MEM_RESET` as Wine's `test_VirtualAlloc` checks it: on a committed read-write page
+/// holding 0x55 bytes it succeeds, the page reads either its old data or zeros (ours: the
+/// old data, while a frame holds it) and stays committed and read-write; on reserved pages
+/// it succeeds and changes nothing; a range crossing the end of its reservation is
+/// `ERROR_INVALID_ADDRESS`. Wine passes `PAGE_NOACCESS`, which Windows ignores: the call
+/// takes no protection.
+#[test]
+fn mem_reset_keeps_state_and_protection() {
+    let mut machine = Machine::<X86_64>::new(MachineConfig::default());
+    let mut bitmap = Box::new([0; 128]);
+    let mut alloc = sim_allocator(&mut bitmap);
+    let mut storage = Storage::new(4, 16, 4);
+    let mut pager = storage.pager(PolicyKind::Fifo, SimDisk::new(16)).unwrap();
+    let mut w = World { m: &mut machine, alloc: &mut alloc, pager: &mut pager };
+    let mut p = w.process(1, 0);
+    let base = p.space.reserve(None, 0xfffc, Protection::NO_ACCESS).unwrap();
+    {
+        let (_, mut tlb) = w.m.split();
+        let mut paging = w.pager.with(w.alloc, &mut tlb);
+        p.space.commit_with(Some(base), PAGE, Protection::READ_WRITE, &mut paging).unwrap();
+    }
+    w.store(&mut p, base, &[0x55; 20]).unwrap();
+
+    w.reset(&mut p, base, PAGE).unwrap();
+    assert_eq!(w.load(&mut p, base, 4), [0x55; 4]);
+    let info = p.space.query(base).unwrap();
+    assert_eq!((info.size, info.state), (PAGE, PageState::Committed));
+    assert_eq!(info.protect, Some(Protection::READ_WRITE));
+
+    w.reset(&mut p, base + PAGE, PAGE).unwrap();
+    let info = p.space.query(base + PAGE).unwrap();
+    assert_eq!((info.size, info.state, info.protect), (0xf000, PageState::Reserved, None));
+
+    let error = w.reset(&mut p, base + 0xf000, 0x2000).unwrap_err();
+    assert_eq!(error, SpaceError::CrossesReservation { addr: base + 0xf000, size: 0x2000 });
+    assert_eq!(error.windows_error(), Some(ERROR_INVALID_ADDRESS));
+
+    // test_MapViewOfFile: MEM_RESET over a whole view succeeds. A section's frames are
+    // shared: ours keeps their contents.
+    let view = {
+        let (ram, mut tlb) = w.m.split();
+        let section = Section::create(2, ram, &mut w.pager.with(w.alloc, &mut tlb)).unwrap();
+        p.space.map_view(&section, None, 0, 2, Protection::READ_WRITE, ram).unwrap()
+    };
+    w.store(&mut p, view, &pattern(7)).unwrap();
+    w.reset(&mut p, view, 2 * PAGE).unwrap();
+    assert_eq!(w.load(&mut p, view, PAGE_BYTES), pattern(7));
+    assert_eq!(p.space.query(view).unwrap().state, PageState::Committed);
+}
+
+/// What a reset page becomes on the pager: it is never written to the store for what it
+/// held (a trim sends it to standby, unwritten; a page on the modified list moves to
+/// standby; a page in the page file gives its slot back at once); a read gives the old data
+/// while its frame still holds it, and zeros once the frame went to another page. A page
+/// written after the reset is paged as usual.
+#[test]
+fn a_reset_page_is_never_written_and_reads_old_data_or_zeros() {
+    let mut machine = Machine::<X86_64>::new(MachineConfig::default());
+    let mut bitmap = Box::new([0; 128]);
+    let mut alloc = sim_allocator(&mut bitmap);
+    let mut storage = Storage::new(2, 16, 4);
+    let mut pager = storage.pager(PolicyKind::Fifo, SimDisk::new(16)).unwrap();
+    let mut w = World { m: &mut machine, alloc: &mut alloc, pager: &mut pager };
+    let mut p = w.process(1, 0);
+    let mut other = w.process(2, 0);
+    let base = w.commit(&mut p, 3);
+    let elsewhere = w.commit(&mut other, 2);
+    // Two frames: the other process takes both, so every standby frame is reused.
+    let reuse = |w: &mut World<'_, '_>, other: &mut Process| {
+        for page in 0..2 {
+            w.store(other, elsewhere + page * PAGE, &pattern(100 + page)).unwrap();
+        }
+    };
+
+    // A resident dirty page, reset: trimmed unwritten, read back from standby (old data).
+    w.store(&mut p, base, &pattern(0)).unwrap();
+    w.reset(&mut p, base, PAGE).unwrap();
+    assert_eq!(w.empty_working_set(&p), 1);
+    let c = w.pager.counters();
+    assert_eq!((c.pages_written, w.pager.database().count(FrameList::Modified)), (0, 0));
+    assert_eq!(w.load(&mut p, base, PAGE_BYTES), pattern(0));
+    assert_eq!(w.pager.counters().soft_faults, 1);
+    // Trimmed again and its frame reused: it reads as zeros, a demand-zero fault, no I/O.
+    assert_eq!(w.empty_working_set(&p), 1);
+    reuse(&mut w, &mut other);
+    let before = w.pager.counters();
+    assert_eq!(w.load(&mut p, base, PAGE_BYTES), vec![0; PAGE_BYTES]);
+    let after = w.pager.counters();
+    assert_eq!(after.demand_zero_faults - before.demand_zero_faults, 1);
+    // The one write is the other process's dirty page, trimmed to make room.
+    assert_eq!((after.pages_written, after.pages_read, after.hard_faults), (1, 0, 0));
+
+    // A page on the modified list, reset: it moves to standby, unwritten.
+    w.store(&mut p, base + PAGE, &pattern(1)).unwrap();
+    assert_eq!(w.empty_working_set(&p), 2);
+    let modified = FrameList::Modified;
+    assert_eq!(w.pager.database().count(modified), 1);
+    w.reset(&mut p, base + PAGE, PAGE).unwrap();
+    assert_eq!(w.pager.database().count(modified), 0);
+    assert_eq!(w.write_modified(), 0);
+
+    // The other process's pages out of the way: written, on standby.
+    let quiet = |w: &mut World<'_, '_>, other: &Process| {
+        w.empty_working_set(other);
+        w.write_modified();
+    };
+    // A page in the page file, reset: its slot is free at once, and it reads as zeros.
+    quiet(&mut w, &other);
+    let slots = w.pager.slots().used_slots();
+    w.store(&mut p, base + 2 * PAGE, &pattern(2)).unwrap();
+    w.empty_working_set(&p);
+    assert_eq!(w.write_modified(), 1);
+    reuse(&mut w, &mut other);
+    assert_eq!(w.pager.slots().used_slots(), slots + 1);
+    w.reset(&mut p, base + 2 * PAGE, PAGE).unwrap();
+    assert_eq!(w.pager.slots().used_slots(), slots);
+    let before = w.pager.counters();
+    assert_eq!(w.load(&mut p, base + 2 * PAGE, PAGE_BYTES), vec![0; PAGE_BYTES]);
+    let after = w.pager.counters();
+    assert_eq!(after.demand_zero_faults - before.demand_zero_faults, 1);
+    assert_eq!((after.hard_faults, after.pages_read), (before.hard_faults, before.pages_read));
+
+    // Written after the reset: dirty again, written out, read back.
+    w.reset(&mut p, base + 2 * PAGE, PAGE).unwrap();
+    quiet(&mut w, &other);
+    w.store(&mut p, base + 2 * PAGE, &pattern(3)).unwrap();
+    w.empty_working_set(&p);
+    assert_eq!(w.write_modified(), 1);
+    reuse(&mut w, &mut other);
+    let before = w.pager.counters();
+    assert_eq!(w.load(&mut p, base + 2 * PAGE, PAGE_BYTES), pattern(3));
+    let after = w.pager.counters();
+    assert_eq!(after.hard_faults - before.hard_faults, 1);
 }

@@ -238,6 +238,18 @@ impl<'h, F: PageTableFormat, S: BackingStore, P: ReplacementPolicy> FrameSource
         }
     }
 
+    fn reset(&mut self, frame: PhysAddr) {
+        let Some(index) = self.pager.frames.index_of(frame) else { return };
+        // Its copy in the store is not needed; without one, it leaves memory unwritten and
+        // comes back as zeros once its frame is reused (as a page of zeros does).
+        self.pager.forget_slot(index);
+        let Some(record) = self.pager.frames.record_mut(index) else { return };
+        record.all_zero = true;
+        if record.list() == FrameList::Modified {
+            self.pager.frames.move_to(index, FrameList::Standby);
+        }
+    }
+
     fn drop_paged(&mut self, pte: SoftwarePte) {
         match pte {
             SoftwarePte::Transition { frame, .. } => {

@@ -39,6 +39,7 @@ mod placement;
 mod protection;
 mod query;
 mod regions;
+mod reset;
 pub(crate) mod section;
 mod source;
 mod unix;
@@ -655,7 +656,7 @@ fn expect_type(reservation: &Reservation, expected: MemoryType) -> Result<(), Sp
 
 /// The table allocator of a frame source that the space also gives frames back to during
 /// one call of the engine.
-struct SharedTables<'r, 'a, A: FrameSource + ?Sized>(&'r RefCell<&'a mut A>);
+pub(crate) struct SharedTables<'r, 'a, A: FrameSource + ?Sized>(&'r RefCell<&'a mut A>);
 
 impl<A: FrameSource + ?Sized> FrameAllocator for SharedTables<'_, '_, A> {
     fn allocate(&mut self) -> Result<PhysAddr, FrameError> {

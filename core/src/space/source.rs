@@ -76,6 +76,13 @@ pub trait FrameSource {
         let _ = frame;
     }
 
+    /// The page in `frame` (one [`take`](Self::take) gave, resident or in transition) may
+    /// lose its contents (`MEM_RESET`): it need not be written to the store, and may come
+    /// back as zeros once its frame is reused. Its Dirty bit is already cleared.
+    fn reset(&mut self, frame: PhysAddr) {
+        let _ = frame;
+    }
+
     /// An entry holding `pte` (a transition or paging-file entry the source wrote) was
     /// cleared: the page is gone, and its frame or slot is free.
     fn drop_paged(&mut self, pte: SoftwarePte) {
