@@ -18,6 +18,7 @@ const ERROR_NOT_LOCKED: u32 = 158;
 const ERROR_INVALID_ADDRESS: u32 = 487;
 const ERROR_NOACCESS: u32 = 998;
 const ERROR_WORKING_SET_QUOTA: u32 = 1453;
+const STATUS_GUARD_PAGE_VIOLATION: u32 = 0x8000_0001;
 
 /// One process: its space and its id on the machine.
 struct Process {
@@ -167,8 +168,8 @@ fn locked_pages_stay_through_empty_working_set() {
 
 /// Locking makes pages resident as a touch would (here: two soft faults from the standby
 /// list and a first touch), and only committed, accessible pages can be locked: reserved
-/// pages are `ERROR_INVALID_ADDRESS`, as every call on them; no-access and guard pages
-/// `ERROR_NOACCESS` (the probe of each page a lock makes would fault).
+/// pages are `ERROR_INVALID_ADDRESS`, as every call on them; a no-access page
+/// `ERROR_NOACCESS` (the lock's touch of the page faults).
 #[test]
 fn locking_brings_pages_in_and_needs_committed_accessible_pages() {
     let mut machine = Machine::<X86_64>::new(MachineConfig::default());
@@ -200,18 +201,44 @@ fn locking_brings_pages_in_and_needs_committed_accessible_pages() {
     // No-access and guard pages.
     let rw = Protection::READ_WRITE;
     p.space.commit_with(Some(reserved), 2 * PAGE, rw, &mut paging).unwrap();
-    let guard = rw.guard();
-    p.space.protect(reserved + PAGE, PAGE, guard, ram, &mut paging).unwrap().1.ignore();
-    let error = p.space.lock(reserved, 2 * PAGE, ram, &mut paging).unwrap_err();
-    assert_eq!(error, SpaceError::Inaccessible { addr: reserved + PAGE });
-    assert_eq!(error.windows_error(), Some(ERROR_NOACCESS));
     let none = Protection::NO_ACCESS;
     p.space.protect(reserved, PAGE, none, ram, &mut paging).unwrap().1.ignore();
-    assert_eq!(
-        p.space.lock(reserved, PAGE, ram, &mut paging),
-        Err(SpaceError::Inaccessible { addr: reserved })
-    );
+    let error = p.space.lock(reserved, 2 * PAGE, ram, &mut paging).unwrap_err();
+    assert_eq!(error, SpaceError::Inaccessible { addr: reserved });
+    assert_eq!(error.windows_error(), Some(ERROR_NOACCESS));
     assert_eq!(w.set(&p), (3, 3, 5));
+}
+
+/// Wine's `test_guard_page`: the first `VirtualLock` of a read-write guard page fails with
+/// `STATUS_GUARD_PAGE_VIOLATION` (Wine marks it `todo_wine`: Windows does it) and the guard
+/// is gone; the second succeeds, the contents intact, and `VirtualUnlock` succeeds; the
+/// page then queries as read-write.
+#[test]
+fn locking_a_guard_page_fires_the_guard_first() {
+    let mut machine = Machine::<X86_64>::new(MachineConfig::default());
+    let mut bitmap = Box::new([0; 128]);
+    let mut alloc = sim_allocator(&mut bitmap);
+    let mut storage = Storage::new(4, 16, 4);
+    let mut pager = storage.pager(PolicyKind::Fifo, SimDisk::new(16)).unwrap();
+    let mut w = World { m: &mut machine, alloc: &mut alloc, pager: &mut pager };
+    let mut p = w.process(1, 4);
+    let base = w.commit(&mut p, 1);
+    w.store(&mut p, base, &[1, 0, 0, 0, 2, 0, 0, 0]).unwrap();
+    let guard = Protection::READ_WRITE.guard();
+    {
+        let (ram, mut tlb) = w.m.split();
+        let mut paging = w.pager.with(w.alloc, &mut tlb);
+        p.space.protect(base, PAGE, guard, ram, &mut paging).unwrap().1.apply(&mut tlb);
+    }
+    let error = w.lock(&mut p, base, PAGE).unwrap_err();
+    assert_eq!(error, SpaceError::GuardPage { addr: base });
+    assert_eq!(error.windows_error(), Some(STATUS_GUARD_PAGE_VIOLATION));
+    assert_eq!(p.space.query(base).unwrap().protect, Some(Protection::READ_WRITE));
+    w.lock(&mut p, base, PAGE).unwrap();
+    assert_eq!(w.load(&mut p, base, 8), [1, 0, 0, 0, 2, 0, 0, 0]);
+    w.unlock(&mut p, base, PAGE).unwrap();
+    // Two faults: the first write, and the lock bringing the page out of its guard.
+    assert_eq!(w.set(&p), (1, 0, 2));
 }
 
 /// All or nothing: a lock that cannot make every page resident (two frames, three pages,

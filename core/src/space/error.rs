@@ -1,4 +1,5 @@
-//! Why an address-space operation was refused. A refused operation changed nothing.
+//! Why an address-space operation was refused. A refused operation changed nothing (but a
+//! guard page a lock touched: it fires).
 
 use core::fmt;
 
@@ -9,7 +10,8 @@ use super::protection::MemoryType;
 use super::source::PageInError;
 
 /// Why an address-space operation was refused. Each refusal leaves the space, its tables
-/// and every frame as they were.
+/// and every frame as they were, but [`GuardPage`](Self::GuardPage): a guard fires as the
+/// access it stands for would.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum SpaceError {
@@ -137,10 +139,17 @@ pub enum SpaceError {
         /// The pages that can still be locked.
         available: u64,
     },
-    /// A page in the range cannot be touched (no-access or guard), so it cannot be made
-    /// resident and locked (Windows `ERROR_NOACCESS`, 998).
+    /// A page in the range cannot be touched (no-access), so it cannot be made resident and
+    /// locked (Windows `ERROR_NOACCESS`, 998).
     Inaccessible {
         /// The first such page.
+        addr: VirtAddr,
+    },
+    /// The lock touched a guard page: its guard fired and is cleared (the one refusal that
+    /// changes something, as the access it stands for would). Windows' `GetLastError` is
+    /// then `STATUS_GUARD_PAGE_VIOLATION` (0x80000001); locking again succeeds.
+    GuardPage {
+        /// The guard page.
         addr: VirtAddr,
     },
     /// A page could not be made resident to be locked: no frame could be freed for it, or
@@ -178,6 +187,7 @@ impl SpaceError {
             Self::NotLocked { .. } => Some(158),
             Self::WorkingSetQuota { .. } => Some(1453),
             Self::Inaccessible { .. } => Some(998),
+            Self::GuardPage { .. } => Some(0x8000_0001),
             _ => None,
         }
     }
@@ -255,7 +265,14 @@ impl fmt::Display for SpaceError {
                  ({available} pages left)"
             ),
             Self::Inaccessible { addr } => {
-                write!(f, "{:#x} is no-access or guard: it cannot be locked", addr.as_u64())
+                write!(f, "{:#x} is no-access: it cannot be locked", addr.as_u64())
+            }
+            Self::GuardPage { addr } => {
+                write!(
+                    f,
+                    "the lock touched the guard page at {:#x}: its guard fired",
+                    addr.as_u64()
+                )
             }
             Self::NotResident { addr, error } => {
                 let why = match error {

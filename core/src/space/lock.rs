@@ -36,14 +36,18 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
     /// page again is not an error, and one unlock undoes any number of locks. A pager
     /// allows as many locked pages as the working set's minimum; a plain allocator any
     /// number. All or nothing: a refusal leaves no page of the range newly locked (pages
-    /// it made resident stay resident, as after a read). Apply the returned flush.
+    /// it made resident stay resident, as after a read), with one exception that is
+    /// Windows': a guard page in the range fires (its guard is cleared) and the lock fails
+    /// with [`SpaceError::GuardPage`]; locking again then succeeds. Apply the returned
+    /// flush.
     ///
     /// # Errors
     ///
     /// Returns [`SpaceError::ZeroSize`], [`SpaceError::NotReserved`],
     /// [`SpaceError::CrossesReservation`], [`SpaceError::OutsideUserSpace`],
-    /// [`SpaceError::NotCommitted`], [`SpaceError::Inaccessible`] (a no-access or guard
-    /// page), [`SpaceError::WorkingSetQuota`], [`SpaceError::NotResident`] and
+    /// [`SpaceError::NotCommitted`], [`SpaceError::Inaccessible`] (a no-access page),
+    /// [`SpaceError::GuardPage`], [`SpaceError::WorkingSetQuota`],
+    /// [`SpaceError::NotResident`], [`SpaceError::CapacityExhausted`] and
     /// [`SpaceError::Table`].
     pub fn lock<M: TableMemory, A: FrameSource + ?Sized>(
         &mut self,
@@ -54,10 +58,16 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
     ) -> Result<Flush, SpaceError> {
         let (start, end, reservation) = self.span_in_reservation(addr, size)?;
         self.expect_committed(start, end)?;
+        // The lock touches the pages in order, as reads: the first that refuses ends it.
         let untouchable =
             |r: &&super::regions::Run| r.protect.is_guard() || !r.protect.allows(Access::Read);
-        if let Some(run) = self.regions.runs_in(start, end).find(untouchable) {
-            return Err(SpaceError::Inaccessible { addr: VirtAddr::new(run.start.max(start)) });
+        let refusing = self.regions.runs_in(start, end).find(untouchable).copied();
+        if let Some(run) = refusing {
+            let page = run.start.max(start);
+            if run.protect.is_guard() {
+                return Err(self.fire_guard(page));
+            }
+            return Err(SpaceError::Inaccessible { addr: VirtAddr::new(page) });
         }
         let pages = (start..end).step_by(PAGE as usize);
         let new = pages.clone().filter(|&page| !self.is_locked(page, memory)).count() as u64;
@@ -117,6 +127,18 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
         )?;
         source.unlock(self.root, (end - start) / PAGE);
         Ok(flush)
+    }
+
+    /// The guard of `page` fires, as the lock's touch of the page would make it: the guard
+    /// is cleared and the lock fails with the guard-page violation (Windows: the first
+    /// `VirtualLock` of a guard page fails with `STATUS_GUARD_PAGE_VIOLATION`, the next
+    /// one succeeds).
+    fn fire_guard(&mut self, page: u64) -> SpaceError {
+        let addr = VirtAddr::new(page);
+        match self.regions.set(page, page + PAGE, |r| (r.state, r.protect.without_guard())) {
+            Ok(()) => SpaceError::GuardPage { addr },
+            Err(error) => error,
+        }
     }
 
     /// Whether `page` is resident and locked.
