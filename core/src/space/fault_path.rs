@@ -87,9 +87,13 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
                 .regions
                 .set(page, page + PAGE, |r| (r.state, r.protect.without_guard()))
             {
-                Ok(()) => {
-                    (Resolution::Notify(Exception::GuardPage { addr: fault.addr }), Flush::new())
-                }
+                Ok(()) => (
+                    Resolution::Notify(Exception::GuardPage {
+                        addr: fault.addr,
+                        access: fault.access,
+                    }),
+                    Flush::new(),
+                ),
                 Err(_) => pass,
             };
         }
