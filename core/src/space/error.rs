@@ -160,6 +160,23 @@ pub enum SpaceError {
         /// Why.
         error: PageInError,
     },
+    /// A write-watch call on a range not inside one reservation made with
+    /// `MEM_WRITE_WATCH` (Windows `ERROR_INVALID_PARAMETER`).
+    NotWatched {
+        /// The first address asked for.
+        addr: VirtAddr,
+    },
+    /// A write-watch reservation larger than one frame of bits covers (Windows has no such
+    /// bound; `ERROR_NOT_ENOUGH_MEMORY` stands for it).
+    WriteWatchTooLarge {
+        /// The pages asked for.
+        pages: u64,
+        /// The most pages a watched reservation holds.
+        max: u64,
+    },
+    /// No room for the answer: `GetWriteWatch` with a count of zero (Windows
+    /// `ERROR_INVALID_PARAMETER`).
+    NoRoom,
     /// The page tables refused (most often: out of frames for a table).
     Table(TableError),
 }
@@ -188,6 +205,8 @@ impl SpaceError {
             Self::WorkingSetQuota { .. } => Some(1453),
             Self::Inaccessible { .. } => Some(998),
             Self::GuardPage { .. } => Some(0x8000_0001),
+            Self::NotWatched { .. } | Self::NoRoom => Some(87),
+            Self::WriteWatchTooLarge { .. } => Some(8),
             _ => None,
         }
     }
@@ -282,6 +301,15 @@ impl fmt::Display for SpaceError {
                 };
                 write!(f, "{:#x} could not be made resident: {why}", addr.as_u64())
             }
+            Self::NotWatched { addr } => write!(
+                f,
+                "{:#x}: the range is not inside one reservation made with MEM_WRITE_WATCH",
+                addr.as_u64()
+            ),
+            Self::WriteWatchTooLarge { pages, max } => {
+                write!(f, "a write watch of {pages} pages passes the most one bitmap holds ({max})")
+            }
+            Self::NoRoom => f.write_str("no room for the answer"),
             Self::Table(error) => write!(f, "page tables: {error}"),
         }
     }

@@ -164,6 +164,12 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
         if let Some(Held::Frame { present: Some(now), .. }) = held {
             flags |= now.intersection(LOCKED);
         }
+        // A write to a watched page is recorded, and the page is writable until the next
+        // reset of the watch.
+        let watched = reservation.watch.filter(|_| write && protect.allows(Access::Write));
+        if watched.is_some() {
+            flags |= PageFlags::WRITABLE;
+        }
         if let Some(Held::Frame { present: Some(now), .. }) = held
             && now == flags
         {
@@ -188,6 +194,10 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
         let target = Page::<Size4KiB>::containing(VirtAddr::new(page));
         match table.set_entry(target, new, source.tables()) {
             Ok((_, flush)) => {
+                if let Some(bitmap) = watched {
+                    let index = (page - reservation.base.as_u64()) / PAGE;
+                    super::write_watch::set_bit(memory, bitmap, index);
+                }
                 if private {
                     // The plan above said the books have room: this cannot fail.
                     let _ =
@@ -343,7 +353,8 @@ pub(crate) fn page_flags(
     owned: bool,
 ) -> Option<PageFlags> {
     let mut flags = protect.page_flags(true)?;
-    if !owned && reservation.protect.is_write_copy() {
+    // A watched page is writable only once a write fault has recorded the write.
+    if (!owned && reservation.protect.is_write_copy()) || reservation.watch.is_some() {
         flags.remove(PageFlags::WRITABLE);
     }
     flags.set(OWNED, owned);

@@ -45,6 +45,7 @@ mod source;
 mod unix;
 mod views;
 mod violation;
+mod write_watch;
 
 pub use chain::FaultChain;
 pub use error::SpaceError;
@@ -56,11 +57,13 @@ pub use source::{FaultKind, FrameSource, PageInError};
 pub use unix::{MapFixed, Prot};
 pub use views::ImagePart;
 pub use violation::{AccessViolation, Violation};
+pub use write_watch::MAX_WATCHED_PAGES;
 
 pub(crate) use fault_path::OWNED;
 use fault_path::{frame_of, hide, page_flags, release_entry};
 pub(crate) use lock::LOCKED;
 use regions::{Backing, Regions, Reservation, Run};
+use write_watch::drop_watch;
 
 /// The page of an address space: the base page, 4 KiB.
 pub(crate) const PAGE: u64 = Size4KiB::SIZE;
@@ -406,6 +409,7 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
             let _ = self.clear(start, end, memory, alloc);
             self.forget(&reservation, memory);
             alloc.uncharge(self.root, committed);
+            drop_watch(&reservation, alloc);
         }
         let entry = F::ENTRY_SIZE;
         for index in F::index(self.layout.kernel_start, F::LEVELS)..F::entries(F::LEVELS) {
@@ -493,11 +497,23 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
         state: PageState,
         protect: Protection,
     ) -> Result<VirtAddr, SpaceError> {
+        self.add_watched(addr, size, state, protect, None)
+    }
+
+    /// [`add_private`](Self::add_private), with the write-watch bitmap `watch`.
+    fn add_watched(
+        &mut self,
+        addr: Option<VirtAddr>,
+        size: u64,
+        state: PageState,
+        protect: Protection,
+        watch: Option<PhysAddr>,
+    ) -> Result<VirtAddr, SpaceError> {
         self.regions.plan().add().fits()?;
         let (base, size) = self.place_reservation(addr, size)?;
         let kind = MemoryType::Private;
         let reservation =
-            Reservation { base, size, protect, kind, backing: Backing::Private, charge: 0 };
+            Reservation { base, size, protect, kind, backing: Backing::Private, charge: 0, watch };
         self.regions.add(reservation, state, protect)?;
         Ok(base)
     }
@@ -588,6 +604,7 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
         let flush = self.clear(start, end, memory, alloc)?;
         self.forget(reservation, memory);
         alloc.uncharge(self.root, committed);
+        drop_watch(reservation, alloc);
         Ok(flush)
     }
 
