@@ -67,6 +67,41 @@ fn a_guard_page_fires_once() {
     assert_eq!(space.query(base + 0x1000).unwrap().protect, Some(Protection::READ_WRITE.guard()));
 }
 
+/// The guard-page exception carries the access that fired it, as Windows' exception record
+/// does (`ExceptionInformation[0]`: 0 read, 1 write, 8 execute; Wine's `test_guard_page`
+/// and, for execution with NX, its `execute_fault_seh_handler` expecting
+/// `EXCEPTION_EXECUTE_FAULT`) with the address beside it.
+#[test]
+fn a_guard_page_exception_names_the_access() {
+    let mut world = World::new();
+    let mut alloc = sim_allocator(&mut world.bitmap);
+    let machine = &mut world.machine;
+    let (mut space, process) = sim_space(machine, &mut alloc, 1);
+    machine.switch_to(process);
+    let base = space.commit(None, 0x3000, Protection::READ_WRITE.guard()).unwrap();
+    let code = space.commit(None, 0x1000, Protection::EXECUTE_READ.guard()).unwrap();
+    let mut kernel = SpaceKernel::new(&mut space, &mut alloc);
+    let fired = |error: MachineError| match error {
+        MachineError::Exception { exception: e @ Exception::GuardPage { .. }, .. } => e,
+        other => panic!("expected a guard-page exception, got {other}"),
+    };
+    let read = fired(machine.load_value::<u8, _>(base + 0x10, &mut kernel).unwrap_err());
+    assert_eq!(read, Exception::GuardPage { addr: base + 0x10, access: Access::Read });
+    assert_eq!(read.information(), [0, (base + 0x10).as_u64()]);
+    let write = fired(machine.store_value(base + 0x1020, 7_u8, &mut kernel).unwrap_err());
+    assert_eq!(write, Exception::GuardPage { addr: base + 0x1020, access: Access::Write });
+    assert_eq!(write.information(), [1, (base + 0x1020).as_u64()]);
+    let mut byte = [0; 1];
+    let execute = fired(machine.fetch(code + 0x30, &mut byte, &mut kernel).unwrap_err());
+    assert_eq!(execute, Exception::GuardPage { addr: code + 0x30, access: Access::Execute });
+    assert_eq!(execute.information(), [8, (code + 0x30).as_u64()]);
+    assert_eq!(execute.status(), 0x8000_0001);
+    assert_eq!(
+        execute.to_string(),
+        format!("guard page violation: execute of {:#x}", (code + 0x30).as_u64())
+    );
+}
+
 #[test]
 fn copy_on_write_between_two_processes_sharing_a_section() {
     let mut world = World::new();

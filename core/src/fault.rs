@@ -21,6 +21,19 @@ pub enum Access {
     Execute,
 }
 
+impl Access {
+    /// The access as Windows' exception records give it (`ExceptionInformation[0]`): 0 read,
+    /// 1 write, 8 execute (a DEP violation).
+    #[must_use]
+    pub const fn windows_code(self) -> u32 {
+        match self {
+            Self::Read => 0,
+            Self::Write => 1,
+            Self::Execute => 8,
+        }
+    }
+}
+
 impl fmt::Display for Access {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
@@ -127,6 +140,9 @@ pub enum Exception {
     GuardPage {
         /// The address that touched the guard page.
         addr: VirtAddr,
+        /// The access that touched it (Windows' exception record carries it, as for an
+        /// access violation: 0 read, 1 write, 8 execute).
+        access: Access,
     },
     /// An access violation (Windows `STATUS_ACCESS_VIOLATION`).
     AccessViolation {
@@ -150,10 +166,27 @@ impl Exception {
     #[must_use]
     pub const fn addr(&self) -> VirtAddr {
         match *self {
-            Self::GuardPage { addr }
+            Self::GuardPage { addr, .. }
             | Self::AccessViolation { addr, .. }
             | Self::InPageError { addr, .. } => addr,
         }
+    }
+
+    /// The access that raised the exception.
+    #[must_use]
+    pub const fn access(&self) -> Access {
+        match *self {
+            Self::GuardPage { access, .. }
+            | Self::AccessViolation { access, .. }
+            | Self::InPageError { access, .. } => access,
+        }
+    }
+
+    /// Windows' `ExceptionInformation` of the record: the access (0 read, 1 write, 8
+    /// execute) and the address.
+    #[must_use]
+    pub const fn information(&self) -> [u64; 2] {
+        [self.access().windows_code() as u64, self.addr().as_u64()]
     }
 
     /// The exception's Windows status code (`NTSTATUS`).
@@ -170,7 +203,9 @@ impl Exception {
 impl fmt::Display for Exception {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
-            Self::GuardPage { addr } => write!(f, "guard page violation at {:#x}", addr.as_u64()),
+            Self::GuardPage { addr, access } => {
+                write!(f, "guard page violation: {access} of {:#x}", addr.as_u64())
+            }
             Self::AccessViolation { addr, access } => {
                 write!(f, "access violation: {access} of {:#x}", addr.as_u64())
             }

@@ -367,7 +367,10 @@ fn no_access_and_guard_pages_keep_their_contents() {
         .1
         .ignore();
     let fired = touch(&mut s, base + 4, Access::Read, &mut memory, &mut alloc);
-    assert_eq!(fired, Resolution::Notify(Exception::GuardPage { addr: base + 4 }));
+    assert_eq!(
+        fired,
+        Resolution::Notify(Exception::GuardPage { addr: base + 4, access: Access::Read })
+    );
     assert_eq!(touch(&mut s, base + 4, Access::Read, &mut memory, &mut alloc), Resolution::Retry);
     assert_eq!(
         s.page_table(&mut memory).translate(base).unwrap().frame,

@@ -20,7 +20,8 @@
 //!   [`Protection`] is valid by construction; the same bits are refused, with the same
 //!   code, by [`Protection::from_windows`] (tested below).
 //! - `MEM_RESET`, `MEM_WRITE_WATCH`/`GetWriteWatch`, `VirtualLock`, guard pages with write
-//!   watches: the working-set part of the API, not here yet.
+//!   watches: the working-set part of the API needs a pager; its tests are on the simulated
+//!   machine (backend-sim/tests/working_set.rs).
 //! - `SEC_RESERVE` sections (views whose pages are committed later, seen by every view),
 //!   `SEC_NOCACHE` sections, `CreateFileMapping` protections and flags, `FILE_MAP_*`
 //!   access rights of handles, named mappings, `NtQuerySection`, `NtAreMappedFilesTheSame`:

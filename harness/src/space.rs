@@ -727,7 +727,7 @@ impl Model {
         }
         if p.protect.is_guard() {
             p.protect = p.protect.without_guard();
-            return Err(Exception::GuardPage { addr: VirtAddr::new(at) });
+            return Err(Exception::GuardPage { addr: VirtAddr::new(at), access });
         }
         if !p.protect.allows(access) {
             return Err(violation);

@@ -106,7 +106,7 @@ impl<F: PageTableFormat, M: TableMemory + ?Sized> PageBits for PteBits<'_, '_, F
     }
 
     fn evictable(&self, frame: FrameIndex) -> bool {
-        match (self.active(frame).map(|(owner, _)| owner), self.scope) {
+        let allowed = match (self.active(frame).map(|(owner, _)| owner), self.scope) {
             (Some(Owner::Private { root, .. }), Scope::Global) => {
                 self.sets.get(root).is_some_and(|s| s.above_minimum())
             }
@@ -114,6 +114,8 @@ impl<F: PageTableFormat, M: TableMemory + ?Sized> PageBits for PteBits<'_, '_, F
             // Shared pages belong to no one working set: only a global trim takes them.
             (Some(Owner::Section { .. }), Scope::Global) => true,
             _ => false,
-        }
+        };
+        // A page locked in the working set (through any view) stays.
+        allowed && !self.flags(frame).contains(crate::space::LOCKED)
     }
 }

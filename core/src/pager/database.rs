@@ -76,9 +76,11 @@ pub struct FrameRecord {
     /// The slot that holds a copy of the page, if the copy is still good: a clean page
     /// with one is dropped without a write, and its PTE becomes that slot.
     pub slot: Option<Slot>,
-    /// The page still holds nothing but zeros: a demand-zero page never written since. It
-    /// leaves memory without a write (the store need not keep zeros) and its entry goes
-    /// back to demand-zero, as Linux maps the zero page for reads of anonymous memory.
+    /// The page's contents need not be kept: it holds nothing but zeros (a demand-zero
+    /// page never written since), or its owner reset it (`MEM_RESET`) and has not written
+    /// it since. It leaves memory without a write (the store need not keep zeros) and,
+    /// once its frame is reused, its entry goes back to demand-zero, as Linux maps the zero
+    /// page for reads of anonymous memory.
     pub all_zero: bool,
 }
 

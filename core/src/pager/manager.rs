@@ -68,6 +68,13 @@ pub enum PagerError {
         /// The space's root table.
         root: PhysAddr,
     },
+    /// A working-set minimum above its maximum (in bytes, as given).
+    MinimumAboveMaximum {
+        /// The minimum asked for.
+        minimum: usize,
+        /// The maximum asked for.
+        maximum: usize,
+    },
 }
 
 impl fmt::Display for PagerError {
@@ -89,6 +96,10 @@ impl fmt::Display for PagerError {
             Self::SpaceInUse { root } => {
                 write!(f, "the space at {:#x} still holds pages or charge", root.as_u64())
             }
+            Self::MinimumAboveMaximum { minimum, maximum } => write!(
+                f,
+                "a working-set minimum of {minimum:#x} bytes is above its maximum ({maximum:#x})"
+            ),
         }
     }
 }

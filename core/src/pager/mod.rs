@@ -19,12 +19,14 @@
 //! Where each part lives: the pager and its registry in `manager.rs`; finding a frame and
 //! trimming in `frames.rs`; the bits a policy reads in `bits.rs`; the writer in
 //! `writer.rs`; the handle in `paging.rs`; the PTE of a page found from its owner in
-//! `pte.rs`; working sets in `working_set.rs`; counters in `counters.rs`.
+//! `pte.rs`; working sets in `working_set.rs`, their limits in bytes (Windows
+//! `SetProcessWorkingSetSize`) in `limits.rs`; counters in `counters.rs`.
 
 mod bits;
 mod counters;
 pub mod database;
 mod frames;
+mod limits;
 mod manager;
 mod paging;
 pub mod policy;
@@ -37,6 +39,7 @@ mod writer;
 
 pub use counters::{PagerCounters, PerformanceInfo, ProcessCounters};
 pub use database::{DatabaseError, FrameDatabase, FrameList, FrameRecord, Owner};
+pub use limits::WorkingSetChange;
 pub use manager::{Pager, PagerError, PagerStorage};
 pub use paging::Paging;
 pub use policy::{FrameIndex, PageBits, ReplacementPolicy};

@@ -238,6 +238,18 @@ impl<'h, F: PageTableFormat, S: BackingStore, P: ReplacementPolicy> FrameSource
         }
     }
 
+    fn reset(&mut self, frame: PhysAddr) {
+        let Some(index) = self.pager.frames.index_of(frame) else { return };
+        // Its copy in the store is not needed; without one, it leaves memory unwritten and
+        // comes back as zeros once its frame is reused (as a page of zeros does).
+        self.pager.forget_slot(index);
+        let Some(record) = self.pager.frames.record_mut(index) else { return };
+        record.all_zero = true;
+        if record.list() == FrameList::Modified {
+            self.pager.frames.move_to(index, FrameList::Standby);
+        }
+    }
+
     fn drop_paged(&mut self, pte: SoftwarePte) {
         match pte {
             SoftwarePte::Transition { frame, .. } => {
@@ -326,6 +338,25 @@ impl<'h, F: PageTableFormat, S: BackingStore, P: ReplacementPolicy> FrameSource
         pager.commit_total = pager.commit_total.saturating_sub(pages);
         if let Some(set) = pager.sets.get_mut(space) {
             set.counters.pagefile_usage = set.counters.pagefile_usage.saturating_sub(pages);
+        }
+    }
+
+    fn lock(&mut self, space: PhysAddr, pages: u64) -> Result<(), SpaceError> {
+        let set = self.pager.sets.get_mut(space);
+        // A space the pager does not serve has no working set to lock pages in.
+        let available = set.as_ref().map_or(0, |s| u64::from(s.minimum).saturating_sub(s.locked));
+        match set {
+            Some(set) if pages <= available => {
+                set.locked += pages;
+                Ok(())
+            }
+            _ => Err(SpaceError::WorkingSetQuota { requested: pages, available }),
+        }
+    }
+
+    fn unlock(&mut self, space: PhysAddr, pages: u64) {
+        if let Some(set) = self.pager.sets.get_mut(space) {
+            set.locked = set.locked.saturating_sub(pages);
         }
     }
 

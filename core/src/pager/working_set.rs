@@ -22,6 +22,7 @@ pub struct WorkingSet {
     /// Pages past which a new page replaces one of the space's own.
     pub maximum: u32,
     pub(super) counters: ProcessCounters,
+    pub(super) locked: u64,
 }
 
 impl WorkingSet {
@@ -29,7 +30,13 @@ impl WorkingSet {
     #[must_use]
     pub fn new(root: PhysAddr, asid: Asid, minimum: u32, maximum: u32) -> Self {
         let counters = ProcessCounters { root, ..ProcessCounters::default() };
-        Self { root, asid, minimum, maximum: maximum.max(minimum), counters }
+        Self { root, asid, minimum, maximum: maximum.max(minimum), counters, locked: 0 }
+    }
+
+    /// The pages locked in the working set (Windows `VirtualLock`): no trim takes them.
+    #[must_use]
+    pub fn locked(&self) -> u64 {
+        self.locked
     }
 
     /// The pages resident now.

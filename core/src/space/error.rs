@@ -1,4 +1,5 @@
-//! Why an address-space operation was refused. A refused operation changed nothing.
+//! Why an address-space operation was refused. A refused operation changed nothing (but a
+//! guard page a lock touched: it fires).
 
 use core::fmt;
 
@@ -6,9 +7,11 @@ use crate::addr::VirtAddr;
 use crate::error::TableError;
 
 use super::protection::MemoryType;
+use super::source::PageInError;
 
 /// Why an address-space operation was refused. Each refusal leaves the space, its tables
-/// and every frame as they were.
+/// and every frame as they were, but [`GuardPage`](Self::GuardPage): a guard fires as the
+/// access it stands for would.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum SpaceError {
@@ -122,6 +125,58 @@ pub enum SpaceError {
         /// The pages still free under the limit.
         available: u64,
     },
+    /// A page in the range to unlock is not locked (Windows `VirtualUnlock`,
+    /// `ERROR_NOT_LOCKED`, 158).
+    NotLocked {
+        /// The first such page.
+        addr: VirtAddr,
+    },
+    /// Locking would take the space's locked pages past what its working set allows: its
+    /// minimum (Windows `ERROR_WORKING_SET_QUOTA`, 1453).
+    WorkingSetQuota {
+        /// The pages the call would have locked.
+        requested: u64,
+        /// The pages that can still be locked.
+        available: u64,
+    },
+    /// A page in the range cannot be touched (no-access), so it cannot be made resident and
+    /// locked (Windows `ERROR_NOACCESS`, 998).
+    Inaccessible {
+        /// The first such page.
+        addr: VirtAddr,
+    },
+    /// The lock touched a guard page: its guard fired and is cleared (the one refusal that
+    /// changes something, as the access it stands for would). Windows' `GetLastError` is
+    /// then `STATUS_GUARD_PAGE_VIOLATION` (0x80000001); locking again succeeds.
+    GuardPage {
+        /// The guard page.
+        addr: VirtAddr,
+    },
+    /// A page could not be made resident to be locked: no frame could be freed for it, or
+    /// the store failed to read it back.
+    NotResident {
+        /// The page.
+        addr: VirtAddr,
+        /// Why.
+        error: PageInError,
+    },
+    /// A write-watch call on a range not inside one reservation made with
+    /// `MEM_WRITE_WATCH` (Windows `ERROR_INVALID_PARAMETER`).
+    NotWatched {
+        /// The first address asked for.
+        addr: VirtAddr,
+    },
+    /// A write-watch reservation larger than one frame of bits covers (Windows has no such
+    /// bound; `ERROR_NOT_ENOUGH_MEMORY` stands for it).
+    WriteWatchTooLarge {
+        /// The pages asked for.
+        pages: u64,
+        /// The most pages a watched reservation holds.
+        max: u64,
+    },
+    /// No room for the answer: `GetWriteWatch` with a count of zero (Windows
+    /// `ERROR_INVALID_PARAMETER`).
+    NoRoom,
     /// The page tables refused (most often: out of frames for a table).
     Table(TableError),
 }
@@ -146,6 +201,12 @@ impl SpaceError {
             | Self::CapacityExhausted { .. }
             | Self::TooManyViews { .. } => Some(8),
             Self::CommitLimit { .. } => Some(1455),
+            Self::NotLocked { .. } => Some(158),
+            Self::WorkingSetQuota { .. } => Some(1453),
+            Self::Inaccessible { .. } => Some(998),
+            Self::GuardPage { .. } => Some(0x8000_0001),
+            Self::NotWatched { .. } | Self::NoRoom => Some(87),
+            Self::WriteWatchTooLarge { .. } => Some(8),
             _ => None,
         }
     }
@@ -216,6 +277,39 @@ impl fmt::Display for SpaceError {
                 f,
                 "committing {requested} pages passes the commit limit ({available} pages left)"
             ),
+            Self::NotLocked { addr } => write!(f, "{:#x} is not locked", addr.as_u64()),
+            Self::WorkingSetQuota { requested, available } => write!(
+                f,
+                "locking {requested} pages passes the working set's minimum \
+                 ({available} pages left)"
+            ),
+            Self::Inaccessible { addr } => {
+                write!(f, "{:#x} is no-access: it cannot be locked", addr.as_u64())
+            }
+            Self::GuardPage { addr } => {
+                write!(
+                    f,
+                    "the lock touched the guard page at {:#x}: its guard fired",
+                    addr.as_u64()
+                )
+            }
+            Self::NotResident { addr, error } => {
+                let why = match error {
+                    PageInError::Store => "the store failed to read it",
+                    PageInError::NoFrame => "no frame could be freed for it",
+                    PageInError::Unknown => "its entry names nothing the source holds",
+                };
+                write!(f, "{:#x} could not be made resident: {why}", addr.as_u64())
+            }
+            Self::NotWatched { addr } => write!(
+                f,
+                "{:#x}: the range is not inside one reservation made with MEM_WRITE_WATCH",
+                addr.as_u64()
+            ),
+            Self::WriteWatchTooLarge { pages, max } => {
+                write!(f, "a write watch of {pages} pages passes the most one bitmap holds ({max})")
+            }
+            Self::NoRoom => f.write_str("no room for the answer"),
             Self::Table(error) => write!(f, "page tables: {error}"),
         }
     }

@@ -23,6 +23,7 @@ use crate::software_pte::SoftwarePte;
 use crate::table::{Lookup, NewEntry, PageTable};
 use crate::tlb::Flush;
 
+use super::lock::LOCKED;
 use super::regions::{Backing, Reservation, Run};
 use super::section::{self, Prototype};
 use super::source::{FaultKind, FrameSource, PageInError};
@@ -42,7 +43,7 @@ enum Held {
 
 /// Why a page could not be materialised.
 #[derive(Clone, Copy, Debug)]
-enum Refused {
+pub(super) enum Refused {
     /// Nothing the kernel can do: the process gets the fault.
     Pass,
     /// The store could not give the page back.
@@ -86,9 +87,13 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
                 .regions
                 .set(page, page + PAGE, |r| (r.state, r.protect.without_guard()))
             {
-                Ok(()) => {
-                    (Resolution::Notify(Exception::GuardPage { addr: fault.addr }), Flush::new())
-                }
+                Ok(()) => (
+                    Resolution::Notify(Exception::GuardPage {
+                        addr: fault.addr,
+                        access: fault.access,
+                    }),
+                    Flush::new(),
+                ),
                 Err(_) => pass,
             };
         }
@@ -132,7 +137,7 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
     /// protection allows. Decides everything first (the flags, the books' room for a
     /// private copy) and takes or brings back frames last, giving back what it took when
     /// the entry cannot be written.
-    fn materialise<M: TableMemory, A: FrameSource + ?Sized>(
+    pub(super) fn materialise<M: TableMemory, A: FrameSource + ?Sized>(
         &mut self,
         page: u64,
         reservation: &Reservation,
@@ -152,9 +157,19 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
         let private = write
             && (run.protect.is_write_copy() || (!owned_now && reservation.protect.is_write_copy()));
         let protect = if private { run.protect.after_copy() } else { run.protect };
-        let Some(flags) = page_flags(reservation, protect, owned_now || private) else {
+        let Some(mut flags) = page_flags(reservation, protect, owned_now || private) else {
             return Err(Refused::Pass);
         };
+        // A locked page stays locked, whatever frame it ends in (a private copy).
+        if let Some(Held::Frame { present: Some(now), .. }) = held {
+            flags |= now.intersection(LOCKED);
+        }
+        // A write to a watched page is recorded, and the page is writable until the next
+        // reset of the watch.
+        let watched = reservation.watch.filter(|_| write && protect.allows(Access::Write));
+        if watched.is_some() {
+            flags |= PageFlags::WRITABLE;
+        }
         if let Some(Held::Frame { present: Some(now), .. }) = held
             && now == flags
         {
@@ -179,6 +194,10 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
         let target = Page::<Size4KiB>::containing(VirtAddr::new(page));
         match table.set_entry(target, new, source.tables()) {
             Ok((_, flush)) => {
+                if let Some(bitmap) = watched {
+                    let index = (page - reservation.base.as_u64()) / PAGE;
+                    super::write_watch::set_bit(memory, bitmap, index);
+                }
                 if private {
                     // The plan above said the books have room: this cannot fail.
                     let _ =
@@ -334,7 +353,8 @@ pub(crate) fn page_flags(
     owned: bool,
 ) -> Option<PageFlags> {
     let mut flags = protect.page_flags(true)?;
-    if !owned && reservation.protect.is_write_copy() {
+    // A watched page is writable only once a write fault has recorded the write.
+    if (!owned && reservation.protect.is_write_copy()) || reservation.watch.is_some() {
         flags.remove(PageFlags::WRITABLE);
     }
     flags.set(OWNED, owned);

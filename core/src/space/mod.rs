@@ -34,15 +34,18 @@ mod chain;
 mod error;
 mod fault_path;
 mod layout;
+mod lock;
 mod placement;
 mod protection;
 mod query;
 mod regions;
+mod reset;
 pub(crate) mod section;
 mod source;
 mod unix;
 mod views;
 mod violation;
+mod write_watch;
 
 pub use chain::FaultChain;
 pub use error::SpaceError;
@@ -54,10 +57,13 @@ pub use source::{FaultKind, FrameSource, PageInError};
 pub use unix::{MapFixed, Prot};
 pub use views::ImagePart;
 pub use violation::{AccessViolation, Violation};
+pub use write_watch::MAX_WATCHED_PAGES;
 
 pub(crate) use fault_path::OWNED;
 use fault_path::{frame_of, hide, page_flags, release_entry};
+pub(crate) use lock::LOCKED;
 use regions::{Backing, Regions, Reservation, Run};
+use write_watch::drop_watch;
 
 /// The page of an address space: the base page, 4 KiB.
 pub(crate) const PAGE: u64 = Size4KiB::SIZE;
@@ -401,6 +407,7 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
             let _ = self.clear(start, end, memory, alloc);
             self.forget(&reservation, memory);
             alloc.uncharge(self.root, committed);
+            drop_watch(&reservation, alloc);
         }
         let entry = F::ENTRY_SIZE;
         let first_shared = F::index(self.layout.kernel_start, F::LEVELS);
@@ -427,6 +434,9 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
     ) -> Result<Flush, SpaceError> {
         self.regions.plan().set(start, end).fits()?;
         let shared = RefCell::new(alloc);
+        // A hidden page is out of the hardware's reach, and out of its lock.
+        let hides = page_flags(&reservation, protect, true).is_none();
+        let mut unlocked = 0;
         let mut table = self.page_table(memory);
         let flush = table.rewrite_range(
             VirtAddr::new(start),
@@ -437,7 +447,7 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
                 // protection when it comes back: the books say it.
                 let Some((frame, owned)) = frame_of(occupant) else { return Rewrite::Keep };
                 match page_flags(&reservation, protect, owned) {
-                    Some(flags) => Rewrite::Page { frame, flags },
+                    Some(flags) => Rewrite::Page { frame, flags: flags | locked_in(occupant) },
                     None => Rewrite::Payload(hide::<F>(frame, owned)),
                 }
             },
@@ -448,8 +458,12 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
                     // The rewrite drops the Dirty bit: the pager must still know.
                     shared.borrow_mut().dirtied(page.frame);
                 }
+                if hides && !locked_in(old).is_empty() {
+                    unlocked += 1;
+                }
             },
         )?;
+        shared.into_inner().unlock(self.root, unlocked);
         self.regions.set(start, end, |_| (PageState::Committed, protect))?;
         Ok(flush)
     }
@@ -483,11 +497,23 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
         state: PageState,
         protect: Protection,
     ) -> Result<VirtAddr, SpaceError> {
+        self.add_watched(addr, size, state, protect, None)
+    }
+
+    /// [`add_private`](Self::add_private), with the write-watch bitmap `watch`.
+    fn add_watched(
+        &mut self,
+        addr: Option<VirtAddr>,
+        size: u64,
+        state: PageState,
+        protect: Protection,
+        watch: Option<PhysAddr>,
+    ) -> Result<VirtAddr, SpaceError> {
         self.regions.plan().add().fits()?;
         let (base, size) = self.place_reservation(addr, size)?;
         let kind = MemoryType::Private;
         let reservation =
-            Reservation { base, size, protect, kind, backing: Backing::Private, charge: 0 };
+            Reservation { base, size, protect, kind, backing: Backing::Private, charge: 0, watch };
         self.regions.add(reservation, state, protect)?;
         Ok(base)
     }
@@ -578,6 +604,7 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
         let flush = self.clear(start, end, memory, alloc)?;
         self.forget(reservation, memory);
         alloc.uncharge(self.root, committed);
+        drop_watch(reservation, alloc);
         Ok(flush)
     }
 
@@ -598,15 +625,28 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
         alloc: &mut A,
     ) -> Result<Flush, SpaceError> {
         let shared = RefCell::new(alloc);
+        let mut unlocked = 0;
         let mut table = self.page_table(memory);
         let flush = table.rewrite_range(
             VirtAddr::new(start),
             end - start,
             &mut SharedTables(&shared),
             |_, _, _| Rewrite::Clear,
-            |_, old| release_entry(&mut **shared.borrow_mut(), old),
+            |_, old| {
+                unlocked += u64::from(!locked_in(old).is_empty());
+                release_entry(&mut **shared.borrow_mut(), old);
+            },
         )?;
+        shared.into_inner().unlock(self.root, unlocked);
         Ok(flush)
+    }
+}
+
+/// The lock a present entry holds ([`LOCKED`], or nothing).
+fn locked_in(occupant: Occupant) -> PageFlags {
+    match occupant {
+        Occupant::Page(page) => page.flags.intersection(LOCKED),
+        Occupant::Payload(_) => PageFlags::empty(),
     }
 }
 
@@ -633,7 +673,7 @@ fn expect_type(reservation: &Reservation, expected: MemoryType) -> Result<(), Sp
 
 /// The table allocator of a frame source that the space also gives frames back to during
 /// one call of the engine.
-struct SharedTables<'r, 'a, A: FrameSource + ?Sized>(&'r RefCell<&'a mut A>);
+pub(crate) struct SharedTables<'r, 'a, A: FrameSource + ?Sized>(&'r RefCell<&'a mut A>);
 
 impl<A: FrameSource + ?Sized> FrameAllocator for SharedTables<'_, '_, A> {
     fn allocate(&mut self) -> Result<PhysAddr, FrameError> {

@@ -85,6 +85,9 @@ pub(crate) struct Reservation {
     /// view's (each page may become a private copy). Private memory charges its committed
     /// pages instead, as they are committed.
     pub charge: u64,
+    /// The frame of the write-watch bitmap (`MEM_WRITE_WATCH`): one bit per page, set by
+    /// the first write since the last reset.
+    pub watch: Option<PhysAddr>,
 }
 
 impl Reservation {

@@ -76,6 +76,13 @@ pub trait FrameSource {
         let _ = frame;
     }
 
+    /// The page in `frame` (one [`take`](Self::take) gave, resident or in transition) may
+    /// lose its contents (`MEM_RESET`): it need not be written to the store, and may come
+    /// back as zeros once its frame is reused. Its Dirty bit is already cleared.
+    fn reset(&mut self, frame: PhysAddr) {
+        let _ = frame;
+    }
+
     /// An entry holding `pte` (a transition or paging-file entry the source wrote) was
     /// cleared: the page is gone, and its frame or slot is free.
     fn drop_paged(&mut self, pte: SoftwarePte) {
@@ -113,6 +120,25 @@ pub trait FrameSource {
 
     /// Gives back the charge of `pages` pages that stopped being committed.
     fn uncharge(&mut self, space: PhysAddr, pages: u64) {
+        let _ = (space, pages);
+    }
+
+    /// `pages` more pages of the space whose root is `space` are to be locked in its
+    /// working set (Windows `VirtualLock`). A pager allows as many locked pages as the
+    /// working set's minimum; a plain allocator pages nothing out, and allows any number.
+    ///
+    /// # Errors
+    ///
+    /// Returns [`SpaceError::WorkingSetQuota`](super::SpaceError::WorkingSetQuota) when they
+    /// do not fit; nothing is counted then.
+    fn lock(&mut self, space: PhysAddr, pages: u64) -> Result<(), super::SpaceError> {
+        let _ = (space, pages);
+        Ok(())
+    }
+
+    /// `pages` locked pages of the space whose root is `space` were unlocked (unlocked,
+    /// decommitted, released, or hidden by a no-access protection).
+    fn unlock(&mut self, space: PhysAddr, pages: u64) {
         let _ = (space, pages);
     }
 

@@ -192,8 +192,15 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
             }
         };
         let kind = MemoryType::Private;
-        let reservation =
-            Reservation { base, size, protect, kind, backing: Backing::Private, charge: 0 };
+        let reservation = Reservation {
+            base,
+            size,
+            protect,
+            kind,
+            backing: Backing::Private,
+            charge: 0,
+            watch: None,
+        };
         // The plan said the books have room.
         let _ = self.regions.add(reservation, PageState::Committed, protect);
         Ok((base, flush))

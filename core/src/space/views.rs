@@ -222,7 +222,8 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
         }
         let (base, len) = self.place_reservation(addr, pages * PAGE)?;
         let backing = Backing::Section { section: section.header(), offset };
-        let reservation = Reservation { base, size: len, protect, kind, backing, charge };
+        let reservation =
+            Reservation { base, size: len, protect, kind, backing, charge, watch: None };
         let initial = if parts.is_empty() { protect } else { Protection::READ_ONLY };
         self.regions.add(reservation, PageState::Committed, initial)?;
         for part in parts {

@@ -48,11 +48,7 @@ impl AccessViolation {
     /// The access as Windows' exception record gives it: 0 read, 1 write, 8 execute.
     #[must_use]
     pub fn windows_access(&self) -> u32 {
-        match self.access {
-            Access::Read => 0,
-            Access::Write => 1,
-            Access::Execute => 8,
-        }
+        self.access.windows_code()
     }
 }
 
