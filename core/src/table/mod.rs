@@ -183,7 +183,9 @@ impl<F: PageTableFormat, M: TableMemory> PageTable<F, M> {
         alloc: &mut A,
     ) -> Result<Flush, TableError> {
         let new = NewEntry::Page { frame, flags };
-        self.write_page_entry(page, new, false, alloc).map(|(_, flush)| flush)
+        // A page mapped where nothing was needs no invalidation: the flush is built here,
+        // empty, rather than moved out of the walk (it is a few hundred bytes).
+        self.write_page_entry(page, new, false, alloc).map(|_| Flush::new())
     }
 
     /// Makes the entry for `page` hold `new`, whatever it held, creating tables on the way
@@ -200,19 +202,26 @@ impl<F: PageTableFormat, M: TableMemory> PageTable<F, M> {
         new: NewEntry<S>,
         alloc: &mut A,
     ) -> Result<(Option<Occupant>, Flush), TableError> {
-        self.write_page_entry(page, new, true, alloc)
+        let (occupant, invalidate) = self.write_page_entry(page, new, true, alloc)?;
+        let mut flush = Flush::new();
+        if let Some(global) = invalidate {
+            flush.add(page.start(), global);
+        }
+        Ok((occupant, flush))
     }
 
     /// The walk of [`map`](Self::map) and [`set_entry`](Self::set_entry): makes the entry
     /// for `page` hold `new`, creating tables on the way. An entry that holds a page or a
-    /// payload is replaced if `replace` says so, and refused otherwise.
+    /// payload is replaced if `replace` says so, and refused otherwise. Returns what was
+    /// there and, when a present page was replaced, whether its entry was global (the page
+    /// must be invalidated).
     fn write_page_entry<S: PageSize, A: FrameAllocator + ?Sized>(
         &mut self,
         page: Page<S>,
         new: NewEntry<S>,
         replace: bool,
         alloc: &mut A,
-    ) -> Result<(Option<Occupant>, Flush), TableError> {
+    ) -> Result<(Option<Occupant>, Option<bool>), TableError> {
         let target = check::level_for::<F>(S::SIZE)?;
         let va = page.start();
         check::virt_range::<F>(va, S::SIZE, S::SIZE)?;
@@ -234,7 +243,7 @@ impl<F: PageTableFormat, M: TableMemory> PageTable<F, M> {
             let (raw, entry) = self.entry_at(table, F::index(va, level), level);
             let here = VirtAddr::new(va.as_u64() & !(F::leaf_size(level) - 1));
             match (entry, edits::occupant::<F>(entry, here, level)) {
-                (Entry::Empty, _) if raw_new == 0 => return Ok((None, Flush::new())),
+                (Entry::Empty, _) if raw_new == 0 => return Ok((None, None)),
                 (Entry::Empty, _) => break,
                 (Entry::Table { frame: next, .. }, _) if level > target => {
                     self.follow(next, va, level, raw)?;
@@ -249,14 +258,14 @@ impl<F: PageTableFormat, M: TableMemory> PageTable<F, M> {
                         return Err(TableError::AlreadyMapped { addr: here, occupant });
                     }
                     self.write(table, F::index(va, level), raw_new);
-                    let mut flush = Flush::new();
-                    if let Occupant::Page(old) = occupant {
-                        flush.add(va, old.flags.contains(PageFlags::GLOBAL));
-                    }
+                    let invalidate = match occupant {
+                        Occupant::Page(old) => Some(old.flags.contains(PageFlags::GLOBAL)),
+                        Occupant::Payload(_) => None,
+                    };
                     if raw_new == 0 {
                         self.reclaim_path(&path, target, va, alloc);
                     }
-                    return Ok((Some(occupant), flush));
+                    return Ok((Some(occupant), invalidate));
                 }
                 (Entry::Leaf { .. } | Entry::Payload(_), _) => {
                     let size = F::leaf_size(level);
@@ -267,8 +276,13 @@ impl<F: PageTableFormat, M: TableMemory> PageTable<F, M> {
                 }
             }
         }
-        self.link_new_tables(table, level, target, va, raw_new, alloc)?;
-        Ok((None, Flush::new()))
+        if level == target {
+            // The common case: every table on the way is there.
+            self.write(table, F::index(va, level), raw_new);
+        } else {
+            self.link_new_tables(table, level, target, va, raw_new, alloc)?;
+        }
+        Ok((None, None))
     }
 
     /// Puts `raw_new` in the entry for `va` at `target`, below the empty entry at `level`
