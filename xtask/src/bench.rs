@@ -35,7 +35,7 @@ const MEASUREMENTS: &[Measurement] = &[
         peer: "peer",
         peer_kind: "x86_64 map_to loop",
         per_iteration: PAGES,
-        target: Some(1.0),
+        target: Some(1.2),
     },
     Measurement {
         name: "map_4k_range",
@@ -44,7 +44,7 @@ const MEASUREMENTS: &[Measurement] = &[
         peer: "peer",
         peer_kind: "x86_64 map_to loop",
         per_iteration: PAGES,
-        target: Some(4.0),
+        target: Some(40.0),
     },
     Measurement {
         name: "map_4k_range_vs_bound",
@@ -62,7 +62,7 @@ const MEASUREMENTS: &[Measurement] = &[
         peer: "peer",
         peer_kind: "x86_64 translate_addr",
         per_iteration: PAGES,
-        target: Some(1.0),
+        target: Some(1.2),
     },
     Measurement {
         name: "unmap_reclaim",
@@ -80,7 +80,7 @@ const MEASUREMENTS: &[Measurement] = &[
         peer: "peer",
         peer_kind: "x86_64 map_to (2 MiB)",
         per_iteration: 512.0,
-        target: None,
+        target: Some(1.0),
     },
     Measurement {
         name: "sim_tlb_hit",
@@ -89,7 +89,7 @@ const MEASUREMENTS: &[Measurement] = &[
         peer: "peer",
         peer_kind: "native loop",
         per_iteration: 65_536.0,
-        target: None,
+        target: Some(0.1),
     },
     Measurement {
         name: "sim_tlb_miss",
@@ -98,7 +98,7 @@ const MEASUREMENTS: &[Measurement] = &[
         peer: "peer",
         peer_kind: "native loop",
         per_iteration: 65_536.0,
-        target: None,
+        target: Some(0.03),
     },
     Measurement {
         name: "sim_demand_zero",
