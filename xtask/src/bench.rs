@@ -206,6 +206,8 @@ pub fn run(ctx: &Ctx) -> Result<(), String> {
         let ratio = peer / ours;
         println!("{} ours_ns={ours:.2} peer_ns={peer:.2} ratio={ratio:.2}", m.name);
         let (target, met) = match m.target {
+            // Two decimals for targets below 0.1 (the simulator's 0.03), else one.
+            Some(t) if t < 0.1 => (format!("{t:.2}x"), if ratio >= t { "yes" } else { "no" }),
             Some(t) => (format!("{t:.1}x"), if ratio >= t { "yes" } else { "no" }),
             None => ("-".to_owned(), "-"),
         };
