@@ -16,7 +16,9 @@
 use paging::frame::{BitmapAllocator, FrameAllocator};
 use paging::pager::policy::PolicyKind;
 use paging::pager::{FrameList, PAGE_BYTES, PagerError, WorkingSetChange};
-use paging::space::{AddressSpace, PageInError, PageState, Protection, Section, SpaceError};
+use paging::space::{
+    AddressSpace, MAX_WATCHED_PAGES, PageInError, PageState, Protection, Section, SpaceError,
+};
 use paging::{Exception, VirtAddr};
 use paging_harness::fixtures::{PagerBooks as Storage, SimPager, sim_allocator, sim_space};
 use paging_sim::{Machine, MachineConfig, MachineError, PagedKernel, ProcessId, SimDisk};
@@ -704,4 +706,38 @@ fn a_watched_guard_page_fires_before_the_write_is_recorded() {
     assert_eq!(w.load(&mut p, base, 8), [1, 0, 0, 0, 2, 0, 0, 0]);
     w.unlock(&mut p, base, PAGE).unwrap();
     assert_eq!(w.watch(&mut p, base, PAGE, true, 64), Ok(vec![]));
+}
+
+/// The bitmap of a watched reservation is one frame: the bound counts the pages from the
+/// base rounded down to the granularity, not only those asked for (ours: Windows does not
+/// state a bound).
+#[test]
+fn a_watched_reservation_fits_its_bitmap_from_the_rounded_base() {
+    let mut machine = Machine::<X86_64>::new(MachineConfig::default());
+    let mut bitmap = Box::new([0; 128]);
+    let mut alloc = sim_allocator(&mut bitmap);
+    let mut storage = Storage::new(32, 32, 4);
+    let mut pager = storage.pager(PolicyKind::Fifo, SimDisk::new(32)).unwrap();
+    let mut w = World { m: &mut machine, alloc: &mut alloc, pager: &mut pager };
+    let mut p = w.process(1, 0);
+    let (ram, mut tlb) = w.m.split();
+    let mut paging = w.pager.with(w.alloc, &mut tlb);
+    let none = Protection::NO_ACCESS;
+    // 15 pages past a 64 KiB boundary: the reservation starts 15 pages earlier.
+    let addr = VirtAddr::new(0x1000_0000 + 15 * PAGE);
+    let too_many = (MAX_WATCHED_PAGES - 14) * PAGE;
+    assert_eq!(
+        p.space.reserve_watched(Some(addr), too_many, none, false, ram, &mut paging),
+        Err(SpaceError::WriteWatchTooLarge {
+            pages: MAX_WATCHED_PAGES + 1,
+            max: MAX_WATCHED_PAGES
+        })
+    );
+    let fits = (MAX_WATCHED_PAGES - 15) * PAGE;
+    let base = p.space.reserve_watched(Some(addr), fits, none, false, ram, &mut paging);
+    assert_eq!(base, Ok(VirtAddr::new(0x1000_0000)));
+    assert_eq!(
+        p.space.query(VirtAddr::new(0x1000_0000)).map(|i| i.size),
+        Ok(MAX_WATCHED_PAGES * PAGE)
+    );
 }

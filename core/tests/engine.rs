@@ -657,16 +657,23 @@ fn a_recursive_mapping_is_visited_once_not_followed() {
 #[test]
 fn a_frame_beyond_the_formats_physical_width_is_refused() {
     // Legacy 32-bit entries hold 32-bit frame addresses: RAM at 4 GiB cannot hold a page
-    // table or a fresh page, and the reserve gives back what it took.
-    let mut ram = vec![FrameBuf::ZERO; 8];
-    let mut memory = ArenaMemory::new(&mut ram, pa(0x1_0000_0000));
+    // table or a fresh page, and the reserve gives back what it took. The arena's first
+    // frame is the last below 4 GiB.
+    let mut ram = vec![FrameBuf::ZERO; 9];
+    let mut memory = ArenaMemory::new(&mut ram, pa(0xFFFF_F000));
     let mut bitmap = [0u64; 1];
     let usable = [MemoryRegion::usable(0x1_0000_0000, 8 * 4096)];
     let mut alloc = BitmapAllocator::new(&mut bitmap, &usable).unwrap();
-    let mut table = PageTable::<Legacy32, _>::new(&mut memory, &mut alloc).unwrap();
+    assert_eq!(
+        PageTable::<Legacy32, _>::new(&mut memory, &mut alloc).map(|_| ()),
+        Err(TableError::FrameOutsideMemory { frame: pa(0x1_0000_0000) }),
+        "not even the root"
+    );
+    assert_eq!(alloc.frames_in_use(), 0);
+    let mut table = PageTable::<Legacy32, _>::from_root(pa(0xFFFF_F000), &mut memory);
     assert_eq!(
         table.allocate_and_map_range(va(0x1000), 0x1000, RW, &mut alloc),
-        Err(TableError::FrameOutsideMemory { frame: pa(0x1_0000_1000) })
+        Err(TableError::FrameOutsideMemory { frame: pa(0x1_0000_0000) })
     );
-    assert_eq!(alloc.frames_in_use(), 1, "the root alone");
+    assert_eq!(alloc.frames_in_use(), 0, "the reserve gave back what it took");
 }

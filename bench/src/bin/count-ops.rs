@@ -74,7 +74,7 @@ fn run(row: &str, ours: bool) {
             build(&mut arena, &mut frames);
             black_box(counted_translate(&mut arena, &probes, translate));
         }
-        (_, _) => {
+        ("unmap_reclaim", _) => {
             let (build, unmap): (Build, Build) = if ours {
                 (ours_map_each, ours_unmap_reclaim)
             } else {
@@ -83,6 +83,7 @@ fn run(row: &str, ours: bool) {
             build(&mut arena, &mut frames);
             counted_map(&mut arena, &mut frames, unmap);
         }
+        _ => unreachable!("main checked the row against ROWS"),
     }
     black_box((&arena, &frames));
 }

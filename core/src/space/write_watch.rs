@@ -32,8 +32,10 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
     ///
     /// # Errors
     ///
-    /// As [`reserve`](Self::reserve), plus [`SpaceError::WriteWatchTooLarge`],
-    /// [`SpaceError::CommitLimit`] and [`SpaceError::Table`] (no frame for the bitmap).
+    /// As [`reserve`](Self::reserve), plus [`SpaceError::WriteWatchTooLarge`] (the
+    /// reservation, from `addr` rounded down to the granularity, would pass
+    /// [`MAX_WATCHED_PAGES`]), [`SpaceError::CommitLimit`] and [`SpaceError::Table`] (no
+    /// frame for the bitmap, or one outside memory).
     pub fn reserve_watched<M: TableMemory, A: FrameSource + ?Sized>(
         &mut self,
         addr: Option<VirtAddr>,
@@ -44,18 +46,30 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
         source: &mut A,
     ) -> Result<VirtAddr, SpaceError> {
         self.check_private_protection(protect)?;
-        let pages = size.checked_next_multiple_of(PAGE).map_or(u64::MAX, |len| len / PAGE);
-        // A base rounded down to the granularity adds up to 15 pages in front.
-        if pages > MAX_WATCHED_PAGES - 15 {
-            return Err(SpaceError::WriteWatchTooLarge { pages, max: MAX_WATCHED_PAGES - 15 });
+        // The reservation starts at `addr` rounded down to the granularity: its pages are
+        // the request's and those in front of `addr` (worked out before placing it, which
+        // may draw from the ASLR generator).
+        let front = addr.map_or(0, |addr| addr.as_u64() % self.config.granularity);
+        let pages = front
+            .checked_add(size)
+            .and_then(|len| len.checked_next_multiple_of(PAGE))
+            .map_or(u64::MAX, |len| len / PAGE);
+        if pages > MAX_WATCHED_PAGES {
+            return Err(SpaceError::WriteWatchTooLarge { pages, max: MAX_WATCHED_PAGES });
         }
         let charged = if commit { pages } else { 0 };
         source.charge(self.root, charged)?;
         let bitmap = match source.tables().allocate() {
-            Ok(bitmap) => bitmap,
-            Err(refusal) => {
+            Ok(bitmap) if memory.contains(bitmap) && bitmap.is_aligned(PAGE) => bitmap,
+            outcome => {
                 source.uncharge(self.root, charged);
-                let error = TableError::OutOfFrames { needed: 1, got: 0, source: refusal };
+                let error = match outcome {
+                    Ok(frame) => {
+                        let _ = source.tables().deallocate(frame);
+                        TableError::FrameOutsideMemory { frame }
+                    }
+                    Err(refusal) => TableError::OutOfFrames { needed: 1, got: 0, source: refusal },
+                };
                 return Err(SpaceError::Table(error));
             }
         };

@@ -108,7 +108,7 @@ impl<F: PageTableFormat, M: TableMemory> PageTable<F, M> {
             got: 0,
             source,
         })?;
-        if !memory.contains(root) || !root.is_aligned(4096) {
+        if !reserve::usable::<F, M>(&memory, root) {
             let _ = alloc.deallocate(root);
             return Err(TableError::FrameOutsideMemory { frame: root });
         }
@@ -301,7 +301,7 @@ impl<F: PageTableFormat, M: TableMemory> PageTable<F, M> {
         let mut fresh = [PhysAddr::ZERO; 5];
         for taken in 0..needed {
             match alloc.allocate() {
-                Ok(new) if self.memory.contains(new) && new.is_aligned(4096) => fresh[taken] = new,
+                Ok(new) if reserve::usable::<F, M>(&self.memory, new) => fresh[taken] = new,
                 outcome => {
                     for &frame in fresh[..taken].iter().chain(outcome.as_ref().ok()) {
                         let _ = alloc.deallocate(frame);

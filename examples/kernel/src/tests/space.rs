@@ -86,7 +86,8 @@ pub fn guard_page<F: Format>(m: &mut Machine<F>) -> Result<(), Fail> {
     });
     ensure!(first.is_none(), "the first touch of a guard page went through");
     let logged = logged.ok_or_else(|| fail!("no fault logged for the guard page"))?;
-    let expected = Resolution::Notify(Exception::GuardPage { addr: VirtAddr::new(va), access: Access::Read });
+    let expected =
+        Resolution::Notify(Exception::GuardPage { addr: VirtAddr::new(va), access: Access::Read });
     ensure!(logged.resolution == expected, "the space answered {:?}", logged.resolution);
     ensure!(logged.code.bits() == 0, "error code {}, expected a not-present read", logged.code);
     ensure!(second == Some(0), "the second touch read {second:?}, expected a zeroed page");
