@@ -234,10 +234,19 @@ impl TableMemory for Ram {
         };
         let entries = data.get(offset..).unwrap_or_default().chunks_exact(len);
         out.fill(0);
-        for (value, bytes) in out.iter_mut().zip(entries) {
-            let mut word = [0; 8];
-            word[..len].copy_from_slice(bytes);
-            *value = u64::from_le_bytes(word);
+        // One conversion per entry, no slicing: walks read whole tables through here, and
+        // under the fuzzer every bounds comparison is a traced call.
+        match size {
+            EntrySize::Eight => {
+                for (value, bytes) in out.iter_mut().zip(entries) {
+                    *value = u64::from_le_bytes(bytes.try_into().unwrap_or_default());
+                }
+            }
+            EntrySize::Four => {
+                for (value, bytes) in out.iter_mut().zip(entries) {
+                    *value = u64::from(u32::from_le_bytes(bytes.try_into().unwrap_or_default()));
+                }
+            }
         }
     }
 
