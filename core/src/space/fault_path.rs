@@ -27,7 +27,7 @@ use super::lock::LOCKED;
 use super::regions::{Backing, Reservation, Run};
 use super::section::{self, Prototype};
 use super::source::{FaultKind, FrameSource, PageInError};
-use super::{AccessViolation, AddressSpace, PAGE, PageState, Protection, Violation};
+use super::{AccessViolation, AddressSpace, PAGE, PageState, Protection, SpaceError, Violation};
 
 /// The page-table software bit that marks a frame this space owns (private memory, or a
 /// private copy of a section page): such frames go back to the allocator when unmapped.
@@ -83,10 +83,7 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
             return pass;
         }
         if run.protect.is_guard() {
-            return match self
-                .regions
-                .set(page, page + PAGE, |r| (r.state, r.protect.without_guard()))
-            {
+            return match self.clear_guard(page) {
                 Ok(()) => (
                     Resolution::Notify(Exception::GuardPage {
                         addr: fault.addr,
@@ -131,6 +128,12 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
             }
         };
         AccessViolation { addr: fault.addr, access: fault.access, reason }
+    }
+
+    /// Takes the guard off `page` (a guard page fires once), leaving its state and the rest
+    /// of its protection; refused only when the region table has no room to split its run.
+    pub(super) fn clear_guard(&mut self, page: u64) -> Result<(), SpaceError> {
+        self.regions.set(page, page + PAGE, |r| (r.state, r.protect.without_guard()))
     }
 
     /// Makes the committed page at `page` present as the books say, after an access its

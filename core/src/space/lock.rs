@@ -134,9 +134,8 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
     /// `VirtualLock` of a guard page fails with `STATUS_GUARD_PAGE_VIOLATION`, the next
     /// one succeeds).
     fn fire_guard(&mut self, page: u64) -> SpaceError {
-        let addr = VirtAddr::new(page);
-        match self.regions.set(page, page + PAGE, |r| (r.state, r.protect.without_guard())) {
-            Ok(()) => SpaceError::GuardPage { addr },
+        match self.clear_guard(page) {
+            Ok(()) => SpaceError::GuardPage { addr: VirtAddr::new(page) },
             Err(error) => error,
         }
     }
