@@ -14,6 +14,7 @@ use paging::table::{MappedPage, Visit};
 use paging::{PageTable, PageTableFormat, PhysAddr, TableMemory, VirtAddr};
 use rustc_hash::FxHashMap;
 
+use super::model::Pages;
 use super::{Model, ModelPage};
 use crate::journal::Journaled;
 use crate::show::Hex;
@@ -121,42 +122,64 @@ fn check_span<F: PageTableFormat, M: TableMemory>(
         linear::<F>(virt) >= linear::<F>(first) && end <= linear::<F>(last)
     };
     tables.0.retain(|_, &mut (level, virt)| !inside(level, virt));
-    let mut pages = model.meeting(first, last);
-    // Every field of every leaf XORed with the model's and ORed together: one test at the
-    // end, not four a leaf (each an instrumented branch under the fuzzer). A difference
-    // is then found again the slow way, to be named.
-    let (mut diff, mut odd) = (0, false);
+    let mut check = LeafCheck::new(model.meeting(first, last));
     table.visit_range(VirtAddr::new(first), VirtAddr::new(last), |visit| match visit {
         Visit::Table { level, frame, virt } => {
             tables.0.insert(frame, (level, virt.as_u64()));
         }
-        Visit::Page(MappedPage { virt, frame, size, flags }) => match pages.next() {
-            Some((start, page)) => {
-                diff |= (virt.as_u64() ^ start)
-                    | (frame.as_u64() ^ page.frame)
-                    | (size ^ page.size)
-                    | u64::from((flags ^ page.flags).bits());
-            }
-            None => odd = true,
-        },
-        _ => odd = true,
+        other => check.visit(other),
     });
-    if diff != 0 || odd || pages.next().is_some() {
-        return Err(explain(table, model, first, last));
+    if !check.agrees() {
+        let walk = |visitor: &mut dyn FnMut(Visit)| {
+            table.visit_range(VirtAddr::new(first), VirtAddr::new(last), visitor);
+        };
+        return Err(explain(model.meeting(first, last), walk));
     }
     Ok(model.sample(first, last))
 }
 
-/// What differs between the leaves meeting `first..=last` and the model's pages.
-fn explain<F: PageTableFormat, M: TableMemory>(
-    table: &PageTable<F, &mut Journaled<M>>,
-    model: &Model,
-    first: u64,
-    last: u64,
+/// The leaves a visit meets, compared with the model's pages in turn: every field XORed
+/// with the model's and ORed together, with one test at the end rather than four a leaf
+/// (each an instrumented branch under the fuzzer). A difference is then found again the
+/// slow way, by [`explain`], to be named.
+pub(super) struct LeafCheck<'a> {
+    pages: Pages<'a>,
+    diff: u64,
+    /// A leaf with no page left to compare, or a visit that is neither leaf nor table.
+    odd: bool,
+}
+
+impl<'a> LeafCheck<'a> {
+    pub(super) fn new(pages: Pages<'a>) -> Self {
+        Self { pages, diff: 0, odd: false }
+    }
+
+    /// Takes one visit that is not a table.
+    pub(super) fn visit(&mut self, visit: Visit) {
+        match (visit, self.pages.next()) {
+            (Visit::Page(MappedPage { virt, frame, size, flags }), Some((start, page))) => {
+                self.diff |= (virt.as_u64() ^ start)
+                    | (frame.as_u64() ^ page.frame)
+                    | (size ^ page.size)
+                    | u64::from((flags ^ page.flags).bits());
+            }
+            _ => self.odd = true,
+        }
+    }
+
+    /// Whether every leaf was the model's page and no page was left over.
+    pub(super) fn agrees(mut self) -> bool {
+        self.diff == 0 && !self.odd && self.pages.next().is_none()
+    }
+}
+
+/// The first difference between the leaves `walk` visits and `pages`.
+pub(super) fn explain(
+    mut pages: impl Iterator<Item = (u64, ModelPage)>,
+    walk: impl FnOnce(&mut dyn FnMut(Visit)),
 ) -> String {
-    let mut pages = model.meeting(first, last);
     let mut why = None;
-    table.visit_range(VirtAddr::new(first), VirtAddr::new(last), |visit| match visit {
+    walk(&mut |visit| match visit {
         Visit::Table { .. } => {}
         Visit::Page(MappedPage { virt, frame, size, flags }) => {
             let leaf = (Hex(virt.as_u64()), ModelPage { size, frame: frame.as_u64(), flags });

@@ -12,7 +12,7 @@ use std::fmt;
 
 use arbitrary::{Arbitrary, Unstructured};
 use paging::frame::FrameAllocator;
-use paging::table::{Holes, MappedPage, Visit};
+use paging::table::{Holes, Visit};
 use paging::{
     Frame, Page, PageFlags, PageSize, PageTable, PageTableFormat, PhysAddr, Size1GiB, Size2MiB,
     Size4KiB, Size4MiB, TableError, TableMemory, VirtAddr,
@@ -487,26 +487,16 @@ impl<F: PageTableFormat> Harness<F> {
         model: &Model,
         at: &At<'_>,
     ) {
-        // `visit` goes in address order: the leaves compare with the model's pages in turn,
-        // every field XORed and ORed together (one test at the end, as in `changes`).
-        let mut pages = model.meeting(0, u64::MAX);
-        let (mut tables, mut diff, mut odd) = (0, 0, false);
+        // `visit` goes in address order: the leaves compare with the model's pages in turn.
+        let mut check = changes::LeafCheck::new(model.meeting(0, u64::MAX));
+        let mut tables = 0;
         table.visit(|visit| match visit {
             Visit::Table { .. } => tables += 1,
-            Visit::Page(MappedPage { virt, frame, size, flags }) => match pages.next() {
-                Some((start, page)) => {
-                    diff |= (virt.as_u64() ^ start)
-                        | (frame.as_u64() ^ page.frame)
-                        | (size ^ page.size)
-                        | u64::from((flags ^ page.flags).bits());
-                }
-                None => odd = true,
-            },
-            _ => odd = true,
+            other => check.visit(other),
         });
-        if diff != 0 || odd || pages.next().is_some() {
-            self.explain(table, model, at);
-            panic!("the leaves differ from the model after {at}");
+        if !check.agrees() {
+            let why = changes::explain(model.pages(), |visitor| table.visit(visitor));
+            panic!("{why} after {at}");
         }
         assert_eq!(
             alloc.frames_in_use(),
@@ -514,21 +504,6 @@ impl<F: PageTableFormat> Harness<F> {
             "frames in use are not the reachable tables after {at}"
         );
         self.probe(table, model, at);
-    }
-
-    /// Names the first difference between the leaves of the tree and the model's pages.
-    fn explain<M: TableMemory>(&self, table: &PageTable<F, M>, model: &Model, at: &At<'_>) {
-        let mut pages = model.pages();
-        table.visit(|visit| match visit {
-            Visit::Table { .. } => {}
-            Visit::Page(MappedPage { virt, frame, size, flags }) => {
-                let leaf = (Hex(virt.as_u64()), ModelPage { size, frame: frame.as_u64(), flags });
-                let want = pages.next().map(|(start, page)| (Hex(start), page));
-                assert_eq!(Some(leaf), want, "a leaf differs from the model after {at}");
-            }
-            other => panic!("unexpected {other:?} after {at}"),
-        });
-        assert_eq!(pages.next(), None, "a page of the model is missing after {at}");
     }
 
     /// Translate agrees with the model at some pages (the ends of runs spread over the
