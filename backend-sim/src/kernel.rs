@@ -11,11 +11,14 @@ use crate::machine::Machine;
 /// section pages, guard pages, copy-on-write. It applies the flush the space returns.
 ///
 /// Put it first in a [`FaultChain`](paging::space::FaultChain), with the process's handler
-/// second.
+/// second. With a kernel space ([`with_kernel`](Self::with_kernel)), faults in the kernel
+/// half go to it instead: the kernel's own demand-paged memory.
 #[derive(Debug)]
 pub struct SpaceKernel<'a, F: PageTableFormat, const N: usize, A: FrameAllocator + ?Sized> {
     /// The space of the running process.
     pub space: &'a mut AddressSpace<F, N>,
+    /// The kernel's own space (a kernel heap), if it has one.
+    pub kernel: Option<&'a mut AddressSpace<F, N>>,
     /// Where frames come from.
     pub alloc: &'a mut A,
 }
@@ -23,7 +26,14 @@ pub struct SpaceKernel<'a, F: PageTableFormat, const N: usize, A: FrameAllocator
 impl<'a, F: PageTableFormat, const N: usize, A: FrameAllocator + ?Sized> SpaceKernel<'a, F, N, A> {
     /// The kernel for `space`, taking frames from `alloc`.
     pub fn new(space: &'a mut AddressSpace<F, N>, alloc: &'a mut A) -> Self {
-        Self { space, alloc }
+        Self { space, kernel: None, alloc }
+    }
+
+    /// The same, with the kernel's own space resolving faults in the kernel half.
+    #[must_use]
+    pub fn with_kernel(mut self, kernel: &'a mut AddressSpace<F, N>) -> Self {
+        self.kernel = Some(kernel);
+        self
     }
 }
 
@@ -31,9 +41,23 @@ impl<F: PageTableFormat, const N: usize, A: FrameAllocator + ?Sized> FaultPolicy
     for SpaceKernel<'_, F, N, A>
 {
     fn resolve(&mut self, machine: &mut Machine<F>, fault: &Fault) -> Resolution {
-        let (resolution, flush) = self.space.resolve(fault, machine.ram_mut(), self.alloc);
+        let space = space_of(&mut *self.space, self.kernel.as_deref_mut(), fault);
+        let (resolution, flush) = space.resolve(fault, machine.ram_mut(), self.alloc);
         flush.apply(machine);
         resolution
+    }
+}
+
+/// The space that answers for `fault`: the kernel's for an address in the kernel half
+/// (when there is one), the process's otherwise.
+fn space_of<'s, F: PageTableFormat, const N: usize>(
+    process: &'s mut AddressSpace<F, N>,
+    kernel: Option<&'s mut AddressSpace<F, N>>,
+    fault: &Fault,
+) -> &'s mut AddressSpace<F, N> {
+    match kernel {
+        Some(kernel) if fault.addr >= process.layout().kernel_start => kernel,
+        _ => process,
     }
 }
 
@@ -49,6 +73,9 @@ where
 {
     /// The space of the running process.
     pub space: &'a mut AddressSpace<F, N>,
+    /// The kernel's own space (a kernel heap), if it has one: faults in the kernel half go
+    /// to it, paged by the same pager.
+    pub kernel: Option<&'a mut AddressSpace<F, N>>,
     /// The pager its frames come from.
     pub pager: &'a mut Pager<'s, F, S, P>,
     /// Where page tables come from.
@@ -74,7 +101,14 @@ where
         pager: &'a mut Pager<'s, F, S, P>,
         tables: &'a mut dyn FrameAllocator,
     ) -> Self {
-        Self { space, pager, tables }
+        Self { space, kernel: None, pager, tables }
+    }
+
+    /// The same, with the kernel's own space resolving faults in the kernel half.
+    #[must_use]
+    pub fn with_kernel(mut self, kernel: &'a mut AddressSpace<F, N>) -> Self {
+        self.kernel = Some(kernel);
+        self
     }
 
     /// Tells the pager which frames the machine's last access touched, when its policy
@@ -99,7 +133,8 @@ where
         let before = self.pager.store().io_cycles();
         let (ram, mut tlb) = machine.split();
         let mut paging = self.pager.with(&mut *self.tables, &mut tlb);
-        let (resolution, flush) = self.space.resolve(fault, ram, &mut paging);
+        let space = space_of(&mut *self.space, self.kernel.as_deref_mut(), fault);
+        let (resolution, flush) = space.resolve(fault, ram, &mut paging);
         flush.apply(&mut tlb);
         let io = self.pager.store().io_cycles().saturating_sub(before);
         machine.charge_io(io);

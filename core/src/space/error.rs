@@ -177,6 +177,9 @@ pub enum SpaceError {
     /// No room for the answer: `GetWriteWatch` with a count of zero (Windows
     /// `ERROR_INVALID_PARAMETER`).
     NoRoom,
+    /// A kernel space was given a kernel root to share: it owns the kernel half's
+    /// tables, which processes share from it.
+    KernelSpaceShares,
     /// The page tables refused (most often: out of frames for a table).
     Table(TableError),
 }
@@ -310,6 +313,9 @@ impl fmt::Display for SpaceError {
                 write!(f, "a write watch of {pages} pages passes the most one bitmap holds ({max})")
             }
             Self::NoRoom => f.write_str("no room for the answer"),
+            Self::KernelSpaceShares => f.write_str(
+                "a kernel space owns the kernel half's tables: it cannot share another root's",
+            ),
             Self::Table(error) => write!(f, "page tables: {error}"),
         }
     }

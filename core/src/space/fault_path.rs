@@ -14,7 +14,7 @@
 
 use crate::addr::{Frame, Page, PhysAddr, Size4KiB, VirtAddr};
 use crate::error::Occupant;
-use crate::fault::{Access, Exception, Fault, FaultCause, Resolution};
+use crate::fault::{Access, Exception, Fault, FaultCause, Privilege, Resolution};
 use crate::flags::PageFlags;
 use crate::format::PageTableFormat;
 use crate::memory::TableMemory;
@@ -70,7 +70,10 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
     ) -> (Resolution, Flush) {
         let pass = (Resolution::Pass, Flush::new());
         let page = fault.addr.align_down(PAGE);
-        if fault.cause == FaultCause::ReservedBits || !self.layout.holds(page, PAGE) {
+        if fault.cause == FaultCause::ReservedBits
+            || !self.layout.holds(page, PAGE)
+            || (self.layout.is_kernel() && fault.privilege == Privilege::User)
+        {
             return pass;
         }
         let page = page.as_u64();
@@ -113,7 +116,10 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
     #[must_use]
     pub fn explain(&self, fault: &Fault) -> AccessViolation {
         let page = fault.addr.align_down(PAGE).as_u64();
-        let reason = if fault.addr >= self.layout.kernel_start {
+        let kernel_page = fault.addr >= self.layout.kernel_start;
+        let reason = if kernel_page
+            && (!self.layout.is_kernel() || fault.privilege == Privilege::User)
+        {
             Violation::KernelSpace
         } else {
             match self.regions.run(page) {
@@ -160,7 +166,8 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
         let private = write
             && (run.protect.is_write_copy() || (!owned_now && reservation.protect.is_write_copy()));
         let protect = if private { run.protect.after_copy() } else { run.protect };
-        let Some(mut flags) = page_flags(reservation, protect, owned_now || private) else {
+        let kernel = self.layout.is_kernel();
+        let Some(mut flags) = page_flags(reservation, protect, owned_now || private, kernel) else {
             return Err(Refused::Pass);
         };
         // A locked page stays locked, whatever frame it ends in (a private copy).
@@ -350,12 +357,16 @@ enum Undo {
 /// The flags of a present page with `protect` in `reservation`: in a write-copy view (or
 /// an image) a section frame the space does not own is never writable, so that every write
 /// makes a private copy. `None` for protections that keep a page away (no-access, guard).
+/// A `kernel` space's pages are supervisor-only, and global: every process maps them
+/// alike, so one invalidation must reach the entries cached under any address-space id.
 pub(crate) fn page_flags(
     reservation: &Reservation,
     protect: Protection,
     owned: bool,
+    kernel: bool,
 ) -> Option<PageFlags> {
-    let mut flags = protect.page_flags(true)?;
+    let mut flags = protect.page_flags(!kernel)?;
+    flags.set(PageFlags::GLOBAL, kernel);
     // A watched page is writable only once a write fault has recorded the write.
     if (!owned && reservation.protect.is_write_copy()) || reservation.watch.is_some() {
         flags.remove(PageFlags::WRITABLE);

@@ -2,11 +2,16 @@
 
 use crate::addr::VirtAddr;
 
-/// The part of a virtual address space that a process's allocations may take, and where
+/// The part of a virtual address space that a space's allocations may take, and where
 /// the kernel half begins.
 ///
-/// The lowest 64 KiB (the null region) and the top 64 KiB of the user half are never
-/// handed out, as on Windows: a null pointer and an overrun past the top both fault.
+/// A process's layout lies below the kernel half: the lowest 64 KiB (the null region) and
+/// the top 64 KiB of the user half are never handed out, as on Windows, so a null pointer
+/// and an overrun past the top both fault. A kernel's layout ([`kernel_part`]) lies in the
+/// kernel half: its pages are supervisor-only and global, and every process that shares
+/// the kernel half sees them.
+///
+/// [`kernel_part`]: Self::kernel_part
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Layout {
@@ -39,6 +44,35 @@ impl Layout {
             highest: VirtAddr::new(highest),
             kernel_start: VirtAddr::new(kernel_start),
         }
+    }
+
+    /// The layout of a kernel space handing out `[lowest, highest]` of this layout's kernel
+    /// half (a kernel heap, say): its pages are committed and materialised on first touch
+    /// like a process's, through the same fault path, but map supervisor-only.
+    /// [`AddressSpace::new`](super::AddressSpace::new) refuses it unless `lowest` is at or
+    /// above [`kernel_start`](Self::kernel_start).
+    #[must_use]
+    pub const fn kernel_part(
+        &self,
+        name: &'static str,
+        lowest: VirtAddr,
+        highest: VirtAddr,
+    ) -> Self {
+        Self { name, lowest, highest, kernel_start: self.kernel_start }
+    }
+
+    /// Whether this is a kernel's layout: it starts in the kernel half.
+    #[must_use]
+    pub const fn is_kernel(&self) -> bool {
+        self.lowest.as_u64() >= self.kernel_start.as_u64()
+    }
+
+    /// Whether the layout lies wholly on one side of the kernel half's start (a process's
+    /// below it, a kernel's at or above it) with its lowest address not above its highest.
+    #[must_use]
+    pub const fn is_one_sided(&self) -> bool {
+        let (lowest, highest) = (self.lowest.as_u64(), self.highest.as_u64());
+        lowest <= highest && (self.is_kernel() || highest < self.kernel_start.as_u64())
     }
 
     /// Whether `[addr, addr + size)` lies in the part that can be handed out.

@@ -111,9 +111,19 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
     /// In a format whose root entries the CPU loads with the root (x86 PAE) the root's
     /// other entries get their tables now, as [`PageTable::new`] gives them.
     ///
+    /// With a kernel's layout ([`Layout::kernel_part`]) the space is the kernel's own: a
+    /// kernel heap, say, committed and materialised on first touch by the same fault path
+    /// as a process's memory. Create it first, with no `kernel_root`: its root is the one
+    /// processes then share (pass [`root`](Self::root) as their `kernel_root`; map the
+    /// kernel image and the direct map into it through [`page_table`](Self::page_table)).
+    /// Every root entry its layout covers gets its table now, so that processes created
+    /// later see every page it will map; it keeps the tables it empties.
+    ///
     /// # Errors
     ///
-    /// Returns [`SpaceError::OutsideUserSpace`] for a layout the format cannot address,
+    /// Returns [`SpaceError::OutsideUserSpace`] for a layout the format cannot address or
+    /// that straddles the kernel half's start, [`SpaceError::KernelSpaceShares`] for a
+    /// kernel's layout with a `kernel_root`,
     /// [`SpaceError::Unaligned`] for a granularity that is not a power-of-two multiple of
     /// 4 KiB, and [`SpaceError::Table`] when no frame is free for the root (or those
     /// tables: none is kept), or with
@@ -129,7 +139,10 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
     ) -> Result<Self, SpaceError> {
         // Saturating: a layout spanning all 2^64 addresses reports `u64::MAX` bytes.
         let size = layout.highest.as_u64().saturating_sub(layout.lowest.as_u64()).saturating_add(1);
-        if !F::is_canonical(layout.lowest) || !F::is_canonical(layout.highest) {
+        if !F::is_canonical(layout.lowest)
+            || !F::is_canonical(layout.highest)
+            || !layout.is_one_sided()
+        {
             return Err(SpaceError::OutsideUserSpace { addr: layout.lowest, size });
         }
         if !config.granularity.is_power_of_two() || config.granularity < PAGE {
@@ -149,8 +162,18 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
             }
             .into());
         }
+        if layout.is_kernel() && kernel_root.is_some() {
+            return Err(SpaceError::KernelSpaceShares);
+        }
         let shared = kernel_root.map(|kernel| (kernel, F::index(layout.kernel_start, F::LEVELS)));
-        let root = PageTable::<F, _>::new_sharing(&mut *memory, alloc.tables(), shared)?.root();
+        // A kernel space's top tables exist from the start: spaces created later copy them.
+        let linked = if layout.is_kernel() {
+            F::index(layout.lowest, F::LEVELS)..F::index(layout.highest, F::LEVELS) + 1
+        } else {
+            0..0
+        };
+        let root =
+            PageTable::<F, _>::new_sharing(&mut *memory, alloc.tables(), shared, linked)?.root();
         Ok(Self {
             root,
             shares_kernel: kernel_root.is_some(),
@@ -183,9 +206,19 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
         &self.config
     }
 
-    /// The space's page table over `memory`.
+    /// The space's page table over `memory`. A kernel space's keeps the tables it empties
+    /// (processes hold copies of its top entries, so a table given back could still be
+    /// walked through them); [`destroy`](Self::destroy) frees them.
     pub fn page_table<'m, M: TableMemory>(&self, memory: &'m mut M) -> PageTable<F, &'m mut M> {
-        PageTable::from_root(self.root, memory)
+        let mut table = PageTable::from_root(self.root, memory);
+        table.keep_empty_tables(self.layout.is_kernel());
+        table
+    }
+
+    /// Whether this is a kernel space: its layout lies in the kernel half, its pages map
+    /// supervisor-only and global, and only supervisor accesses fault them in.
+    pub fn is_kernel(&self) -> bool {
+        self.layout.is_kernel()
     }
 
     /// Reserves a range of addresses (Windows `VirtualAlloc` with `MEM_RESERVE`): at
@@ -435,7 +468,8 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
         self.regions.plan().set(start, end).fits()?;
         let shared = RefCell::new(alloc);
         // A hidden page is out of the hardware's reach, and out of its lock.
-        let hides = page_flags(&reservation, protect, true).is_none();
+        let kernel = self.layout.is_kernel();
+        let hides = page_flags(&reservation, protect, true, kernel).is_none();
         let mut unlocked = 0;
         let mut table = self.page_table(memory);
         let flush = table.rewrite_range(
@@ -446,7 +480,7 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
                 // A page the space does not hold (none yet, or paged out) gets its
                 // protection when it comes back: the books say it.
                 let Some((frame, owned)) = frame_of(occupant) else { return Rewrite::Keep };
-                match page_flags(&reservation, protect, owned) {
+                match page_flags(&reservation, protect, owned, kernel) {
                     Some(flags) => Rewrite::Page { frame, flags: flags | locked_in(occupant) },
                     None => Rewrite::Payload(hide::<F>(frame, owned)),
                 }

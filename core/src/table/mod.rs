@@ -21,6 +21,7 @@
 //! [`PageTable::new`] creates them all, and [`PageTable::destroy`] gives them back.
 
 use core::marker::PhantomData;
+use core::ops::Range;
 
 use crate::addr::{Frame, Page, PageSize, PhysAddr, VirtAddr};
 use crate::error::{Occupant, TableError};
@@ -89,20 +90,23 @@ impl<F: PageTableFormat, M: TableMemory> PageTable<F, M> {
     /// root and its tables), and [`TableError::FrameOutsideMemory`] if it hands out a
     /// frame `memory` cannot reach or the format cannot point to (the frame is given back).
     pub fn new<A: FrameAllocator + ?Sized>(memory: M, alloc: &mut A) -> Result<Self, TableError> {
-        Self::new_sharing(memory, alloc, None)
+        Self::new_sharing(memory, alloc, None, 0..0)
     }
 
     /// As [`new`](Self::new), with the root entries from index `first` on copied from the
     /// root table at `shared` (a kernel half every space shares) instead of getting tables
     /// of their own. Both roots must lie in `memory`, aligned to a root table's size.
+    /// Root entries `linked` get their empty tables now as well (a kernel half that
+    /// spaces created later will copy), all or none.
     pub(crate) fn new_sharing<A: FrameAllocator + ?Sized>(
         mut memory: M,
         alloc: &mut A,
         shared: Option<(PhysAddr, usize)>,
+        linked: Range<usize>,
     ) -> Result<Self, TableError> {
         let own = shared.map_or(F::entries(F::LEVELS), |(_, first)| first);
-        let own = if F::ROOT_ENTRIES_LOADED_WITH_ROOT { own.min(F::entries(F::LEVELS)) } else { 0 };
-        let needed = 1 + own;
+        let linked = if F::ROOT_ENTRIES_LOADED_WITH_ROOT { 0..own } else { linked };
+        let needed = 1 + linked.len();
         let root = alloc.allocate().map_err(|source| TableError::OutOfFrames {
             needed,
             got: 0,
@@ -114,8 +118,8 @@ impl<F: PageTableFormat, M: TableMemory> PageTable<F, M> {
         }
         memory.zero_frame(root);
         let mut table = Self::from_root(root, memory);
-        if let Err(error) = table.link_root_tables(own, alloc) {
-            table.unlink_root_tables(own, alloc);
+        if let Err(error) = table.link_root_tables(linked.clone(), alloc) {
+            table.unlink_root_tables(linked, alloc);
             let _ = alloc.deallocate(root);
             return Err(error);
         }
