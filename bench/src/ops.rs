@@ -57,7 +57,7 @@ pub fn ours_map_range(arena: &mut Arena, frames: &mut Frames) {
 pub fn ours_translate(arena: &mut Arena, probes: &[u64]) -> u64 {
     let table = PageTable::<X86_64, _>::from_root(OUR_ROOT, arena.memory());
     probes.iter().fold(0u64, |sum, &p| {
-        let phys = table.translate(VirtAddr::new(VIRT + p * 4096 + 8)).unwrap().phys;
+        let phys = table.translate_addr(VirtAddr::new(VIRT + p * 4096 + 8)).unwrap();
         sum.wrapping_add(phys.as_u64())
     })
 }

@@ -192,6 +192,17 @@ pub trait PageTableFormat: 'static {
         }
     }
 
+    /// The frame of a present, well-formed leaf at `level`: the fast path of a walk that
+    /// wants the address only. `None` means "look closer with [`decode`](Self::decode)".
+    /// The default decodes.
+    #[inline]
+    fn leaf_frame(raw: u64, level: u8) -> Option<PhysAddr> {
+        match Self::decode(raw, level) {
+            Entry::Leaf { frame, .. } => Some(frame),
+            _ => None,
+        }
+    }
+
     /// Encodes a non-present entry carrying `payload`, or `None` if the payload is zero or
     /// wider than [`PAYLOAD_BITS`](Self::PAYLOAD_BITS).
     fn encode_payload(payload: u64) -> Option<u64> {

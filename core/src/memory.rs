@@ -39,6 +39,16 @@ pub trait TableMemory {
         read_entries_one_by_one(self, at, size, out);
     }
 
+    /// The 4 KiB frame at `frame` as 512 eight-byte words, when this memory holds it as
+    /// such in host memory that nothing else changes while it is borrowed (not memory a
+    /// CPU's page walker writes Accessed bits into). The walk's fast path checks a table
+    /// once and reads its entries without a check each; `None` (the default, and for a
+    /// frame outside the memory or unaligned) sends it the ordinary way.
+    fn table_words(&self, frame: PhysAddr) -> Option<&[u64; 512]> {
+        let _ = frame;
+        None
+    }
+
     /// Copies the 4 KiB frame at `from` to the frame at `to` (copy-on-write uses it). The
     /// default copies word by word through the entry accessors.
     fn copy_frame(&mut self, to: PhysAddr, from: PhysAddr) {
@@ -145,6 +155,10 @@ impl<T: TableMemory + ?Sized> TableMemory for &mut T {
     #[inline]
     fn contains(&self, frame: PhysAddr) -> bool {
         (**self).contains(frame)
+    }
+    #[inline]
+    fn table_words(&self, frame: PhysAddr) -> Option<&[u64; 512]> {
+        (**self).table_words(frame)
     }
     fn copy_frame(&mut self, to: PhysAddr, from: PhysAddr) {
         (**self).copy_frame(to, from);
@@ -276,6 +290,16 @@ impl TableMemory for ArenaMemory<'_> {
     #[inline]
     fn contains(&self, frame: PhysAddr) -> bool {
         self.locate(frame).is_some()
+    }
+
+    #[inline]
+    fn table_words(&self, frame: PhysAddr) -> Option<&[u64; 512]> {
+        let offset = frame.as_u64().checked_sub(self.base.as_u64())?;
+        if offset % 4096 != 0 {
+            return None;
+        }
+        let index = usize::try_from(offset >> 12).ok()?;
+        self.frames.get(index).map(|frame| &frame.0)
     }
 
     #[inline]

@@ -65,6 +65,11 @@ macro_rules! codec_methods {
         }
 
         #[inline(always)]
+        fn leaf_frame(raw: u64, level: u8) -> Option<paging::PhysAddr> {
+            $codec.leaf_frame::<Self>(raw, level)
+        }
+
+        #[inline(always)]
         fn mark_walked(raw: u64, level: u8, dirty: bool) -> u64 {
             $codec.mark_walked::<Self>(raw, level, dirty)
         }
@@ -244,6 +249,21 @@ impl Codec {
     fn next_table(self, raw: u64, level: u8) -> Option<PhysAddr> {
         let checked = P | RW | US | PS | NX | self.high_reserved();
         (level > 1 && raw & checked == P | RW | US).then(|| PhysAddr::new(raw & self.addr(12)))
+    }
+
+    /// The frame of a present leaf with no reserved bit set, as [`Codec::decode`] would
+    /// find it, without decoding its flags.
+    #[inline(always)]
+    fn leaf_frame<F: PageTableFormat>(self, raw: u64, level: u8) -> Option<PhysAddr> {
+        let shift = if level == 1 {
+            12
+        } else if raw & PS != 0 && level <= F::LEVELS && F::leaf_allowed(level) {
+            F::SHIFTS[usize::from(level)]
+        } else {
+            return None;
+        };
+        let reserved = self.high_reserved() | if shift > 12 { field(13, shift) } else { 0 };
+        (raw & P != 0 && raw & reserved == 0).then(|| PhysAddr::new(raw & self.addr(shift)))
     }
 
     /// Decodes an entry at a level where bit 7 is PS (or, at level 1, PAT): every level of

@@ -475,6 +475,8 @@ impl<F: PageTableFormat> Harness<F> {
                     table.translate(VirtAddr::new(va)).ok().map(|t| (t.phys.as_u64(), t.flags));
                 let want = model.page_at(va).map(|(start, p)| (p.frame + (va - start), p.flags));
                 assert_eq!(got, want, "translate: {at}");
+                let addr = table.translate_addr(VirtAddr::new(va)).ok().map(|p| p.as_u64());
+                assert_eq!(addr, want.map(|(phys, _)| phys), "translate_addr: {at}");
                 (true, Ok(()))
             }
         }
@@ -525,6 +527,8 @@ impl<F: PageTableFormat> Harness<F> {
                 let (phys, flags) = (page.frame + (probe - start), page.flags);
                 assert_eq!(t.phys.as_u64(), phys, "translate {} after {at}", Hex(probe));
                 assert_eq!(t.flags, flags, "flags at {} after {at}", Hex(probe));
+                let addr = table.translate_addr(VirtAddr::new(probe)).map(|p| p.as_u64());
+                assert_eq!(addr, Ok(phys), "translate_addr {} after {at}", Hex(probe));
             }
         }
     }
