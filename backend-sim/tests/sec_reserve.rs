@@ -222,8 +222,8 @@ fn sec_reserve_views_map_reserved_pages_that_one_commit_commits_for_every_view()
         assert_eq!(w.load(&mut p, ptr + page * PAGE, PAGE_BYTES).unwrap(), pattern(page));
     }
     let after = w.pager.counters();
-    // Nine of the twelve (and the page written before) left for the store while the
-    // others were written; reading them back through the other view reads each.
+    // Four frames: nine pages were written to the store while the twelve were written,
+    // and reading the twelve back through the other view reads each from the store.
     assert_eq!((before.pages_written, after.hard_faults - before.hard_faults), (9, 12));
     assert_eq!(after.pages_read - before.pages_read, 12);
     assert_eq!(
