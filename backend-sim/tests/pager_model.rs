@@ -986,7 +986,7 @@ impl Case<'_, '_> {
                 (_, Prototype::Resident(frame) | Prototype::Transition(frame)) => {
                     self.world.record(frame).slot
                 }
-                (_, Prototype::Zero) => None,
+                (_, Prototype::Zero | Prototype::Reserved) => None,
             },
         }
     }
@@ -1111,6 +1111,8 @@ impl Case<'_, '_> {
                         held.waiting += 1;
                     }
                     Prototype::PagingFile(slot) => held.paged.push(slot.0),
+                    // The model's sections are SEC_COMMIT: every page committed.
+                    Prototype::Reserved => panic!("{context}: a reserved page"),
                 }
             }
         }

@@ -11,7 +11,8 @@
 //! `VirtualLock` of a watched page (`todo_wine`; Windows 8 reports none, as we do);
 //! `GetWriteWatch` with flags other than the reset flag, or null pointers
 //! (`ERROR_NOACCESS`): typed arguments; `MEM_WRITE_WATCH` without `MEM_RESERVE`:
-//! `reserve_watched` always reserves; `MEM_RESET_UNDO`: not implemented.
+//! `reserve_watched` always reserves. `MEM_RESET_UNDO` (Windows 8 and later) has no Wine
+//! test: its tests follow Microsoft's documentation of `VirtualAlloc`.
 
 use paging::frame::{BitmapAllocator, FrameAllocator};
 use paging::pager::policy::PolicyKind;
@@ -89,6 +90,12 @@ impl World<'_, '_> {
         let (ram, mut tlb) = self.m.split();
         let mut paging = self.pager.with(self.alloc, &mut tlb);
         p.space.reset(addr, size, ram, &mut paging).map(|flush| flush.apply(&mut tlb))
+    }
+
+    fn reset_undo(&mut self, p: &mut Process, addr: VirtAddr, size: u64) -> Result<(), SpaceError> {
+        let (ram, mut tlb) = self.m.split();
+        let mut paging = self.pager.with(self.alloc, &mut tlb);
+        p.space.reset_undo(addr, size, ram, &mut paging).map(|flush| flush.apply(&mut tlb))
     }
 
     fn write_modified(&mut self) -> usize {
@@ -527,6 +534,145 @@ fn a_reset_page_is_never_written_and_reads_old_data_or_zeros() {
     assert_eq!(w.load(&mut p, base + 2 * PAGE, PAGE_BYTES), pattern(3));
     let after = w.pager.counters();
     assert_eq!(after.hard_faults - before.hard_faults, 1);
+}
+
+/// `MEM_RESET_UNDO` (Microsoft's documentation of `VirtualAlloc`: "should only be called on
+/// an address range to which MEM_RESET was successfully applied earlier"; it "indicates
+/// that the data in the specified memory range ... is of critical interest to the caller"):
+/// where a frame still holds a reset page, resident or on standby, it succeeds and the page
+/// is ordinary again, so that a trim writes it to the page file and it comes back from
+/// there. On pages never reset it succeeds and changes nothing.
+#[test]
+fn mem_reset_undo_keeps_the_contents_a_frame_still_holds() {
+    let mut machine = Machine::<X86_64>::new(MachineConfig::default());
+    let mut bitmap = Box::new([0; 128]);
+    let mut alloc = sim_allocator(&mut bitmap);
+    let mut storage = Storage::new(2, 16, 4);
+    let mut pager = storage.pager(PolicyKind::Fifo, SimDisk::new(16)).unwrap();
+    let mut w = World { m: &mut machine, alloc: &mut alloc, pager: &mut pager };
+    let mut p = w.process(1, 0);
+    let mut other = w.process(2, 0);
+    let base = w.commit(&mut p, 3);
+    let elsewhere = w.commit(&mut other, 2);
+    // Two frames: the other process takes both, so every standby frame is reused.
+    let reuse = |w: &mut World<'_, '_>, other: &mut Process| {
+        for page in 0..2 {
+            w.store(other, elsewhere + page * PAGE, &pattern(100 + page)).unwrap();
+        }
+        w.empty_working_set(other);
+        w.write_modified();
+    };
+    let (modified, standby) = (FrameList::Modified, FrameList::Standby);
+
+    // Resident, reset, undone: trimmed, it goes to the modified list and is written.
+    w.store(&mut p, base, &pattern(0)).unwrap();
+    w.reset(&mut p, base, PAGE).unwrap();
+    assert_eq!(w.reset_undo(&mut p, base, PAGE), Ok(()));
+    assert_eq!(w.empty_working_set(&p), 1);
+    assert_eq!((w.pager.database().count(modified), w.write_modified()), (1, 1));
+    reuse(&mut w, &mut other);
+    let before = w.pager.counters();
+    assert_eq!(w.load(&mut p, base, PAGE_BYTES), pattern(0));
+    assert_eq!(w.pager.counters().hard_faults - before.hard_faults, 1);
+
+    // Reset and trimmed: on standby, unwritten. Undone: back to the modified list.
+    w.store(&mut p, base + PAGE, &pattern(1)).unwrap();
+    w.reset(&mut p, base + PAGE, PAGE).unwrap();
+    w.empty_working_set(&p);
+    let standing = w.pager.database().count(standby);
+    assert_eq!(w.pager.database().count(modified), 0);
+    assert_eq!(w.reset_undo(&mut p, base, 2 * PAGE), Ok(()));
+    assert_eq!(w.pager.database().count(modified), 1);
+    assert_eq!(w.pager.database().count(standby), standing - 1);
+    assert_eq!(w.write_modified(), 1);
+    reuse(&mut w, &mut other);
+    let before = w.pager.counters();
+    assert_eq!(w.load(&mut p, base + PAGE, PAGE_BYTES), pattern(1));
+    assert_eq!(w.pager.counters().hard_faults - before.hard_faults, 1);
+
+    // Never reset: a page of zeros (read, never written) trimmed to standby stays there,
+    // unwritten; a written page stays as it is.
+    assert_eq!(w.load(&mut p, base + 2 * PAGE, 4), [0; 4]);
+    w.empty_working_set(&p);
+    w.write_modified();
+    let lists = |w: &World<'_, '_>| {
+        let database = w.pager.database();
+        (database.count(standby), database.count(modified))
+    };
+    let now = lists(&w);
+    let slots = w.pager.slots().used_slots();
+    assert_eq!(w.reset_undo(&mut p, base, 3 * PAGE), Ok(()));
+    assert_eq!((lists(&w), w.write_modified()), (now, 0));
+    assert_eq!(w.pager.slots().used_slots(), slots);
+    // Undone twice: the second changes nothing either.
+    assert_eq!(w.reset_undo(&mut p, base, 3 * PAGE), Ok(()));
+    assert_eq!(lists(&w), now);
+}
+
+/// `MEM_RESET_UNDO` after the contents went (Microsoft's documentation: "If the function
+/// fails, at least some of the data in the address range has been replaced with zeroes"):
+/// a reset page whose frame was reused, or whose page-file copy the reset let go, fails the
+/// call, naming the first such page; the pages are treated normally from then on (a page
+/// still held in the same range is kept, the discarded one reads zeros and, written, is
+/// paged as usual).
+#[test]
+fn mem_reset_undo_fails_once_a_reset_page_was_discarded() {
+    let mut machine = Machine::<X86_64>::new(MachineConfig::default());
+    let mut bitmap = Box::new([0; 128]);
+    let mut alloc = sim_allocator(&mut bitmap);
+    let mut storage = Storage::new(2, 16, 4);
+    let mut pager = storage.pager(PolicyKind::Fifo, SimDisk::new(16)).unwrap();
+    let mut w = World { m: &mut machine, alloc: &mut alloc, pager: &mut pager };
+    let mut p = w.process(1, 0);
+    let mut other = w.process(2, 0);
+    let base = w.commit(&mut p, 3);
+    let elsewhere = w.commit(&mut other, 2);
+    let reuse = |w: &mut World<'_, '_>, other: &mut Process| {
+        for page in 0..2 {
+            w.store(other, elsewhere + page * PAGE, &pattern(100 + page)).unwrap();
+        }
+        w.empty_working_set(other);
+        w.write_modified();
+    };
+
+    // Page 0: reset, trimmed, its frame reused. Page 1: in the page file, then reset.
+    w.store(&mut p, base, &pattern(0)).unwrap();
+    w.store(&mut p, base + PAGE, &pattern(1)).unwrap();
+    w.empty_working_set(&p);
+    w.reset(&mut p, base, PAGE).unwrap();
+    assert_eq!(w.write_modified(), 1);
+    reuse(&mut w, &mut other);
+    let slots = w.pager.slots().used_slots();
+    w.reset(&mut p, base + PAGE, PAGE).unwrap();
+    assert_eq!(w.pager.slots().used_slots(), slots - 1);
+    // Page 2: reset while resident, still held.
+    w.store(&mut p, base + 2 * PAGE, &pattern(2)).unwrap();
+    w.reset(&mut p, base + 2 * PAGE, PAGE).unwrap();
+
+    let error = w.reset_undo(&mut p, base + PAGE, 2 * PAGE).unwrap_err();
+    assert_eq!(error, SpaceError::ResetDiscarded { addr: base + PAGE });
+    assert_eq!(error.windows_error(), None);
+    let error = w.reset_undo(&mut p, base, 3 * PAGE).unwrap_err();
+    assert_eq!(error, SpaceError::ResetDiscarded { addr: base });
+    // Ordinary from then on: a second undo succeeds, the held page is kept...
+    assert_eq!(w.reset_undo(&mut p, base, 3 * PAGE), Ok(()));
+    w.empty_working_set(&p);
+    assert_eq!(w.write_modified(), 1);
+    reuse(&mut w, &mut other);
+    assert_eq!(w.load(&mut p, base + 2 * PAGE, PAGE_BYTES), pattern(2));
+    // ...and the discarded ones read zeros (demand-zero faults, no I/O), and written, are
+    // paged out and back as usual.
+    let before = w.pager.counters();
+    assert_eq!(w.load(&mut p, base, PAGE_BYTES), vec![0; PAGE_BYTES]);
+    assert_eq!(w.load(&mut p, base + PAGE, PAGE_BYTES), vec![0; PAGE_BYTES]);
+    let after = w.pager.counters();
+    assert_eq!(after.demand_zero_faults - before.demand_zero_faults, 2);
+    assert_eq!(after.pages_read, before.pages_read);
+    w.store(&mut p, base, &pattern(3)).unwrap();
+    w.empty_working_set(&p);
+    w.write_modified();
+    reuse(&mut w, &mut other);
+    assert_eq!(w.load(&mut p, base, PAGE_BYTES), pattern(3));
 }
 
 /// Wine's `test_write_watch`: `GetWriteWatch` lists the pages written since the last reset,

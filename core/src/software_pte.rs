@@ -6,7 +6,7 @@
 //!
 //! | kind | meaning | value |
 //! |---|---|---|
-//! | [`DemandZero`](SoftwarePte::DemandZero) | committed, never touched: the first touch gets a zeroed frame | none |
+//! | [`DemandZero`](SoftwarePte::DemandZero) | committed, never touched: the first touch gets a zeroed frame (with the owned bit: its contents were discarded after a `MEM_RESET`, which only `MEM_RESET_UNDO` asks) | none |
 //! | [`Hidden`](SoftwarePte::Hidden) | resident, kept away by its protection (no-access, guard) | the frame |
 //! | [`Transition`](SoftwarePte::Transition) | trimmed from the working set; the frame still holds the data (standby or modified list) | the frame |
 //! | [`PagingFile`](SoftwarePte::PagingFile) | in the backing store | the slot |
@@ -44,6 +44,20 @@ const OWNED_BIT: u64 = 1 << 3;
 const VALUE_SHIFT: u32 = 6;
 /// The shift from a frame's address to its number.
 const FRAME_SHIFT: u32 = FRAME_SIZE.trailing_zeros();
+
+/// A demand-zero entry with the owned bit set: the page's contents were thrown away
+/// (`MEM_RESET`, then its frame reused or its slot freed). It decodes as
+/// [`SoftwarePte::DemandZero`], which is what it is to everyone but `MEM_RESET_UNDO`, which
+/// fails on it ([`is_discarded`]).
+pub(crate) const DISCARDED: u64 = OWNED_BIT | DEMAND_ZERO;
+
+/// What [`SoftwarePte::DemandZero`] encodes to, in every format (the kind alone).
+pub(crate) const DEMAND_ZERO: u64 = 1;
+
+/// Whether `payload` is the [`DISCARDED`] mark (the bits processors may set ignored).
+pub(crate) fn is_discarded(payload: u64) -> bool {
+    payload & !(0b11 << 4) == DISCARDED
+}
 
 /// What a non-present entry says (see the [module docs](self) for the layout).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]

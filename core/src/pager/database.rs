@@ -82,6 +82,11 @@ pub struct FrameRecord {
     /// once its frame is reused, its entry goes back to demand-zero, as Linux maps the zero
     /// page for reads of anonymous memory.
     pub all_zero: bool,
+    /// Its owner reset it (`MEM_RESET`) and has neither written it nor undone the reset
+    /// since: when its frame is reused its entry says the contents were discarded, so that
+    /// `MEM_RESET_UNDO` fails (a page of zeros never reset leaves a plain demand-zero
+    /// entry).
+    pub reset: bool,
 }
 
 impl FrameRecord {
@@ -93,6 +98,7 @@ impl FrameRecord {
         owner: Owner::None,
         slot: None,
         all_zero: false,
+        reset: false,
     };
 
     /// The list the frame is on.

@@ -66,10 +66,14 @@ impl<F: PageTableFormat, S: BackingStore, P: ReplacementPolicy> Pager<'_, F, S, 
         let frame = self.address(index);
         let Some(record) = self.frames.record(index).copied() else { return false };
         // A page of zeros leaves nothing behind: it is demand-zero again.
-        let (entry, prototype) = match (record.slot, record.all_zero) {
-            (Some(slot), _) => (SoftwarePte::PagingFile { slot }, Prototype::PagingFile(slot)),
-            (None, true) => (SoftwarePte::DemandZero, Prototype::Zero),
-            (None, false) => return false,
+        // A page reset and not written since is discarded: its entry says so.
+        let (entry, prototype) = match (record.slot, record.all_zero, record.reset) {
+            (Some(slot), ..) => {
+                (NewPte::Software(SoftwarePte::PagingFile { slot }), Prototype::PagingFile(slot))
+            }
+            (None, true, false) => (NewPte::Software(SoftwarePte::DemandZero), Prototype::Zero),
+            (None, true, true) => (NewPte::Discarded, Prototype::Zero),
+            (None, false, _) => return false,
         };
         match record.owner {
             Owner::Private { root, page } => {
@@ -78,7 +82,7 @@ impl<F: PageTableFormat, S: BackingStore, P: ReplacementPolicy> Pager<'_, F, S, 
                         if held == frame => {}
                     _ => return false,
                 }
-                if pte::write::<F, M>(memory, root, page, NewPte::Software(entry)).is_err() {
+                if pte::write::<F, M>(memory, root, page, entry).is_err() {
                     return false;
                 }
             }
@@ -214,6 +218,7 @@ impl<F: PageTableFormat, S: BackingStore, P: ReplacementPolicy> Pager<'_, F, S, 
     pub(super) fn forget_slot(&mut self, index: FrameIndex) {
         let Some(record) = self.frames.record_mut(index) else { return };
         record.all_zero = false;
+        record.reset = false;
         if let Some(slot) = record.slot.take() {
             let _ = self.slots.release(slot);
         }

@@ -220,6 +220,7 @@ impl<'h, F: PageTableFormat, S: BackingStore, P: ReplacementPolicy> FrameSource
         self.activate(index, owner)?;
         if let Some(record) = self.pager.frames.record_mut(index) {
             record.all_zero = zeroed;
+            record.reset = false;
         }
         Ok(self.pager.address(index))
     }
@@ -245,8 +246,24 @@ impl<'h, F: PageTableFormat, S: BackingStore, P: ReplacementPolicy> FrameSource
         self.pager.forget_slot(index);
         let Some(record) = self.pager.frames.record_mut(index) else { return };
         record.all_zero = true;
+        record.reset = true;
         if record.list() == FrameList::Modified {
             self.pager.frames.move_to(index, FrameList::Standby);
+        }
+    }
+
+    fn undo_reset(&mut self, frame: PhysAddr) {
+        let Some(index) = self.pager.frames.index_of(frame) else { return };
+        let Some(record) = self.pager.frames.record_mut(index) else { return };
+        if !record.reset {
+            return;
+        }
+        // Its contents are kept from now on: written to the store before the frame is
+        // reused, as a written page is.
+        record.reset = false;
+        record.all_zero = false;
+        if record.list() == FrameList::Standby {
+            self.pager.frames.move_to(index, FrameList::Modified);
         }
     }
 

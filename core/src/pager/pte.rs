@@ -71,6 +71,7 @@ pub(super) fn write<F: PageTableFormat, M: TableMemory + ?Sized>(
                 .map_err(|_| TableError::PayloadTooWide { payload: 0, bits: F::PAYLOAD_BITS })?;
             NewEntry::Payload(payload)
         }
+        NewPte::Discarded => NewEntry::Payload(crate::software_pte::DISCARDED),
     };
     let mut table = PageTable::<F, _>::from_root(root, &mut *memory);
     let (_, flush) = table.set_entry(Page::<Size4KiB>::containing(page), new, &mut NoFrames)?;
@@ -80,8 +81,13 @@ pub(super) fn write<F: PageTableFormat, M: TableMemory + ?Sized>(
 /// What the pager writes in a PTE.
 #[derive(Clone, Copy, Debug)]
 pub(super) enum NewPte {
-    Page { frame: PhysAddr, flags: PageFlags },
+    Page {
+        frame: PhysAddr,
+        flags: PageFlags,
+    },
     Software(SoftwarePte),
+    /// A demand-zero entry marked discarded (a reset page whose frame is reused).
+    Discarded,
 }
 
 /// One PTE that may map a frame: the space and the page.

@@ -1,5 +1,6 @@
 //! Why an address-space operation was refused. A refused operation changed nothing (but a
-//! guard page a lock touched: it fires).
+//! guard page a lock touched: it fires; and `MEM_RESET_UNDO`, whose pages are ordinary
+//! again whether it succeeds or not).
 
 use core::fmt;
 
@@ -11,7 +12,7 @@ use super::source::PageInError;
 
 /// Why an address-space operation was refused. Each refusal leaves the space, its tables
 /// and every frame as they were, but [`GuardPage`](Self::GuardPage): a guard fires as the
-/// access it stands for would.
+/// access it stands for would; and [`ResetDiscarded`](Self::ResetDiscarded).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum SpaceError {
@@ -180,6 +181,14 @@ pub enum SpaceError {
     /// A kernel space was given a kernel root to share: it owns the kernel half's
     /// tables, which processes share from it.
     KernelSpaceShares,
+    /// `MEM_RESET_UNDO` found a page whose contents a reset had already let go (replaced
+    /// with zeros). Like [`GuardPage`](Self::GuardPage), a refusal that changed
+    /// something: every page of the range is ordinary again. No Windows error code is
+    /// documented for it (the call fails).
+    ResetDiscarded {
+        /// The first such page.
+        addr: VirtAddr,
+    },
     /// The page tables refused (most often: out of frames for a table).
     Table(TableError),
 }
@@ -289,6 +298,11 @@ impl fmt::Display for SpaceError {
             Self::Inaccessible { addr } => {
                 write!(f, "{:#x} is no-access: it cannot be locked", addr.as_u64())
             }
+            Self::ResetDiscarded { addr } => write!(
+                f,
+                "the contents of the reset page at {:#x} were already replaced with zeros",
+                addr.as_u64()
+            ),
             Self::GuardPage { addr } => {
                 write!(
                     f,

@@ -82,6 +82,7 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
         else {
             return pass;
         };
+        let run = committed_by_section(&reservation, run, page, memory);
         if run.state != PageState::Committed {
             return pass;
         }
@@ -210,8 +211,10 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
                 }
                 if private {
                     // The plan above said the books have room: this cannot fail.
+                    // Committed: the page may have been reserved in these books, and
+                    // committed through a view in another space.
                     let _ =
-                        self.regions.set(page, page + PAGE, |r| (r.state, r.protect.after_copy()));
+                        self.regions.set(page, page + PAGE, |_| (PageState::Committed, protect));
                 }
                 source
                     .resolved(Owner::Private { root: self.root, page: VirtAddr::new(page) }, kind);
@@ -323,6 +326,8 @@ fn section_page<M: TableMemory, A: FrameSource + ?Sized>(
     let now = section::prototype(memory, section, index);
     let (frame, kind) = match now {
         Prototype::Resident(frame) => return Ok((frame, FaultKind::Mapped)),
+        // Not committed: no frame, ever (the books refuse such pages first).
+        Prototype::Reserved => return Err(Refused::Pass),
         Prototype::Zero => {
             let frame = source.take(memory, owner, true).map_err(|_| Refused::Pass)?;
             (frame, FaultKind::DemandZero)
@@ -341,6 +346,25 @@ fn section_page<M: TableMemory, A: FrameSource + ?Sized>(
     };
     section::set_prototype(memory, section, index, Prototype::Resident(frame));
     Ok((frame, kind))
+}
+
+/// `run` as it stands for `page`: a page of a view that these books hold reserved, but
+/// that a view in another space has committed since (commit state is the section's), is
+/// committed with the view's own protection, as Windows shows it in the other views.
+fn committed_by_section<M: TableMemory + ?Sized>(
+    reservation: &Reservation,
+    run: Run,
+    page: u64,
+    memory: &M,
+) -> Run {
+    let Backing::Section { section, offset } = reservation.backing else { return run };
+    let index = offset + (page - reservation.base.as_u64()) / PAGE;
+    if run.state == PageState::Reserved && section::prototype(memory, section, index).is_committed()
+    {
+        Run { state: PageState::Committed, protect: reservation.protect, ..run }
+    } else {
+        run
+    }
 }
 
 /// How to undo getting a frame for a page whose entry could not be written.

@@ -250,8 +250,8 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
     /// # Errors
     ///
     /// As [`reserve`](Self::reserve), plus [`SpaceError::NotReserved`],
-    /// [`SpaceError::CrossesReservation`] and [`SpaceError::WrongType`] (views are
-    /// committed whole).
+    /// [`SpaceError::CrossesReservation`] and [`SpaceError::WrongType`] (a view commits
+    /// through [`commit_over`](Self::commit_over), which reads its section).
     pub fn commit(
         &mut self,
         addr: Option<VirtAddr>,
@@ -387,14 +387,22 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
     /// Commits pages of one reservation as Windows `VirtualAlloc` with `MEM_COMMIT` does
     /// over pages that may already be committed: every page in the range, committed before
     /// or not, gets `protect` (materialised pages keep their contents), with the rules of
-    /// [`protect`](Self::protect). In a view (committed whole) it only changes the
-    /// protection. Only the newly committed pages of private memory are charged to `source`.
+    /// [`protect`](Self::protect). In a view it changes the protection, and commits the
+    /// pages of a `SEC_RESERVE` section ([`Section::create_reserved`]) that are still
+    /// reserved: in the section, so for every view (the other views of it in this space
+    /// show them committed with their own protection, as Windows does; a view in another
+    /// space finds them committed when it touches them, and its books catch up when it
+    /// commits them itself, at no charge). Only newly committed pages are charged to
+    /// `source`: private memory's to the space, a section's to the section (as its
+    /// creation charges a `SEC_COMMIT` section), given back when it is closed.
     /// Returns the first page and the flush the table changes need.
     ///
     /// # Errors
     ///
     /// As [`protect`](Self::protect) (without [`SpaceError::NotCommitted`]), plus
-    /// [`SpaceError::WrongType`] for an image and [`SpaceError::CommitLimit`].
+    /// [`SpaceError::WrongType`] for an image and [`SpaceError::CommitLimit`] (nothing is
+    /// committed then). [`SpaceError::CapacityExhausted`] counts the other views' splits
+    /// too.
     pub fn commit_over<M: TableMemory, A: FrameSource + ?Sized>(
         &mut self,
         addr: VirtAddr,
@@ -412,17 +420,70 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
             });
         }
         let protect = protection_in(&reservation, protect)?;
-        self.regions.plan().set(start, end).fits()?;
-        let pages = match reservation.backing {
-            Backing::Private => (end - start) / PAGE - self.committed_in(start, end),
-            Backing::Section { .. } => 0,
+        let twins = self.twin_views(&reservation, start, end);
+        twins.fold(self.regions.plan().set(start, end), |plan, (a, b, _)| plan.set(a, b)).fits()?;
+        // Private pages are the space's charge; a section's pages are the section's, as
+        // its creation charged them.
+        let (owner, pages) = match reservation.backing {
+            Backing::Private => (self.root, (end - start) / PAGE - self.committed_in(start, end)),
+            Backing::Section { section, .. } => {
+                let (first, last) = section_pages(&reservation, start, end);
+                (PhysAddr::ZERO, last - first - section::committed_in(memory, section, first, last))
+            }
         };
-        source.charge(self.root, pages)?;
+        source.charge(owner, pages)?;
         let done = self.reprotect(start, end, reservation, protect, memory, source);
         if done.is_err() {
-            source.uncharge(self.root, pages);
+            source.uncharge(owner, pages);
+        }
+        if done.is_ok()
+            && let Backing::Section { section, .. } = reservation.backing
+        {
+            self.commit_section_pages(section, &reservation, start, end, memory);
         }
         done.map(|flush| (VirtAddr::new(start), flush))
+    }
+
+    /// Commits the reserved pages of `section` behind `[start, end)` of the view
+    /// `reservation`, for every view: the prototypes say so, and the other views of it in
+    /// this space see them committed with their own protection (views in other spaces
+    /// learn it from the prototypes when they touch them). The books have room: the
+    /// caller planned the other views' changes with its own.
+    fn commit_section_pages<M: TableMemory>(
+        &mut self,
+        section: PhysAddr,
+        reservation: &Reservation,
+        start: u64,
+        end: u64,
+        memory: &mut M,
+    ) {
+        let (first, last) = section_pages(reservation, start, end);
+        for index in first..last {
+            if !section::prototype(memory, section, index).is_committed() {
+                section::set_prototype(memory, section, index, section::Prototype::Zero);
+            }
+        }
+        for index in 0..self.regions.reservations.as_slice().len() {
+            let view = self.regions.reservations.as_slice()[index];
+            if let Some((a, b, protect)) = twin_span(&view, reservation, start, end) {
+                let _ = self.regions.set(a, b, |run| match run.state {
+                    PageState::Reserved => (PageState::Committed, protect),
+                    _ => (run.state, run.protect),
+                });
+            }
+        }
+    }
+
+    /// The spans of the other views of `reservation`'s section in this space that map the
+    /// section pages behind `[start, end)`, each with its view's protection.
+    fn twin_views<'a>(
+        &'a self,
+        reservation: &'a Reservation,
+        start: u64,
+        end: u64,
+    ) -> impl Iterator<Item = (u64, u64, Protection)> + 'a {
+        let views = self.regions.reservations.as_slice().iter();
+        views.filter_map(move |view| twin_span(view, reservation, start, end))
     }
 
     /// Releases every reservation and view, and gives the space's tables back (the root
@@ -674,6 +735,36 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
         shared.into_inner().unlock(self.root, unlocked);
         Ok(flush)
     }
+}
+
+/// The span of `view` that maps the same section pages as `[start, end)` of the view
+/// `reservation` (another view of its section; `None` for any other reservation), and the
+/// protection of `view`.
+fn twin_span(
+    view: &Reservation,
+    reservation: &Reservation,
+    start: u64,
+    end: u64,
+) -> Option<(u64, u64, Protection)> {
+    let Backing::Section { section, .. } = reservation.backing else { return None };
+    let Backing::Section { section: other, offset } = view.backing else { return None };
+    if other != section || view.base == reservation.base {
+        return None;
+    }
+    let (first, last) = section_pages(reservation, start, end);
+    let (from, to) = (first.max(offset), last.min(offset + view.size / PAGE));
+    let at = |index: u64| view.base.as_u64() + (index - offset) * PAGE;
+    (from < to).then(|| (at(from), at(to), view.protect))
+}
+
+/// The section pages `[first, last)` behind `[start, end)` of the view `reservation`.
+fn section_pages(reservation: &Reservation, start: u64, end: u64) -> (u64, u64) {
+    let offset = match reservation.backing {
+        Backing::Section { offset, .. } => offset,
+        Backing::Private => 0,
+    };
+    let base = reservation.base.as_u64();
+    (offset + (start - base) / PAGE, offset + (end - base) / PAGE)
 }
 
 /// The lock a present entry holds ([`LOCKED`], or nothing).

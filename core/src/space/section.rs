@@ -50,8 +50,11 @@ pub struct Section {
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Prototype {
-    /// Never touched: zero.
+    /// Committed, never touched: zero.
     Zero,
+    /// Not committed: a page of a `SEC_RESERVE` section that no view has committed yet.
+    /// It holds nothing and is never a frame's page; an access to it is a violation.
+    Reserved,
     /// In this frame, mapped by views or not.
     Resident(PhysAddr),
     /// In this frame on the pager's standby or modified list; views do not map it.
@@ -64,10 +67,14 @@ impl Prototype {
     const RESIDENT: u64 = 1;
     const TRANSITION: u64 = 2;
     const PAGING_FILE: u64 = 3;
+    /// A reserved page is tagged alone (no value): the all-zero word stays "committed,
+    /// demand zero", so a `SEC_COMMIT` section's prototypes start zeroed as before.
+    const RESERVED: u64 = 4;
 
     fn encode(self) -> u64 {
         match self {
             Self::Zero => 0,
+            Self::Reserved => Self::RESERVED,
             Self::Resident(frame) => frame.as_u64() | Self::RESIDENT,
             Self::Transition(frame) => frame.as_u64() | Self::TRANSITION,
             Self::PagingFile(slot) => (u64::from(slot.0) << 12) | Self::PAGING_FILE,
@@ -80,6 +87,7 @@ impl Prototype {
             Self::RESIDENT => Self::Resident(PhysAddr::new(value)),
             Self::TRANSITION => Self::Transition(PhysAddr::new(value)),
             Self::PAGING_FILE => Self::PagingFile(Slot((value >> 12) as u32)),
+            Self::RESERVED => Self::Reserved,
             _ => Self::Zero,
         }
     }
@@ -89,8 +97,14 @@ impl Prototype {
         match self {
             Self::Transition(frame) => Some(SoftwarePte::Transition { frame, owned: false }),
             Self::PagingFile(slot) => Some(SoftwarePte::PagingFile { slot }),
-            Self::Zero | Self::Resident(_) => None,
+            Self::Zero | Self::Reserved | Self::Resident(_) => None,
         }
+    }
+
+    /// Whether the page is committed (every page but a reserved one).
+    #[must_use]
+    pub fn is_committed(self) -> bool {
+        self != Self::Reserved
     }
 }
 
@@ -98,6 +112,7 @@ impl fmt::Display for Prototype {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
             Self::Zero => f.write_str("demand zero"),
+            Self::Reserved => f.write_str("reserved"),
             Self::Resident(frame) => write!(f, "resident in {:#x}", frame.as_u64()),
             Self::Transition(frame) => write!(f, "in transition in {:#x}", frame.as_u64()),
             Self::PagingFile(slot) => write!(f, "in slot {}", slot.0),
@@ -125,8 +140,10 @@ impl ViewRecord {
 }
 
 impl Section {
-    /// Creates a section of `pages` zero pages: a header and its prototype entries, from
-    /// the page-table allocator of `source`. Its pages take frames on first touch.
+    /// Creates a section of `pages` zero pages (Windows `CreateFileMapping` of the paging
+    /// file with `SEC_COMMIT`, the default): a header and its prototype entries, from the
+    /// page-table allocator of `source`, and every page charged to the commit limit now.
+    /// Its pages take frames on first touch.
     ///
     /// # Errors
     ///
@@ -140,16 +157,45 @@ impl Section {
         memory: &mut M,
         source: &mut A,
     ) -> Result<Self, SpaceError> {
+        Self::create_as(pages, Prototype::Zero, memory, source)
+    }
+
+    /// Creates a section of `pages` reserved pages (Windows `CreateFileMapping` of the
+    /// paging file with `SEC_RESERVE`): nothing is charged. A view maps them reserved; they
+    /// are committed, for every view at once, by
+    /// [`AddressSpace::commit_over`](super::AddressSpace::commit_over) on a view, which
+    /// charges them then. Closing gives back the charge of the committed pages only.
+    ///
+    /// # Errors
+    ///
+    /// As [`create`](Self::create), without [`SpaceError::CommitLimit`].
+    pub fn create_reserved<M: TableMemory + ?Sized, A: FrameSource + ?Sized>(
+        pages: u64,
+        memory: &mut M,
+        source: &mut A,
+    ) -> Result<Self, SpaceError> {
+        Self::create_as(pages, Prototype::Reserved, memory, source)
+    }
+
+    /// Creates a section whose prototypes all say `first` (zero: committed and charged;
+    /// reserved: not charged).
+    fn create_as<M: TableMemory + ?Sized, A: FrameSource + ?Sized>(
+        pages: u64,
+        first: Prototype,
+        memory: &mut M,
+        source: &mut A,
+    ) -> Result<Self, SpaceError> {
         if pages == 0 {
             return Err(SpaceError::ZeroSize);
         }
         let count = usize::try_from(pages.div_ceil(PROTOTYPES_PER_FRAME) + 1)
             .map_err(|_| SpaceError::ZeroSize)?;
-        source.charge(PhysAddr::ZERO, pages)?;
+        let charge = if first.is_committed() { pages } else { 0 };
+        source.charge(PhysAddr::ZERO, charge)?;
         let header = match source.tables().allocate_contiguous(count, PAGE) {
             Ok(header) => header,
             Err(refusal) => {
-                source.uncharge(PhysAddr::ZERO, pages);
+                source.uncharge(PhysAddr::ZERO, charge);
                 let error = TableError::OutOfFrames { needed: count, got: 0, source: refusal };
                 return Err(SpaceError::Table(error));
             }
@@ -158,11 +204,16 @@ impl Section {
             // An allocator's run that passes 2^64 is not memory: refused, so that the
             // header and prototype arithmetic of every later call stays inside the run.
             let _ = source.tables().deallocate_contiguous(header, count);
-            source.uncharge(PhysAddr::ZERO, pages);
+            source.uncharge(PhysAddr::ZERO, charge);
             return Err(SpaceError::Table(TableError::FrameOutsideMemory { frame: header }));
         }
         for frame in 0..count as u64 {
             memory.zero_frame(header + frame * PAGE);
+        }
+        if first != Prototype::Zero {
+            for index in 0..pages {
+                set_prototype(memory, header, index, first);
+            }
         }
         Ok(Self { header, pages })
     }
@@ -190,8 +241,14 @@ impl Section {
     pub fn frame<M: TableMemory + ?Sized>(&self, memory: &M, index: u64) -> Option<PhysAddr> {
         match self.page(memory, index)? {
             Prototype::Resident(frame) | Prototype::Transition(frame) => Some(frame),
-            Prototype::Zero | Prototype::PagingFile(_) => None,
+            Prototype::Zero | Prototype::Reserved | Prototype::PagingFile(_) => None,
         }
+    }
+
+    /// How many of its pages are committed (all of them, but in a `SEC_RESERVE` section).
+    #[must_use]
+    pub fn committed_pages<M: TableMemory + ?Sized>(&self, memory: &M) -> u64 {
+        committed_in(memory, self.header, 0, self.pages)
     }
 
     /// The header frame, the section's identity in the books of the spaces that map it.
@@ -199,8 +256,8 @@ impl Section {
         self.header
     }
 
-    /// Gives every page's frame or slot back to `source`, and the header and prototypes
-    /// to its page-table allocator.
+    /// Gives every page's frame or slot back to `source`, the charge of its committed
+    /// pages, and the header and prototypes to its page-table allocator.
     ///
     /// # Errors
     ///
@@ -214,15 +271,16 @@ impl Section {
         if views > 0 {
             return Err((self, SpaceError::SectionInUse { views }));
         }
+        let committed = self.committed_pages(memory);
         for index in 0..self.pages {
             let page = prototype(memory, self.header, index);
             match page {
                 Prototype::Resident(frame) => source.give_back(frame),
-                Prototype::Zero => {}
+                Prototype::Zero | Prototype::Reserved => {}
                 _ => source.drop_paged(page.paged().unwrap_or(SoftwarePte::DemandZero)),
             }
         }
-        source.uncharge(PhysAddr::ZERO, self.pages);
+        source.uncharge(PhysAddr::ZERO, committed);
         let count = (self.pages.div_ceil(PROTOTYPES_PER_FRAME) + 1) as usize;
         // The run came from this allocator in `create`; whole, it goes back.
         let _ = source.tables().deallocate_contiguous(self.header, count);
@@ -251,6 +309,34 @@ pub(crate) fn prototype<M: TableMemory + ?Sized>(
     index: u64,
 ) -> Prototype {
     Prototype::decode(memory.read_entry(header + PAGE + index * 8, EntrySize::Eight))
+}
+
+/// How many of the pages `[first, end)` of the section at `header` are committed.
+pub(crate) fn committed_in<M: TableMemory + ?Sized>(
+    memory: &M,
+    header: PhysAddr,
+    first: u64,
+    end: u64,
+) -> u64 {
+    (first..end).filter(|&index| prototype(memory, header, index).is_committed()).count() as u64
+}
+
+/// The spans of reserved pages among the pages `[first, first + pages)` of the section at
+/// `header`, counted from `first` (a view's own page numbers), lowest first.
+pub(crate) fn reserved_spans<M: TableMemory + ?Sized>(
+    memory: &M,
+    header: PhysAddr,
+    first: u64,
+    pages: u64,
+) -> impl Iterator<Item = (u64, u64)> + '_ {
+    let reserved = move |page: u64| !prototype(memory, header, first + page).is_committed();
+    let mut at = 0;
+    core::iter::from_fn(move || {
+        let start = (at..pages).find(|&page| reserved(page))?;
+        let end = (start..pages).find(|&page| !reserved(page)).unwrap_or(pages);
+        at = end;
+        Some((start, end))
+    })
 }
 
 /// Makes the prototype entry of page `index` of the section at `header` say `page`.

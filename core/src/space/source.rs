@@ -83,6 +83,13 @@ pub trait FrameSource {
         let _ = frame;
     }
 
+    /// The page in `frame` (resident or in transition) is to keep its contents again
+    /// (`MEM_RESET_UNDO`): if [`reset`](Self::reset) was its last news, it is an ordinary
+    /// page again, written to the store before its frame is reused. Else nothing changes.
+    fn undo_reset(&mut self, frame: PhysAddr) {
+        let _ = frame;
+    }
+
     /// An entry holding `pte` (a transition or paging-file entry the source wrote) was
     /// cleared: the page is gone, and its frame or slot is free.
     fn drop_paged(&mut self, pte: SoftwarePte) {

@@ -1,7 +1,8 @@
 //! Views of sections and images: reservations whose pages are a section's frames.
 //!
-//! A view is committed whole and placed on the allocation granularity; its pages appear on
-//! first touch (see [`resolve`](AddressSpace::resolve)). The section counts its views, so
+//! A view is placed on the allocation granularity and committed as its section is: whole,
+//! but for the pages of a `SEC_RESERVE` section that no view has committed yet, which it
+//! maps reserved; its pages appear on first touch (see [`resolve`](AddressSpace::resolve)). The section counts its views, so
 //! that it is closed only when none maps it. An image is a view whose parts carry their own
 //! protections.
 
@@ -42,7 +43,9 @@ struct View {
 impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
     /// Maps `pages` pages of `section` from page `offset` (Windows `MapViewOfFileEx`), at
     /// `addr` (a multiple of the allocation granularity) or where the space chooses. The
-    /// view is committed; its pages appear on first touch. In a write-copy view the
+    /// view is committed where its section is (a `SEC_RESERVE` section's pages that no
+    /// view committed are reserved: commit them with
+    /// [`commit_over`](Self::commit_over)); its pages appear on first touch. In a write-copy view the
     /// section's frames are never mapped writable: every written page gets a private copy.
     ///
     /// Charges nothing: in a space whose frames come from a pager, map through
@@ -215,8 +218,10 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
         if let Some(addr) = addr.filter(|a| !a.is_aligned(self.config.granularity)) {
             return Err(SpaceError::Unaligned { addr, align: self.config.granularity });
         }
+        let header = section.header();
+        let reserved = section::reserved_spans(memory, header, offset, pages);
         let plan = parts.iter().fold(self.regions.plan().add(), |plan, _| plan.set_in_new());
-        plan.fits()?;
+        reserved.fold(plan, |plan, _| plan.set_in_new()).fits()?;
         if !section::has_room(memory, section.header()) {
             return Err(SpaceError::TooManyViews { max: section::MAX_VIEWS });
         }
@@ -232,6 +237,12 @@ impl<F: PageTableFormat, const N: usize> AddressSpace<F, N> {
             // The plan above made room for every part.
             self.regions
                 .set(start, start + part.pages * PAGE, |_| (PageState::Committed, protect))?;
+        }
+        // A view of a `SEC_RESERVE` section maps the pages no view has committed reserved.
+        for (first, end) in section::reserved_spans(memory, header, offset, pages) {
+            let (start, end) = (base.as_u64() + first * PAGE, base.as_u64() + end * PAGE);
+            // The plan above made room for every span.
+            self.regions.set(start, end, |_| (PageState::Reserved, protect))?;
         }
         section::add_view(memory, section.header(), self.view_record(base, offset));
         Ok(base)
