@@ -49,6 +49,13 @@ pub trait TableMemory {
         None
     }
 
+    /// The 4 KiB frame at `frame` as 512 eight-byte words to write, on the terms of
+    /// [`table_words`](Self::table_words) (which lends a frame exactly when this does).
+    fn table_words_mut(&mut self, frame: PhysAddr) -> Option<&mut [u64; 512]> {
+        let _ = frame;
+        None
+    }
+
     /// Copies the 4 KiB frame at `from` to the frame at `to` (copy-on-write uses it). The
     /// default copies word by word through the entry accessors.
     fn copy_frame(&mut self, to: PhysAddr, from: PhysAddr) {
@@ -160,6 +167,10 @@ impl<T: TableMemory + ?Sized> TableMemory for &mut T {
     fn table_words(&self, frame: PhysAddr) -> Option<&[u64; 512]> {
         (**self).table_words(frame)
     }
+    #[inline]
+    fn table_words_mut(&mut self, frame: PhysAddr) -> Option<&mut [u64; 512]> {
+        (**self).table_words_mut(frame)
+    }
     fn copy_frame(&mut self, to: PhysAddr, from: PhysAddr) {
         (**self).copy_frame(to, from);
     }
@@ -233,6 +244,18 @@ impl<'a> ArenaMemory<'a> {
         self.frames
     }
 
+    /// The index in `frames` of the frame that starts at `frame`, if it is a frame's start;
+    /// not checked against the length (an address below the base gives an index past any
+    /// slice: 4 KiB frames never number 2^52 - 1).
+    #[inline]
+    fn frame_index(&self, frame: PhysAddr) -> Option<usize> {
+        let offset = frame.as_u64().wrapping_sub(self.base.as_u64());
+        if offset % 4096 != 0 {
+            return None;
+        }
+        usize::try_from(offset >> 12).ok()
+    }
+
     /// Returns the frame index and the 64-bit word index of `at`, if inside.
     #[inline]
     fn locate(&self, at: PhysAddr) -> Option<(usize, usize)> {
@@ -294,12 +317,13 @@ impl TableMemory for ArenaMemory<'_> {
 
     #[inline]
     fn table_words(&self, frame: PhysAddr) -> Option<&[u64; 512]> {
-        let offset = frame.as_u64().checked_sub(self.base.as_u64())?;
-        if offset % 4096 != 0 {
-            return None;
-        }
-        let index = usize::try_from(offset >> 12).ok()?;
-        self.frames.get(index).map(|frame| &frame.0)
+        self.frames.get(self.frame_index(frame)?).map(|frame| &frame.0)
+    }
+
+    #[inline]
+    fn table_words_mut(&mut self, frame: PhysAddr) -> Option<&mut [u64; 512]> {
+        let index = self.frame_index(frame)?;
+        self.frames.get_mut(index).map(|frame| &mut frame.0)
     }
 
     #[inline]

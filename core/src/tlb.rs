@@ -44,12 +44,23 @@ pub const FLUSH_BATCH: usize = 32;
 /// [`apply`](Self::apply), or say that it is not needed with [`ignore`](Self::ignore)
 /// (for tables that are not active yet, or when switching spaces flushes anyway).
 #[must_use = "the TLB may still hold the old translations: apply the flush or ignore it"]
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct Flush {
-    pages: [VirtAddr; FLUSH_BATCH],
-    len: u8,
-    whole_space: bool,
+    state: Batch,
     global: bool,
+}
+
+/// What a [`Flush`] covers. An empty flush is a tag alone, so that the many calls that
+/// return one with nothing to invalidate (every map of a new page) do not write out the
+/// batch's slots: they are written when the first page comes.
+// Large on purpose: the point is that the small variant is cheap to write, and no_std
+// has no box to put the batch in.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone)]
+enum Batch {
+    Nothing,
+    Pages { pages: [VirtAddr; FLUSH_BATCH], len: u8 },
+    WholeSpace,
 }
 
 impl Default for Flush {
@@ -58,33 +69,57 @@ impl Default for Flush {
     }
 }
 
+/// Two flushes are equal when they invalidate the same: the same pages in the same order
+/// (or both the whole space), and both global or neither.
+impl PartialEq for Flush {
+    fn eq(&self, other: &Self) -> bool {
+        self.global == other.global
+            && self.is_whole_space() == other.is_whole_space()
+            && self.pages() == other.pages()
+    }
+}
+
+impl Eq for Flush {}
+
 impl Flush {
     /// A flush with nothing to invalidate.
+    #[inline]
     pub const fn new() -> Self {
-        Self { pages: [VirtAddr::ZERO; FLUSH_BATCH], len: 0, whole_space: false, global: false }
+        Self { state: Batch::Nothing, global: false }
     }
 
     /// Adds the page containing `addr`; `global` says whether its entry was global.
     #[inline]
     pub fn add(&mut self, addr: VirtAddr, global: bool) {
         self.global |= global;
-        let len = usize::from(self.len);
-        if self.whole_space || (len > 0 && self.pages[len - 1] == addr) {
-            return;
-        }
-        if len < FLUSH_BATCH {
-            self.pages[len] = addr;
-            self.len += 1;
-        } else {
-            self.whole_space = true;
+        match &mut self.state {
+            Batch::Nothing => {
+                let mut pages = [VirtAddr::ZERO; FLUSH_BATCH];
+                pages[0] = addr;
+                self.state = Batch::Pages { pages, len: 1 };
+            }
+            Batch::Pages { pages, len } => {
+                let count = usize::from(*len);
+                if count.checked_sub(1).and_then(|last| pages.get(last)) == Some(&addr) {
+                    return;
+                }
+                match pages.get_mut(count) {
+                    Some(slot) => {
+                        *slot = addr;
+                        *len += 1;
+                    }
+                    None => self.state = Batch::WholeSpace,
+                }
+            }
+            Batch::WholeSpace => {}
         }
     }
 
     /// Adds everything `other` invalidates.
     pub fn merge(&mut self, other: Self) {
         self.global |= other.global;
-        if other.whole_space {
-            self.whole_space = true;
+        if other.is_whole_space() {
+            self.state = Batch::WholeSpace;
         }
         for &page in other.pages() {
             self.add(page, false);
@@ -94,13 +129,16 @@ impl Flush {
     /// The pages named one by one (empty once the flush covers the whole space).
     #[must_use]
     pub fn pages(&self) -> &[VirtAddr] {
-        if self.whole_space { &[] } else { &self.pages[..usize::from(self.len)] }
+        match &self.state {
+            Batch::Pages { pages, len } => pages.get(..usize::from(*len)).unwrap_or(&[]),
+            Batch::Nothing | Batch::WholeSpace => &[],
+        }
     }
 
     /// Returns whether the flush covers the whole address space.
     #[must_use]
     pub const fn is_whole_space(&self) -> bool {
-        self.whole_space
+        matches!(self.state, Batch::WholeSpace)
     }
 
     /// Returns whether a global entry changed.
@@ -112,12 +150,12 @@ impl Flush {
     /// Returns whether there is nothing to invalidate.
     #[must_use]
     pub const fn is_empty(&self) -> bool {
-        self.len == 0 && !self.whole_space
+        matches!(self.state, Batch::Nothing)
     }
 
     /// Performs the invalidations on `tlb`.
     pub fn apply<T: Tlb + ?Sized>(self, tlb: &mut T) {
-        if self.whole_space {
+        if self.is_whole_space() {
             if self.global { tlb.invalidate_all() } else { tlb.invalidate_current() }
         } else {
             for &page in self.pages() {
@@ -136,9 +174,9 @@ impl Flush {
 impl fmt::Debug for Flush {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Flush(")?;
-        if self.whole_space {
+        if self.is_whole_space() {
             f.write_str("whole space")?;
-        } else if self.len == 0 {
+        } else if self.is_empty() {
             f.write_str("nothing")?;
         } else {
             f.debug_list().entries(self.pages().iter().map(|page| PageAddr(*page))).finish()?;

@@ -162,6 +162,18 @@ impl<M: TableMemory> TableMemory for Journaled<M> {
         self.inner.contains(frame)
     }
 
+    // Lent as the inner memory lends them, so that the engine's fast paths run under the
+    // fuzzer; a frame lent for writing is saved first, as any write's.
+    fn table_words(&self, frame: PhysAddr) -> Option<&[u64; 512]> {
+        self.inner.table_words(frame)
+    }
+
+    fn table_words_mut(&mut self, frame: PhysAddr) -> Option<&mut [u64; 512]> {
+        self.inner.table_words(frame)?;
+        self.save(frame);
+        self.inner.table_words_mut(frame)
+    }
+
     fn fill_entries(&mut self, at: PhysAddr, size: EntrySize, count: usize, first: u64, step: u64) {
         self.save_span(at, count as u64 * size.bytes());
         self.inner.fill_entries(at, size, count, first, step);

@@ -1,6 +1,6 @@
 //! Argument checks shared by every engine operation: run before anything is read or written.
 
-use crate::addr::{PhysAddr, VirtAddr};
+use crate::addr::{Frame, Page, PageSize, PhysAddr, VirtAddr};
 use crate::error::{AddrKind, TableError};
 use crate::flags::PageFlags;
 use crate::format::PageTableFormat;
@@ -41,6 +41,30 @@ pub(crate) fn virt_range<F: PageTableFormat>(
         return Err(out_of_range);
     }
     Ok(Span { first: start.as_u64(), last })
+}
+
+/// Checks a page (aligned by its type): canonical. Its last byte is in the same half, as
+/// the halves are aligned to more than any page size.
+#[inline]
+pub(crate) fn page<F: PageTableFormat, S: PageSize>(page: Page<S>) -> Result<(), TableError> {
+    let start = page.start();
+    if F::is_canonical(start) { Ok(()) } else { Err(TableError::unaddressable::<F>(start)) }
+}
+
+/// Checks a frame (aligned by its type): within the format's address width. Its last
+/// byte cannot pass 2^64, its start being aligned to its size.
+#[inline]
+pub(crate) fn frame<F: PageTableFormat, S: PageSize>(frame: Frame<S>) -> Result<(), TableError> {
+    let start = frame.start();
+    if F::phys_in_range(PhysAddr::new(start.as_u64() | (S::SIZE - 1))) {
+        Ok(())
+    } else {
+        Err(TableError::OutOfRange {
+            kind: AddrKind::Physical,
+            start: start.as_u64(),
+            len: S::SIZE,
+        })
+    }
 }
 
 /// Checks a physical range: aligned to `align` and within the format's address width.

@@ -154,6 +154,7 @@ impl<F: PageTableFormat, C: FnMut(Unmapped)> Edit<F> for UnmapEdit<F, C> {
         unmap_decision::<F>(self.holes, slot)
     }
 
+    #[inline]
     fn removed<A: FrameAllocator + ?Sized>(&mut self, slot: &Slot, _alloc: &mut A) {
         if let Some(removed) = unmapped::<F>(slot) {
             (self.on_unmapped)(removed);
@@ -162,6 +163,10 @@ impl<F: PageTableFormat, C: FnMut(Unmapped)> Edit<F> for UnmapEdit<F, C> {
 
     fn reclaims(&self) -> bool {
         self.reclaim
+    }
+
+    fn clears_covered_leaves(&self) -> bool {
+        true
     }
 }
 
@@ -197,6 +202,10 @@ impl<F: PageTableFormat, C: FnMut(Unmapped)> Edit<F> for UnmapFreeEdit<F, C> {
 
     fn reclaims(&self) -> bool {
         self.reclaim
+    }
+
+    fn clears_covered_leaves(&self) -> bool {
+        true
     }
 }
 

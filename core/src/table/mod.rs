@@ -26,7 +26,7 @@ use core::ops::Range;
 use crate::addr::{Frame, Page, PageSize, PhysAddr, VirtAddr};
 use crate::error::{Occupant, TableError};
 use crate::flags::PageFlags;
-use crate::format::{Entry, PageTableFormat};
+use crate::format::{Entry, EntrySize, PageTableFormat};
 use crate::frame::FrameAllocator;
 use crate::memory::TableMemory;
 use crate::tlb::Flush;
@@ -186,10 +186,30 @@ impl<F: PageTableFormat, M: TableMemory> PageTable<F, M> {
         flags: PageFlags,
         alloc: &mut A,
     ) -> Result<Flush, TableError> {
-        let new = NewEntry::Page { frame, flags };
         // A page mapped where nothing was needs no invalidation: the flush is built here,
         // empty, rather than moved out of the walk (it is a few hundred bytes).
+        if self.map_fast(page, frame, flags) {
+            return Ok(Flush::new());
+        }
+        let new = NewEntry::Page { frame, flags };
         self.write_page_entry(page, new, false, alloc).map(|_| Flush::new())
+    }
+
+    /// [`map`](Self::map) when its arguments pass and [`fill_empty_fast`]
+    /// (Self::fill_empty_fast) finds every table there: says whether it mapped the page.
+    /// Anything else is left to the ordinary walk, which checks again and says why.
+    #[inline]
+    fn map_fast<S: PageSize>(&mut self, page: Page<S>, frame: Frame<S>, flags: PageFlags) -> bool {
+        let Some(target) = F::level_for_size(S::SIZE) else { return false };
+        let valid = check::page::<F, S>(page).is_ok()
+            && check::frame::<F, S>(frame).is_ok()
+            && check::flags::<F>(flags).is_ok();
+        valid
+            && self.fill_empty_fast(
+                page.start(),
+                target,
+                F::encode_leaf(frame.start(), flags, target),
+            )
     }
 
     /// Makes the entry for `page` hold `new`, whatever it held, creating tables on the way
@@ -228,10 +248,10 @@ impl<F: PageTableFormat, M: TableMemory> PageTable<F, M> {
     ) -> Result<(Option<Occupant>, Option<bool>), TableError> {
         let target = check::level_for::<F>(S::SIZE)?;
         let va = page.start();
-        check::virt_range::<F>(va, S::SIZE, S::SIZE)?;
+        check::page::<F, S>(page)?;
         let raw_new = match new {
             NewEntry::Page { frame, flags } => {
-                check::phys_range::<F>(frame.start(), S::SIZE, S::SIZE)?;
+                check::frame::<F, S>(frame)?;
                 check::flags::<F>(flags)?;
                 F::encode_leaf(frame.start(), flags, target)
             }
@@ -287,6 +307,33 @@ impl<F: PageTableFormat, M: TableMemory> PageTable<F, M> {
             self.link_new_tables(table, level, target, va, raw_new, alloc)?;
         }
         Ok((None, None))
+    }
+
+    /// The common case of [`write_page_entry`](Self::write_page_entry), where the table
+    /// memory lends whole tables: every table on the way there (and granting everything),
+    /// the entry at `target` empty. Writes `raw_new` there and says so; `false` leaves
+    /// everything to the ordinary walk, which names what it finds.
+    #[inline]
+    fn fill_empty_fast(&mut self, va: VirtAddr, target: u8, raw_new: u64) -> bool {
+        if F::ENTRY_SIZE != EntrySize::Eight {
+            return false;
+        }
+        let (mut table, mut level) = (self.root, F::LEVELS);
+        while level > target {
+            let Some(words) = self.memory.table_words(table) else { return false };
+            let Some(next) = F::next_table(words[F::index(va, level) % 512], level) else {
+                return false;
+            };
+            table = next;
+            level -= 1;
+        }
+        let Some(words) = self.memory.table_words_mut(table) else { return false };
+        let slot = &mut words[F::index(va, level) % 512];
+        if *slot != 0 {
+            return false;
+        }
+        *slot = raw_new;
+        true
     }
 
     /// Puts `raw_new` in the entry for `va` at `target`, below the empty entry at `level`

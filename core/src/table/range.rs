@@ -11,7 +11,9 @@
 //! The traversal ([`Pass::edit_table`]) is shared: it visits the entries, asks the
 //! operation, and hands each action to the pass, which says what that action means to it.
 //! It is recursive over levels, one loop per table: consecutive entries of a table are
-//! visited without walking from the root again, which is what a cursor buys.
+//! visited without walking from the root again, which is what a cursor buys. A leaf table
+//! an unmap covers whole is cleared in one sweep, where the memory lends it
+//! ([`Pass::clear_leaf_table`]).
 
 mod dry_run;
 mod real_run;
@@ -19,7 +21,7 @@ mod real_run;
 use crate::addr::{PhysAddr, VirtAddr};
 use crate::error::TableError;
 use crate::flags::PageFlags;
-use crate::format::{Entry, PageTableFormat};
+use crate::format::{Entry, EntrySize, PageTableFormat};
 use crate::frame::FrameAllocator;
 use crate::memory::TableMemory;
 use crate::tlb::Flush;
@@ -91,6 +93,13 @@ pub(crate) trait Edit<F: PageTableFormat> {
 
     /// Whether tables left empty are given back.
     fn reclaims(&self) -> bool {
+        false
+    }
+
+    /// Whether the operation clears every well-formed leaf the range covers (an unmap),
+    /// calling [`removed`](Self::removed) for each: then a leaf table the range covers whole
+    /// and that holds nothing but such leaves is cleared in one sweep.
+    fn clears_covered_leaves(&self) -> bool {
         false
     }
 }
@@ -185,6 +194,15 @@ impl Entries {
         run_end + 1 - from.index
     }
 
+    /// Whether the span covers every entry of a table at this level.
+    fn covers_whole_table<F: PageTableFormat>(&self) -> bool {
+        let count = F::entries(1);
+        self.first_index == 0
+            && self.last_index + 1 == count
+            && self.place(0).covered
+            && self.place(self.last_index).covered
+    }
+
     /// The indices of a table of `count` entries that the span does not touch.
     fn untouched(&self, count: usize) -> impl Iterator<Item = usize> {
         (0..self.first_index).chain(self.last_index + 1..count)
@@ -276,6 +294,15 @@ trait Pass<F: PageTableFormat> {
     /// is empty and to be given back.
     fn emptied(&self, source: Self::Source, level: u8, entries: &Entries) -> bool;
 
+    /// Clears the leaf table `source` whole, in one sweep, if the table memory lends it
+    /// ([`TableMemory::table_words`]) and every entry is a well-formed leaf (for an
+    /// operation that [clears covered leaves](Edit::clears_covered_leaves)). Returns
+    /// whether it did; `false` leaves the table to the entry-by-entry visit, which says
+    /// what it finds.
+    fn clear_leaf_table(&mut self, _source: Self::Source, _span: Span) -> bool {
+        false
+    }
+
     /// Visits the entries of one table that `span` touches; returns whether the table is
     /// to be given back (see [`emptied`](Pass::emptied)).
     fn edit_table(
@@ -285,6 +312,16 @@ trait Pass<F: PageTableFormat> {
         span: Span,
     ) -> Result<bool, TableError> {
         let mut entries = Entries::new::<F>(level, span);
+        // Tables lent as 512 eight-byte words are what the sweep reads.
+        if level == 1
+            && F::ENTRY_SIZE == EntrySize::Eight
+            && F::entries(1) == 512
+            && entries.covers_whole_table::<F>()
+            && self.parts().1.clears_covered_leaves()
+            && self.clear_leaf_table(source, span)
+        {
+            return Ok(self.emptied(source, level, &entries));
+        }
         let mut holds_something = false;
         while let Some(place) = entries.next() {
             if place.covered && self.fill_fresh(source, level, &place, &mut entries) {

@@ -122,8 +122,19 @@ impl<F: PageTableFormat, M: TableMemory, E: Edit<F>> Pass<F> for DryRun<'_, F, M
         Ok(())
     }
 
+    fn clear_leaf_table(&mut self, source: DrySource, _span: Span) -> bool {
+        // Checking is all a dry run does: every entry a well-formed leaf, no frame needed.
+        let DrySource::Memory(table) = source else { return false };
+        self.tables.memory.table_words(table).is_some_and(all_plain_leaves::<F>)
+    }
+
     fn emptied(&self, _source: DrySource, _level: u8, _entries: &Entries) -> bool {
         // Nothing is given back in a dry run.
         false
     }
+}
+
+/// Whether every entry of a leaf table is a present, well-formed leaf.
+pub(super) fn all_plain_leaves<F: PageTableFormat>(words: &[u64; 512]) -> bool {
+    words.iter().all(|&raw| F::leaf_frame(raw, 1).is_some())
 }

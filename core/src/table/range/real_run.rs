@@ -7,11 +7,14 @@ use crate::flags::PageFlags;
 use crate::format::{Entry, PageTableFormat};
 use crate::frame::FrameAllocator;
 use crate::memory::TableMemory;
-use crate::tlb::Flush;
+use crate::tlb::{FLUSH_BATCH, Flush};
 
 use super::super::PageTable;
+use super::super::check::Span;
+use super::super::may_give_back;
 use super::super::reserve::Reserve;
-use super::{At, Edit, Entries, Pass, Place};
+use super::dry_run::all_plain_leaves;
+use super::{At, Edit, Entries, Pass, Place, Slot};
 
 /// A table the real run edits.
 #[derive(Clone, Copy, Debug)]
@@ -193,9 +196,43 @@ where
         Ok(())
     }
 
+    fn clear_leaf_table(&mut self, source: Target, span: Span) -> bool {
+        if source.fresh {
+            return false;
+        }
+        let Some(words) = self.tables.memory.table_words(source.table) else { return false };
+        // Checked again: an alias may have changed the table since the dry run.
+        if !all_plain_leaves::<F>(words) {
+            return false;
+        }
+        let size = F::leaf_size(1);
+        let first_va = span.first & !(size - 1);
+        let mut global = false;
+        for (index, &raw) in words.iter().enumerate() {
+            let entry = F::decode(raw, 1);
+            let va = first_va.wrapping_add(index as u64 * size);
+            if let Entry::Leaf { flags, .. } = entry {
+                global |= flags.contains(PageFlags::GLOBAL);
+            }
+            // Past the batch the flush covers the whole space: no need to name more.
+            if index <= FLUSH_BATCH {
+                self.flush.add(VirtAddr::new(va), false);
+            }
+            let slot = Slot { level: 1, va, first: va, covered: true, entry };
+            self.op.removed(&slot, self.alloc);
+        }
+        if global {
+            self.flush.add(VirtAddr::new(first_va), true);
+        }
+        // Zeroed whole, given back or not: frames the engine frees are empty tables (a
+        // refused call's reserve gives them back as they were).
+        self.tables.memory.zero_frame(source.table);
+        true
+    }
+
     fn emptied(&self, source: Target, level: u8, entries: &Entries) -> bool {
         self.op.reclaims()
-            && super::super::may_give_back::<F>(level)
+            && may_give_back::<F>(level)
             && entries
                 .untouched(F::entries(level))
                 .all(|index| self.tables.read(source.table, index) == 0)
