@@ -51,6 +51,7 @@ struct ReadmeExamples;
 
 pub mod counters;
 pub mod disk;
+mod frame_store;
 pub mod kernel;
 pub mod machine;
 pub mod mmu;

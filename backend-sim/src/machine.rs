@@ -624,9 +624,18 @@ impl<F: PageTableFormat> Machine<F> {
         addr: VirtAddr,
         policy: &mut P,
     ) -> Result<V, MachineError> {
-        let mut bytes = [0u8; 8];
-        self.load(addr, &mut bytes[..V::SIZE], policy)?;
-        Ok(V::from_le(u64::from_le_bytes(bytes)))
+        if !fits_in_page(addr, V::SIZE) {
+            let mut bytes = [0u8; 8];
+            self.load(addr, &mut bytes[..V::SIZE], policy)?;
+            return Ok(V::from_le(u64::from_le_bytes(bytes)));
+        }
+        // One page: one translation and one frame lookup, as `load` would do them.
+        self.counters.loads += 1;
+        self.touched.clear();
+        let phys = self.translate_resolving(addr, Access::Read, policy)?;
+        let raw = self.ram.read_le(phys, V::SIZE).map_err(|_| outside(addr, phys))?;
+        self.touched.push(phys.align_down(4096));
+        Ok(V::from_le(raw))
     }
 
     /// Stores a little-endian value of 1, 2, 4 or 8 bytes.
@@ -640,8 +649,17 @@ impl<F: PageTableFormat> Machine<F> {
         value: V,
         policy: &mut P,
     ) -> Result<(), MachineError> {
-        let bytes = value.to_le().to_le_bytes();
-        self.store(addr, &bytes[..V::SIZE], policy)
+        if !fits_in_page(addr, V::SIZE) {
+            let bytes = value.to_le().to_le_bytes();
+            return self.store(addr, &bytes[..V::SIZE], policy);
+        }
+        // One page: as `store` does it, without its pieces.
+        self.counters.stores += 1;
+        self.touched.clear();
+        let phys = self.translate_resolving(addr, Access::Write, policy)?;
+        self.ram.write_le(phys, V::SIZE, value.to_le()).map_err(|_| outside(addr, phys))?;
+        self.touched.push(phys.align_down(4096));
+        Ok(())
     }
 
     /// Translates `addr` for `access` at the current privilege as the CPU would, through
@@ -695,10 +713,15 @@ impl<F: PageTableFormat> Machine<F> {
         if !F::is_canonical(addr) {
             return Err(Stop::Error(MachineError::NonCanonical { addr }));
         }
-        let root = self.root_for_walks()?;
+        // A root still to load is loaded (or refused) before the TLB is asked; the root
+        // itself is copied out only for a walk.
+        if !matches!(self.cpu.root, ActiveRoot::Loaded(_)) {
+            self.root_for_walks()?;
+        }
         let (asid, mode, control) = (self.cpu.asid, self.cpu.mode, self.config.control);
         if let Some(hit) = self.tlb.lookup(asid, addr) {
             if self.config.strict_tlb {
+                let root = self.root_for_walks()?;
                 self.check_fresh(&root, addr, hit)?;
             }
             if let Some(cause) = mmu::refuse(hit.flags, access, mode, control) {
@@ -714,6 +737,7 @@ impl<F: PageTableFormat> Machine<F> {
         }
         self.counters.tlb_misses += 1;
         self.counters.walks += 1;
+        let root = self.root_for_walks()?;
         let walked = mmu::walk::<F, Ram>(&self.ram, &root, addr, control.no_execute);
         let reads = match walked {
             Ok(walked) => walked.reads,
@@ -848,6 +872,11 @@ impl Pieces {
 }
 
 /// The error for a physical address beyond RAM.
+/// Whether `len` bytes from `addr` stay in one 4 KiB page.
+fn fits_in_page(addr: VirtAddr, len: usize) -> bool {
+    addr.offset_in(4096) + len as u64 <= 4096
+}
+
 fn outside(addr: VirtAddr, phys: PhysAddr) -> MachineError {
     MachineError::PhysicalOutsideRam { addr, phys }
 }

@@ -2,18 +2,15 @@
 
 use core::fmt;
 
-use rustc_hash::FxHashMap;
-
 use paging::frame::FRAME_SIZE;
 use paging::{EntrySize, PhysAddr, TableMemory};
+
+use crate::frame_store::FrameStore;
 
 /// The number of bits of an address that select a byte within its frame.
 const FRAME_SHIFT: u32 = FRAME_SIZE.trailing_zeros();
 /// The most frames a RAM can have: its last byte must have a 64-bit address.
 const MAX_FRAMES: u64 = u64::MAX >> FRAME_SHIFT;
-
-/// One frame of host memory backing a simulated frame.
-type FrameData = Box<[u8; FRAME_SIZE as usize]>;
 
 /// An access to simulated RAM that failed.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -48,11 +45,10 @@ impl core::error::Error for RamError {}
 /// the frames its page tables and data touch. [`zero_frame`](TableMemory::zero_frame)
 /// drops a frame's backing, making it lazily zero again.
 ///
-/// Frames are kept in a hash map keyed by frame number: accesses hit random frames and
-/// need no ordering, so constant-time lookup beats a `BTreeMap`'s ordered walk. The keys
-/// are frame numbers the simulation chooses, not an attacker's, so the map hashes them with
-/// FxHash (`rustc-hash`) rather than SipHash, which cost more than the rest of an entry
-/// read.
+/// Frames are kept in a table indexed by frame number, up to 16 GiB of RAM (finding a frame,
+/// which every load, store and walk step does, is an index), and above that in a hash map
+/// keyed by frame number, hashed with FxHash (`rustc-hash`): the keys are frame numbers the
+/// simulation chooses, not an attacker's.
 ///
 /// ```
 /// use paging::{EntrySize, PhysAddr, TableMemory};
@@ -73,7 +69,7 @@ impl core::error::Error for RamError {}
 #[derive(Clone)]
 pub struct Ram {
     frames: u64,
-    data: FxHashMap<u64, FrameData>,
+    data: FrameStore,
 }
 
 impl Ram {
@@ -83,7 +79,8 @@ impl Ram {
     /// is clamped to it.
     #[must_use]
     pub fn new(frames: u64) -> Self {
-        Self { frames: frames.min(MAX_FRAMES), data: FxHashMap::default() }
+        let frames = frames.min(MAX_FRAMES);
+        Self { frames, data: FrameStore::new(frames) }
     }
 
     /// The size of RAM in bytes.
@@ -142,7 +139,7 @@ impl Ram {
         self.check(addr, buf.len())?;
         Self::for_each_piece(addr, buf.len(), |frame, offset, done, piece| {
             let out = &mut buf[done..done + piece];
-            match self.data.get(&frame) {
+            match self.data.get(frame) {
                 Some(data) => out.copy_from_slice(&data[offset..offset + piece]),
                 None => out.fill(0),
             }
@@ -164,14 +161,69 @@ impl Ram {
         let frames = &mut self.data;
         Self::for_each_piece(addr, data.len(), |frame, offset, done, piece| {
             let bytes = &data[done..done + piece];
-            let target = match frames.get_mut(&frame) {
+            let target = match frames.get_mut(frame) {
                 Some(target) => target,
                 None if bytes.iter().all(|&b| b == 0) => return,
-                None => frames.entry(frame).or_insert_with(|| Box::new([0; FRAME_SIZE as usize])),
+                None => match frames.get_or_zero(frame) {
+                    Some(target) => target,
+                    None => return,
+                },
             };
             target[offset..offset + piece].copy_from_slice(bytes);
         });
         Ok(())
+    }
+
+    /// Reads `len` bytes (at most 8) at `addr`, inside one frame, as a little-endian
+    /// value: one frame lookup, no piece loop (the simulated CPU's loads of values).
+    ///
+    /// # Errors
+    ///
+    /// [`RamError::OutOfRange`] for bytes past the end of RAM, a length above 8, or bytes
+    /// that cross a frame's end.
+    pub fn read_le(&self, addr: PhysAddr, len: usize) -> Result<u64, RamError> {
+        let offset = Self::in_frame(addr, len)?;
+        self.check(addr, len)?;
+        let mut bytes = [0; 8];
+        if let Some(data) = self.data.get(addr.as_u64() >> FRAME_SHIFT) {
+            bytes[..len].copy_from_slice(&data[offset..offset + len]);
+        }
+        Ok(u64::from_le_bytes(bytes))
+    }
+
+    /// Writes the low `len` bytes (at most 8) of `value` at `addr`, inside one frame,
+    /// little-endian, as [`read_le`](Self::read_le) reads them.
+    ///
+    /// # Errors
+    ///
+    /// As [`read_le`](Self::read_le); nothing is written then.
+    pub fn write_le(&mut self, addr: PhysAddr, len: usize, value: u64) -> Result<(), RamError> {
+        let offset = Self::in_frame(addr, len)?;
+        self.check(addr, len)?;
+        let bytes = value.to_le_bytes();
+        let frame = addr.as_u64() >> FRAME_SHIFT;
+        let target = match self.data.get_mut(frame) {
+            Some(target) => target,
+            // A frame never written reads as zeros: writing zeros leaves it so.
+            None if value & low_bytes(len) == 0 => return Ok(()),
+            None => match self.data.get_or_zero(frame) {
+                Some(target) => target,
+                None => return Err(RamError::OutOfRange { addr, len }),
+            },
+        };
+        target[offset..offset + len].copy_from_slice(&bytes[..len]);
+        Ok(())
+    }
+
+    /// The offset of `addr` in its frame, if `len` (at most 8) bytes from it stay inside.
+    fn in_frame(addr: PhysAddr, len: usize) -> Result<usize, RamError> {
+        // In-frame offsets are below 4096: the cast is lossless.
+        let offset = (addr.as_u64() & (FRAME_SIZE - 1)) as usize;
+        if len <= 8 && offset + len <= FRAME_SIZE as usize {
+            Ok(offset)
+        } else {
+            Err(RamError::OutOfRange { addr, len })
+        }
     }
 
     /// Reads the little-endian `u64` at `addr` (any alignment).
@@ -196,6 +248,11 @@ impl Ram {
     }
 }
 
+/// The mask of the low `len` bytes of a word (`len` at most 8).
+fn low_bytes(len: usize) -> u64 {
+    u64::MAX.checked_shr(64 - 8 * len as u32).unwrap_or(0)
+}
+
 impl fmt::Debug for Ram {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Ram")
@@ -215,7 +272,7 @@ impl TableMemory for Ram {
         if !at.is_aligned(size.bytes()) || frame >= self.frames {
             return 0;
         }
-        let Some(data) = self.data.get(&frame) else { return 0 };
+        let Some(data) = self.data.get(frame) else { return 0 };
         // Below 4096 - len: the entry is aligned to its length.
         let offset = (at.as_u64() & (FRAME_SIZE - 1)) as usize;
         let mut bytes = [0; 8];
@@ -228,7 +285,7 @@ impl TableMemory for Ram {
         let len = entry_len(size);
         let frame = at.as_u64() >> FRAME_SHIFT;
         let offset = (at.as_u64() & (FRAME_SIZE - 1)) as usize;
-        let data = match self.data.get(&frame) {
+        let data = match self.data.get(frame) {
             Some(data) if at.is_aligned(size.bytes()) && frame < self.frames => data,
             _ => return out.fill(0),
         };
@@ -259,7 +316,7 @@ impl TableMemory for Ram {
 
     /// Drops the backing of the frame holding `frame`, which then reads as zeros.
     fn zero_frame(&mut self, frame: PhysAddr) {
-        self.data.remove(&(frame.as_u64() >> FRAME_SHIFT));
+        self.data.remove(frame.as_u64() >> FRAME_SHIFT);
     }
 
     /// Whether the 4 KiB frame holding `frame` lies entirely inside RAM.
@@ -304,6 +361,36 @@ mod tests {
 
     fn pa(raw: u64) -> PhysAddr {
         PhysAddr::new(raw)
+    }
+
+    /// Values read and written inside one frame, in RAM small enough for the indexed
+    /// store and in RAM that needs the hashed one: the same answers.
+    #[test]
+    fn values_in_one_frame() {
+        for frames in [4, TIB_FRAMES] {
+            let mut ram = Ram::new(frames);
+            let last = ram.size_bytes() - 8;
+            ram.write_le(pa(0x1ffc), 4, 0xAABB_CCDD).unwrap();
+            ram.write_le(pa(last), 8, 0x1122_3344_5566_7788).unwrap();
+            assert_eq!(ram.read_le(pa(0x1ffc), 4), Ok(0xAABB_CCDD));
+            assert_eq!(ram.read_le(pa(0x1ffe), 2), Ok(0xAABB));
+            assert_eq!(ram.read_u64(pa(last)), Ok(0x1122_3344_5566_7788));
+            assert_eq!(ram.read_le(pa(last + 7), 1), Ok(0x11));
+            assert_eq!(ram.materialised_frames(), 2);
+            // Zeros into a frame never written leave it unmaterialised.
+            ram.write_le(pa(0x2000), 8, 0).unwrap();
+            ram.write_le(pa(0x2000), 1, 0x100).unwrap();
+            assert_eq!(ram.materialised_frames(), 2, "{frames} frames");
+            // Across a frame's end, past RAM's end, or longer than a value: refused.
+            let across = RamError::OutOfRange { addr: pa(0x1ffc), len: 8 };
+            assert_eq!(ram.read_le(pa(0x1ffc), 8), Err(across));
+            assert_eq!(ram.write_le(pa(0x1ffc), 8, 1), Err(across));
+            assert!(ram.read_le(pa(ram.size_bytes()), 1).is_err());
+            assert!(ram.write_le(pa(ram.size_bytes()), 1, 1).is_err());
+            assert!(ram.read_le(pa(0), 9).is_err());
+            ram.zero_frame(pa(0x1000));
+            assert_eq!((ram.read_le(pa(0x1ffc), 4), ram.materialised_frames()), (Ok(0), 1));
+        }
     }
 
     #[test]

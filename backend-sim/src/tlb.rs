@@ -241,15 +241,16 @@ impl SimTlb {
         for size in PAGE_SIZES {
             let range = self.set_range(addr, size);
             let page = addr.align_down(size);
-            let found = range.into_iter().find(|&i| {
-                self.slots[i].entry.is_some_and(|e| {
-                    e.size == size && e.page == page && (e.asid == asid || e.global)
+            // One bounds check a set, then a plain scan of its ways.
+            let Some(set) = self.slots.get_mut(range) else { continue };
+            let found = set.iter_mut().find(|slot| {
+                slot.entry.as_ref().is_some_and(|e| {
+                    e.page == page && e.size == size && (e.asid == asid || e.global)
                 })
             });
-            if let Some(i) = found {
-                let now = self.tick();
-                let slot = &mut self.slots[i];
-                slot.last_used = now;
+            if let Some(slot) = found {
+                self.clock += 1;
+                slot.last_used = self.clock;
                 self.stats.hits += 1;
                 return slot.entry;
             }

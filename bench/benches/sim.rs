@@ -7,41 +7,12 @@ use std::time::Duration;
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use paging::frame::{BitmapAllocator, MemoryRegion};
 use paging::space::{AddressSpace, Layout, Protection, SpaceConfig};
-use paging::{Asid, PageFlags, PageTable, PhysAddr, Size4KiB, VirtAddr};
-use paging_bench::random_pages;
+use paging::{Asid, VirtAddr};
+use paging_bench::sim_ops::{
+    HIT_PAGES, MISS_PAGES, SIM_VIRT, hit_offsets, machine_with, miss_offsets,
+};
 use paging_sim::{Machine, MachineConfig, NoResolver, SpaceKernel};
 use paging_x86::X86_64;
-
-/// Loads per measurement.
-const ACCESSES: u64 = 1 << 16;
-/// Where the benchmark maps its pages.
-const VIRT: u64 = 0x4000_0000;
-
-/// A machine (strict TLB checking off, as hardware) running one process with `pages`
-/// pages mapped at `VIRT`.
-fn machine_with(pages: u64) -> Machine<X86_64> {
-    let config = MachineConfig { strict_tlb: false, ..MachineConfig::default() };
-    let mut machine = Machine::<X86_64>::new(config);
-    let mut bitmap = vec![0u64; 256];
-    let usable = [MemoryRegion::usable(48 << 20, 16 << 20)];
-    let mut frames = BitmapAllocator::new(&mut bitmap, &usable).unwrap();
-    let mut table = PageTable::<X86_64, _>::new(machine.ram_mut(), &mut frames).unwrap();
-    let rw = PageFlags::READABLE | PageFlags::WRITABLE | PageFlags::USER;
-    table
-        .map_range_limited::<Size4KiB, _>(
-            VirtAddr::new(VIRT),
-            PhysAddr::new(0),
-            pages * 4096,
-            rw,
-            &mut frames,
-        )
-        .unwrap()
-        .ignore();
-    let root = table.root();
-    let process = machine.add_process("bench", root, Asid(1));
-    machine.switch_to(process);
-    machine
-}
 
 /// Loads of 8 bytes at `offsets` (bytes from `VIRT`), on the machine and natively.
 fn loads(c: &mut Criterion, name: &str, pages: u64, offsets: &[u64]) {
@@ -52,7 +23,7 @@ fn loads(c: &mut Criterion, name: &str, pages: u64, offsets: &[u64]) {
             let mut sum = 0u64;
             for &offset in offsets {
                 let value: u64 =
-                    machine.load_value(VirtAddr::new(VIRT + offset), &mut NoResolver).unwrap();
+                    machine.load_value(VirtAddr::new(SIM_VIRT + offset), &mut NoResolver).unwrap();
                 sum = sum.wrapping_add(value);
             }
             black_box(sum)
@@ -72,15 +43,11 @@ fn loads(c: &mut Criterion, name: &str, pages: u64, offsets: &[u64]) {
 }
 
 fn tlb_hits(c: &mut Criterion) {
-    // 16 pages: they all fit the 64-entry TLB.
-    let offsets: Vec<u64> = (0..ACCESSES).map(|i| (i % 16) * 4096 + (i * 8) % 4096).collect();
-    loads(c, "sim_tlb_hit", 16, &offsets);
+    loads(c, "sim_tlb_hit", HIT_PAGES, &hit_offsets());
 }
 
 fn tlb_misses(c: &mut Criterion) {
-    // 4096 pages visited in a scattered order: almost every access misses the TLB.
-    let offsets: Vec<u64> = random_pages(ACCESSES).iter().map(|p| (p % 4096) * 4096 + 64).collect();
-    loads(c, "sim_tlb_miss", 4096, &offsets);
+    loads(c, "sim_tlb_miss", MISS_PAGES, &miss_offsets());
 }
 
 fn demand_zero(c: &mut Criterion) {

@@ -3,6 +3,7 @@
 //! on the same memory with the same allocation cost.
 
 pub mod ops;
+pub mod sim_ops;
 
 use paging::{ArenaMemory, FrameAllocator, FrameBuf, FrameError, PhysAddr};
 use x86_64::structures::paging::{

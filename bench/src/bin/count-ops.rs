@@ -10,7 +10,12 @@ use paging_bench::ops::{
     fresh, ours_map_each, ours_map_huge, ours_map_range, ours_translate, ours_unmap_reclaim,
     peer_map_each, peer_map_huge, peer_translate, peer_unmap_reclaim,
 };
+use paging_bench::sim_ops::{
+    ACCESSES, HIT_PAGES, MISS_PAGES, hit_offsets, machine_with, miss_offsets, sim_loads,
+};
 use paging_bench::{Arena, Frames, PAGES, random_pages};
+use paging_sim::Machine;
+use paging_x86::X86_64;
 
 /// Builds tables, or changes them.
 type Build = fn(&mut Arena, &mut Frames);
@@ -24,6 +29,8 @@ const ROWS: &[(&str, u64)] = &[
     ("translate_random", PAGES),
     ("unmap_reclaim", PAGES),
     ("map_1g_huge", 512),
+    ("sim_tlb_hit", ACCESSES),
+    ("sim_tlb_miss", ACCESSES),
 ];
 
 fn main() -> ExitCode {
@@ -83,6 +90,22 @@ fn run(row: &str, ours: bool) {
             build(&mut arena, &mut frames);
             counted_map(&mut arena, &mut frames, unmap);
         }
+        ("sim_tlb_hit" | "sim_tlb_miss", true) => {
+            let (pages, offsets) = if row == "sim_tlb_hit" {
+                (HIT_PAGES, hit_offsets())
+            } else {
+                (MISS_PAGES, miss_offsets())
+            };
+            let mut machine = machine_with(pages);
+            // Once outside the count: the TLB and the host's caches as a measurement finds them.
+            black_box(sim_loads(&mut machine, &offsets));
+            black_box(counted_loads(&mut machine, &offsets));
+        }
+        ("sim_tlb_hit" | "sim_tlb_miss", false) => {
+            let offsets = if row == "sim_tlb_hit" { hit_offsets() } else { miss_offsets() };
+            let memory = vec![0u64; (MISS_PAGES * 512) as usize];
+            black_box(counted_native(&memory, &offsets));
+        }
         _ => unreachable!("main checked the row against ROWS"),
     }
     black_box((&arena, &frames));
@@ -92,6 +115,20 @@ fn run(row: &str, ours: bool) {
 #[inline(never)]
 fn counted_map(arena: &mut Arena, frames: &mut Frames, op: fn(&mut Arena, &mut Frames)) {
     op(black_box(arena), black_box(frames));
+}
+
+/// The simulated loads callgrind counts.
+#[inline(never)]
+fn counted_loads(machine: &mut Machine<X86_64>, offsets: &[u64]) -> u64 {
+    sim_loads(black_box(machine), black_box(offsets))
+}
+
+/// The native loop the simulated loads are compared with, as the criterion group has it.
+#[inline(never)]
+fn counted_native(memory: &[u64], offsets: &[u64]) -> u64 {
+    offsets
+        .iter()
+        .fold(0u64, |sum, &offset| sum.wrapping_add(black_box(memory)[(offset / 8) as usize]))
 }
 
 /// The translations callgrind counts.

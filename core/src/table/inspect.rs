@@ -194,8 +194,15 @@ impl<F: PageTableFormat, M: TableMemory> PageTable<F, M> {
     pub fn translate_addr(&self, addr: VirtAddr) -> Result<PhysAddr, TableError> {
         match self.walk_fast(addr) {
             Some(phys) => Ok(phys),
-            None => self.translate(addr).map(|translation| translation.phys),
+            None => self.translate_addr_walking(addr),
         }
+    }
+
+    /// [`translate_addr`](Self::translate_addr) the ordinary way, out of line.
+    #[cold]
+    #[inline(never)]
+    fn translate_addr_walking(&self, addr: VirtAddr) -> Result<PhysAddr, TableError> {
+        self.translate(addr).map(|translation| translation.phys)
     }
 
     /// The fast path of [`translate_addr`](Self::translate_addr): tables lent whole,

@@ -191,6 +191,20 @@ impl<F: PageTableFormat, M: TableMemory> PageTable<F, M> {
         if self.map_fast(page, frame, flags) {
             return Ok(Flush::new());
         }
+        self.map_walking(page, frame, flags, alloc)
+    }
+
+    /// [`map`](Self::map) the ordinary way: kept out of line, so that the fast path's
+    /// caller does not pay for the walk's registers.
+    #[cold]
+    #[inline(never)]
+    fn map_walking<S: PageSize, A: FrameAllocator + ?Sized>(
+        &mut self,
+        page: Page<S>,
+        frame: Frame<S>,
+        flags: PageFlags,
+        alloc: &mut A,
+    ) -> Result<Flush, TableError> {
         let new = NewEntry::Page { frame, flags };
         self.write_page_entry(page, new, false, alloc).map(|_| Flush::new())
     }
