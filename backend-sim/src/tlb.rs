@@ -312,7 +312,22 @@ impl SimTlb {
     /// Drops every entry of `asid` whose page contains `addr`, global entries containing
     /// `addr` included (like x86 `INVLPG`).
     pub fn invalidate_page(&mut self, asid: Asid, addr: VirtAddr) {
-        self.drop_where(|e| (e.asid == asid || e.global) && e.contains(addr));
+        // An entry lives in the set its page and size choose: three sets hold every entry
+        // that can contain `addr`, one per page size.
+        for size in PAGE_SIZES {
+            let range = self.set_range(addr, size);
+            let Some(set) = self.slots.get_mut(range) else { continue };
+            for slot in set {
+                let hit = slot.entry.as_ref().is_some_and(|e| {
+                    e.size == size && (e.asid == asid || e.global) && e.contains(addr)
+                });
+                if hit {
+                    slot.entry = None;
+                    self.len -= 1;
+                    self.stats.invalidations += 1;
+                }
+            }
+        }
     }
 
     /// Drops every non-global entry of `asid`.

@@ -5,14 +5,12 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
-use paging::frame::{BitmapAllocator, MemoryRegion};
-use paging::space::{AddressSpace, Layout, Protection, SpaceConfig};
-use paging::{Asid, VirtAddr};
+use paging::VirtAddr;
 use paging_bench::sim_ops::{
-    HIT_PAGES, MISS_PAGES, SIM_VIRT, hit_offsets, machine_with, miss_offsets,
+    DEMAND_ZERO_PAGES, HIT_PAGES, MISS_PAGES, SIM_VIRT, demand_zero_machine, demand_zero_run,
+    hit_offsets, machine_with, miss_offsets,
 };
-use paging_sim::{Machine, MachineConfig, NoResolver, SpaceKernel};
-use paging_x86::X86_64;
+use paging_sim::NoResolver;
 
 /// Loads of 8 bytes at `offsets` (bytes from `VIRT`), on the machine and natively.
 fn loads(c: &mut Criterion, name: &str, pages: u64, offsets: &[u64]) {
@@ -51,40 +49,12 @@ fn tlb_misses(c: &mut Criterion) {
 }
 
 fn demand_zero(c: &mut Criterion) {
-    const PAGES: u64 = 1024;
+    const PAGES: u64 = DEMAND_ZERO_PAGES;
     let mut group = c.benchmark_group("sim_demand_zero");
     group.bench_function("ours", |b| {
         b.iter_batched(
-            || {
-                Machine::<X86_64>::new(MachineConfig {
-                    strict_tlb: false,
-                    ..MachineConfig::default()
-                })
-            },
-            |mut machine| {
-                let mut bitmap = vec![0u64; 256];
-                let usable = [MemoryRegion::usable(32 << 20, 32 << 20)];
-                let mut frames = BitmapAllocator::new(&mut bitmap, &usable).unwrap();
-                let config = SpaceConfig::default();
-                let ram = machine.ram_mut();
-                let mut space = AddressSpace::<X86_64>::new(
-                    Layout::X86_64,
-                    config,
-                    Asid(1),
-                    None,
-                    ram,
-                    &mut frames,
-                )
-                .unwrap();
-                let base = space.commit(None, PAGES * 4096, Protection::READ_WRITE).unwrap();
-                let process = machine.add_process("bench", space.root(), space.asid());
-                machine.switch_to(process);
-                let mut kernel = SpaceKernel::new(&mut space, &mut frames);
-                for page in 0..PAGES {
-                    machine.store_value(base + page * 4096, page, &mut kernel).unwrap();
-                }
-                black_box(machine.counters().faults_not_present)
-            },
+            demand_zero_machine,
+            |mut machine| black_box(demand_zero_run(&mut machine)),
             BatchSize::LargeInput,
         );
     });

@@ -2,8 +2,9 @@
 //! and loads through it. The criterion group `sim` times them; `count-ops` counts them.
 
 use paging::frame::{BitmapAllocator, MemoryRegion};
+use paging::space::{AddressSpace, Layout, Protection, SpaceConfig};
 use paging::{Asid, PageFlags, PageTable, PhysAddr, Size4KiB, VirtAddr};
-use paging_sim::{Machine, MachineConfig, NoResolver};
+use paging_sim::{Machine, MachineConfig, NoResolver, SpaceKernel};
 use paging_x86::X86_64;
 
 use crate::random_pages;
@@ -66,4 +67,37 @@ pub fn sim_loads(machine: &mut Machine<X86_64>, offsets: &[u64]) -> u64 {
             machine.load_value(VirtAddr::new(SIM_VIRT + offset), &mut NoResolver).unwrap();
         sum.wrapping_add(value)
     })
+}
+
+/// Pages the demand-zero run touches.
+pub const DEMAND_ZERO_PAGES: u64 = 1024;
+
+/// A fresh machine for [`demand_zero_run`] (strict TLB checking off).
+#[must_use]
+pub fn demand_zero_machine() -> Machine<X86_64> {
+    Machine::<X86_64>::new(MachineConfig { strict_tlb: false, ..MachineConfig::default() })
+}
+
+/// A process commits [`DEMAND_ZERO_PAGES`] pages and stores to each once: every store
+/// faults, and the space gives the page a zeroed frame. Returns the faults counted.
+///
+/// # Panics
+///
+/// If the space cannot be made or a store fails (the machine has room for all of it).
+pub fn demand_zero_run(machine: &mut Machine<X86_64>) -> u64 {
+    let mut bitmap = vec![0u64; 256];
+    let usable = [MemoryRegion::usable(32 << 20, 32 << 20)];
+    let mut frames = BitmapAllocator::new(&mut bitmap, &usable).unwrap();
+    let (config, ram) = (SpaceConfig::default(), machine.ram_mut());
+    let mut space =
+        AddressSpace::<X86_64>::new(Layout::X86_64, config, Asid(1), None, ram, &mut frames)
+            .unwrap();
+    let base = space.commit(None, DEMAND_ZERO_PAGES * 4096, Protection::READ_WRITE).unwrap();
+    let process = machine.add_process("bench", space.root(), space.asid());
+    machine.switch_to(process);
+    let mut kernel = SpaceKernel::new(&mut space, &mut frames);
+    for page in 0..DEMAND_ZERO_PAGES {
+        machine.store_value(base + page * 4096, page, &mut kernel).unwrap();
+    }
+    machine.counters().faults_not_present
 }

@@ -11,7 +11,8 @@ use paging_bench::ops::{
     peer_map_each, peer_map_huge, peer_translate, peer_unmap_reclaim,
 };
 use paging_bench::sim_ops::{
-    ACCESSES, HIT_PAGES, MISS_PAGES, hit_offsets, machine_with, miss_offsets, sim_loads,
+    ACCESSES, DEMAND_ZERO_PAGES, HIT_PAGES, MISS_PAGES, demand_zero_machine, demand_zero_run,
+    hit_offsets, machine_with, miss_offsets, sim_loads,
 };
 use paging_bench::{Arena, Frames, PAGES, random_pages};
 use paging_sim::Machine;
@@ -31,6 +32,7 @@ const ROWS: &[(&str, u64)] = &[
     ("map_1g_huge", 512),
     ("sim_tlb_hit", ACCESSES),
     ("sim_tlb_miss", ACCESSES),
+    ("sim_demand_zero", DEMAND_ZERO_PAGES),
 ];
 
 fn main() -> ExitCode {
@@ -101,6 +103,13 @@ fn run(row: &str, ours: bool) {
             black_box(sim_loads(&mut machine, &offsets));
             black_box(counted_loads(&mut machine, &offsets));
         }
+        ("sim_demand_zero", true) => {
+            let mut machine = demand_zero_machine();
+            black_box(counted_demand_zero(&mut machine));
+        }
+        ("sim_demand_zero", false) => {
+            black_box(counted_native_zero_pages());
+        }
         ("sim_tlb_hit" | "sim_tlb_miss", false) => {
             let offsets = if row == "sim_tlb_hit" { hit_offsets() } else { miss_offsets() };
             let memory = vec![0u64; (MISS_PAGES * 512) as usize];
@@ -129,6 +138,26 @@ fn counted_native(memory: &[u64], offsets: &[u64]) -> u64 {
     offsets
         .iter()
         .fold(0u64, |sum, &offset| sum.wrapping_add(black_box(memory)[(offset / 8) as usize]))
+}
+
+/// The demand-zero faults callgrind counts (the space's setup included, as the criterion
+/// group times it).
+#[inline(never)]
+fn counted_demand_zero(machine: &mut Machine<X86_64>) -> u64 {
+    demand_zero_run(black_box(machine))
+}
+
+/// The native loop the demand-zero faults are compared with: a fresh zeroed page per
+/// touch, then the store.
+#[inline(never)]
+fn counted_native_zero_pages() -> Vec<Box<[u64; 512]>> {
+    (0..DEMAND_ZERO_PAGES)
+        .map(|page| {
+            let mut frame = Box::new([0u64; 512]);
+            frame[0] = page;
+            frame
+        })
+        .collect()
 }
 
 /// The translations callgrind counts.
