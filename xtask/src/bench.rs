@@ -226,11 +226,20 @@ pub fn run(ctx: &Ctx) -> Result<(), String> {
     write_results(&ctx.root.join("BENCHMARKS.md"), &block)
 }
 
-/// The engine rows `count-ops` runs.
-const COUNTED_ROWS: &[&str] =
-    &["map_4k_each", "map_4k_range", "translate_random", "unmap_reclaim", "map_1g_huge"];
+/// The rows `count-ops` runs: the engine's, and the simulator's against their native loops.
+const COUNTED_ROWS: &[&str] = &[
+    "map_4k_each",
+    "map_4k_range",
+    "translate_random",
+    "unmap_reclaim",
+    "map_1g_huge",
+    "sim_tlb_hit",
+    "sim_tlb_miss",
+    "sim_demand_zero",
+];
 
-/// Instructions per page of each engine row, ours and the peer's, counted by callgrind
+/// Instructions per page (or access, or fault) of each counted row, ours and the peer's,
+/// counted by callgrind
 /// (`count-ops` keeps each row's setup out of the count); empty without valgrind.
 ///
 /// # Errors
